@@ -1,0 +1,27 @@
+# Video analysis workflow: archives of videos in, per-video results out.
+# The rules live in rules/, helpers in rules/common.smk, step logic in scripts/.
+from snakemake.utils import min_version, validate
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+validate(config, "config/schema.yaml")
+
+
+report: "reports/workflow.rst"
+
+
+include: "rules/common.smk"
+include: "rules/envs.smk"
+include: "rules/extract.smk"
+include: "rules/convert.smk"
+
+
+rule all:
+    input:
+        all_outputs,
+    localrule: True
+    default_target: True

@@ -1,0 +1,30 @@
+# Step 2: every video to constant 25 fps H.264 (yuv420p) + AAC, in one FFmpeg pass.
+
+
+rule convert:
+    input:
+        video=source_video,
+        env=env_ready("convert"),
+    output:
+        video="results/{project}/{video}/video.mp4",
+        info="results/{project}/{video}/video.json",
+    log:
+        "logs/convert/{project}/{video}.log",
+    benchmark:
+        "results/benchmarks/convert/{project}/{video}.tsv"
+    params:
+        encoder=config["convert"]["encoder"],
+        crf=config["convert"]["crf"],
+        preset=config["convert"]["preset"],
+        audio_bitrate=config["convert"]["audio_bitrate"],
+    threads: config["convert"]["threads"]
+    resources:
+        mem_mb=2048,
+        runtime=120,
+        gpu=config["convert"]["gpu"],
+    conda:
+        "../envs/convert.yaml"
+    shell:
+        "{PY[convert]} {SCRIPTS}/convert.py --input {input.video:q} --output {output.video} --info {output.info}"
+        " --log {log} --threads {threads} --gpus {resources.gpu} --encoder {params.encoder} --crf {params.crf}"
+        " --preset {params.preset} --audio-bitrate {params.audio_bitrate}"

@@ -1,0 +1,28 @@
+# Step 1: one checkpoint per project (archive or loose videos); the videos are unknown upfront.
+
+
+checkpoint extract:
+    input:
+        source=extract_source,
+        env=env_ready("extract"),
+    output:
+        directory("results/{project}/extracted"),
+    log:
+        "logs/extract/{project}.log",
+    benchmark:
+        "results/benchmarks/extract/{project}.tsv"
+    params:
+        source=extract_source_args,
+        limits=lambda wc: "--max-total-bytes {max_total_bytes} --max-members {max_members} --max-ratio {max_ratio}".format(
+            **config["extract"]
+        ),
+        extensions=" ".join(config["extract"]["video_extensions"]),
+    threads: 1
+    resources:
+        mem_mb=512,
+        runtime=60,
+    conda:
+        "../envs/extract.yaml"
+    shell:
+        "{PY[extract]} {SCRIPTS}/extract.py --project {wildcards.project} --out {output} --log {log}"
+        " {params.source} {params.limits} --extensions {params.extensions}"

@@ -1,0 +1,242 @@
+"""Step 1: safe extraction of videos from archives (ZIP, TAR.*, RAR, 7z) via libarchive.
+
+Only regular files with a video extension are ever written, always by this code
+under a fresh staging folder: links, devices and unsafe paths are refused, never
+created or followed. Limits on members, bytes and compression ratio stop bombs
+while streaming. Every candidate is confirmed with ffprobe.
+"""
+
+import ctypes
+import hashlib
+import logging
+import os
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from vidflow.errors import UserError
+from vidflow.io import write_json
+from vidflow.media import ffprobe, summarize
+from vidflow.naming import unique_slugs, video_stem
+
+log = logging.getLogger("extract")
+
+ARCHIVE_KINDS = {".zip": "zip", ".rar": "rar", ".7z": "7z", ".tar": "tar", ".tgz": "tar", ".tbz2": "tar",
+                 ".txz": "tar", ".gz": "tar", ".bz2": "tar", ".xz": "tar"}
+_DRIVE = re.compile(r"^[A-Za-z]:")
+CHUNK = 1 << 20
+# Below this many extracted bytes the ratio check is not applied (tiny archives have noisy ratios).
+RATIO_FLOOR_BYTES = 1 << 20
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Decompression-bomb limits (from config ``extract``)."""
+
+    max_total_bytes: int
+    max_members: int
+    max_ratio: float
+
+
+def _libarchive():
+    """Import libarchive-c, pointing it at a conda env's libarchive when there is one."""
+    prefix = os.environ.get("CONDA_PREFIX")
+    if prefix and "LIBARCHIVE" not in os.environ:
+        candidate = Path(prefix) / "lib" / "libarchive.so"
+        if candidate.exists():
+            os.environ["LIBARCHIVE"] = str(candidate)
+    import libarchive  # noqa: PLC0415 - after LIBARCHIVE is set
+
+    return libarchive
+
+
+def safe_member_path(name):
+    """Normalised relative POSIX path of an archive member, or raise ValueError(reason).
+
+    Refuses absolute paths, drive letters, UNC paths, ``..`` components and NUL bytes.
+    """
+    if "\x00" in name:
+        raise ValueError("NUL byte in member name")
+    unified = name.replace("\\", "/")
+    if unified.startswith("/"):
+        raise ValueError("absolute path")
+    if _DRIVE.match(unified):
+        raise ValueError("drive letter in path")
+    parts = [p for p in unified.split("/") if p not in ("", ".")]
+    if ".." in parts:
+        raise ValueError("path traversal ('..')")
+    if not parts:
+        raise ValueError("empty member name")
+    return "/".join(parts)
+
+
+def skip_reason(member, extensions):
+    """Why a regular member is not a video candidate (None if it is one)."""
+    path = PurePosixPath(member)
+    if any(part == "__MACOSX" for part in path.parts) or path.name.startswith("._"):
+        return "macOS metadata"
+    suffix = path.suffix.lower()
+    if suffix in ARCHIVE_KINDS or member.lower().endswith((".tar.gz", ".tar.bz2", ".tar.xz")):
+        return "nested archive (not extracted)"
+    if suffix not in extensions:
+        return "not a video (extension)"
+    return None
+
+
+def _is_encrypted(libarchive, entry):
+    func = libarchive.ffi.libarchive.archive_entry_is_encrypted
+    func.argtypes, func.restype = [ctypes.c_void_p], ctypes.c_int
+    return func(entry._entry_p) > 0  # noqa: SLF001 - libarchive-c exposes no accessor
+
+
+def _describe_archive_error(err):
+    text = str(err)
+    if "ncrypt" in text or "assphrase" in text:
+        return "encrypted archive (password-protected archives are not supported)"
+    return f"corrupt or truncated archive ({text.splitlines()[0] if text else type(err).__name__})"
+
+
+def _copy_member(entry, reader, dest, totals, limits, archive):
+    """Stream one member to ``dest``, enforcing the limits; return its SHA-256."""
+    digest = hashlib.sha256()
+    with open(dest, "wb") as out:
+        for block in entry.get_blocks(CHUNK):
+            out.write(block)
+            digest.update(block)
+            totals["bytes"] += len(block)
+            if totals["bytes"] > limits.max_total_bytes:
+                raise UserError(archive, f"extracted size exceeds extract.max_total_bytes={limits.max_total_bytes}")
+            consumed = max(reader.bytes_read, 1)
+            if totals["bytes"] > RATIO_FLOOR_BYTES and totals["bytes"] / consumed > limits.max_ratio:
+                raise UserError(archive, f"compression ratio above extract.max_ratio={limits.max_ratio:g} "
+                                         f"(possible decompression bomb)")
+    return digest.hexdigest()
+
+
+def _stream_candidates(archive, staging, limits, extensions):
+    """Write every video candidate of ``archive`` into ``staging``; return (candidates, skipped)."""
+    libarchive = _libarchive()
+    candidates, skipped, seen = [], [], 0
+    totals = {"bytes": 0}
+    try:
+        with libarchive.file_reader(str(archive)) as reader:
+            for entry in reader:
+                seen += 1
+                if seen > limits.max_members:
+                    raise UserError(archive, f"more than extract.max_members={limits.max_members} members")
+                raw_name = entry.pathname or ""
+                try:
+                    member = safe_member_path(raw_name)
+                except ValueError as err:
+                    raise UserError(archive, f"unsafe member path {raw_name!r}: {err}") from None
+                if entry.isdir:
+                    continue
+                if entry.issym or entry.islnk:
+                    raise UserError(archive, f"member {member!r} is a link; links are refused")
+                if not entry.isreg:
+                    raise UserError(archive, f"member {member!r} is a special file (device, fifo or socket)")
+                if _is_encrypted(libarchive, entry):
+                    raise UserError(archive, f"member {member!r} is encrypted (password-protected archives "
+                                             f"are not supported)")
+                reason = skip_reason(member, extensions)
+                if reason:
+                    skipped.append({"member": member, "reason": reason})
+                    continue
+                dest = staging / f"{len(candidates):06d}{PurePosixPath(member).suffix.lower()}"
+                sha = _copy_member(entry, reader, dest, totals, limits, archive)
+                candidates.append({"member": member, "file": dest, "sha256": sha})
+    except libarchive.ArchiveError as err:
+        raise UserError(archive, _describe_archive_error(err)) from None
+    return candidates, skipped
+
+
+def _confirm_videos(candidates, skipped, source):
+    """Keep candidates in which ffprobe finds a video stream; record the others as skipped."""
+    videos = []
+    for cand in candidates:
+        try:
+            summary = summarize(ffprobe(cand["file"]))
+        except UserError as err:
+            summary, why = None, err.reason
+        else:
+            why = None if summary["video"] else "no video stream"
+        if why:
+            log.warning("%s: skipping %s: %s", source, cand["member"], why)
+            skipped.append({"member": cand["member"], "reason": why})
+            if cand.get("staged", True):
+                Path(cand["file"]).unlink(missing_ok=True)
+            continue
+        cand["duration"] = summary["duration"]
+        videos.append(cand)
+    return videos
+
+
+def _name_videos(videos):
+    """Give each confirmed video its unique slug (``video`` key), in member order."""
+    for v, slug in zip(videos, unique_slugs([video_stem(v["member"]) for v in videos])):
+        v["video"] = slug
+
+
+def _manifest(project, source, videos, skipped):
+    keys = ("video", "path", "member", "sha256", "bytes")
+    entries = [{**{k: v[k] for k in keys}, "original_name": PurePosixPath(v["member"]).name,
+                "duration": round(v["duration"], 3)} for v in videos]
+    return {"project": project, "source": source, "videos": entries,
+            "skipped": sorted(skipped, key=lambda s: s["member"])}
+
+
+def extract_archive(archive, out_dir, project, limits, extensions):
+    """Extract the videos of ``archive`` into ``out_dir`` (created atomically); return the manifest.
+
+    ``out_dir`` gets ``videos/<slug><ext>`` and ``manifest.json``. Any unsafe member,
+    limit breach, encryption or corruption raises UserError and leaves nothing behind.
+    """
+    archive, out_dir = Path(archive), Path(out_dir)
+    extensions = {e.lower() for e in extensions}
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    try:
+        (staging / "videos").mkdir()
+        candidates, skipped = _stream_candidates(archive, staging, limits, extensions)
+        videos = _confirm_videos(sorted(candidates, key=lambda c: c["member"]), skipped, archive.name)
+        _name_videos(videos)
+        for v in videos:
+            final = Path("videos") / f"{v['video']}{v['file'].suffix}"
+            os.replace(v["file"], staging / final)
+            v["path"], v["bytes"] = str(out_dir / final), (staging / final).stat().st_size
+        manifest = _manifest(project, {"kind": "archive", "name": archive.name}, videos, skipped)
+        write_json(staging / "manifest.json", manifest)
+        os.replace(staging, out_dir)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    log.info("%s: %d video(s), %d other member(s) skipped", archive.name, len(manifest["videos"]),
+             len(manifest["skipped"]))
+    return manifest
+
+
+def _sha256_file(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(CHUNK), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def collect_loose(files, out_dir, project):
+    """Register loose videos (no copy): ``out_dir/manifest.json`` points at the originals."""
+    out_dir = Path(out_dir)
+    candidates = [{"member": Path(f).name, "file": Path(f), "path": str(f), "staged": False}
+                  for f in sorted(files, key=lambda f: Path(f).name)]
+    skipped = []
+    videos = _confirm_videos(candidates, skipped, "input folder")
+    _name_videos(videos)
+    for v in videos:
+        v["sha256"], v["bytes"] = _sha256_file(v["file"]), v["file"].stat().st_size
+    manifest = _manifest(project, {"kind": "loose"}, videos, skipped)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_json(out_dir / "manifest.json", manifest)
+    log.info("loose videos: %d registered, %d skipped", len(manifest["videos"]), len(manifest["skipped"]))
+    return manifest

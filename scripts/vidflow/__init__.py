@@ -1,0 +1,4 @@
+"""Shared helpers of the video workflow.
+
+Standard library only, so that every rule environment can import it.
+"""

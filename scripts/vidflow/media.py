@@ -1,0 +1,94 @@
+"""FFprobe queries and frame/time conversion (the ``ffprobe`` binary, no Python deps)."""
+
+import json
+import subprocess
+from fractions import Fraction
+
+from .errors import UserError
+
+FPS = 25
+
+
+def frame_to_time(frame, fps=FPS):
+    """Seconds at the start of 0-based ``frame``, rounded to milliseconds."""
+    return round(frame / fps, 3)
+
+
+def time_to_frame(seconds, fps=FPS):
+    """0-based frame shown at ``seconds``."""
+    return int(round(seconds * fps))
+
+
+def ffprobe(path):
+    """Return ffprobe's JSON (format + streams) for ``path``; UserError if unreadable."""
+    cmd = ["ffprobe", "-v", "error", "-print_format", "json", "-show_format", "-show_streams", str(path)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        reason = (proc.stderr.strip().splitlines() or ["ffprobe failed"])[-1]
+        raise UserError(path, f"not a readable media file ({reason})")
+    return json.loads(proc.stdout)
+
+
+def _rate(text):
+    try:
+        rate = Fraction(text)
+    except (ValueError, ZeroDivisionError, TypeError):
+        return None
+    return rate if rate > 0 else None
+
+
+def rotation(stream):
+    """Display rotation in degrees (0, 90, 180, 270) from side data or the legacy tag."""
+    for side in stream.get("side_data_list", []):
+        if "rotation" in side:
+            return int(round(float(side["rotation"]))) % 360
+    tag = stream.get("tags", {}).get("rotate")
+    return int(tag) % 360 if tag else 0
+
+
+def summarize(probe):
+    """The facts the workflow decides on, from an ffprobe result.
+
+    ``video`` is None when there is no real video stream (cover art does not count).
+    """
+    streams = probe.get("streams", [])
+    videos = [s for s in streams if s.get("codec_type") == "video" and not s.get("disposition", {}).get("attached_pic")]
+    audios = [s for s in streams if s.get("codec_type") == "audio"]
+    summary = {
+        "format": probe.get("format", {}).get("format_name"),
+        "duration": float(probe.get("format", {}).get("duration") or 0.0),
+        "video": None,
+        "audio": None,
+    }
+    if videos:
+        v = videos[0]
+        r_rate, avg_rate = _rate(v.get("r_frame_rate")), _rate(v.get("avg_frame_rate"))
+        summary["video"] = {
+            "codec": v.get("codec_name"),
+            "pix_fmt": v.get("pix_fmt"),
+            "width": v.get("width"),
+            "height": v.get("height"),
+            "r_frame_rate": str(r_rate) if r_rate else None,
+            "avg_frame_rate": str(avg_rate) if avg_rate else None,
+            "nb_frames": int(v["nb_frames"]) if str(v.get("nb_frames", "")).isdigit() else None,
+            "rotation": rotation(v),
+        }
+    if audios:
+        a = audios[0]
+        summary["audio"] = {"codec": a.get("codec_name"), "sample_rate": int(a.get("sample_rate") or 0),
+                            "channels": a.get("channels")}
+    return summary
+
+
+def packet_durations(path):
+    """Distinct packet timestamp steps (in stream time-base units) of the first video stream.
+
+    Reads packets only (no decoding); used to tell constant from variable frame rate.
+    """
+    cmd = ["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries", "packet=pts",
+           "-of", "csv=p=0", str(path)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise UserError(path, "cannot read video packets")
+    pts = sorted(int(x) for x in proc.stdout.split() if x.strip().lstrip("-").isdigit())
+    return {b - a for a, b in zip(pts, pts[1:])}

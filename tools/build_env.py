@@ -1,0 +1,105 @@
+#!/usr/bin/env python3
+"""Build a virtualenv from the pip pins of a conda env file (``envs/<name>.yaml``).
+
+Without conda, each rule runs its script with the interpreter of the virtualenv
+built here from the *same* file that ``--sdm conda`` uses, so versions have one
+source of truth. Standard library only (it runs before any venv exists).
+
+    python3 tools/build_env.py envs/convert.yaml .venvs/convert [--ready .venvs/convert/ready]
+"""
+
+import argparse
+import fcntl
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+
+def read_env(path):
+    """Parse the env-file subset we use: ``dependencies`` with ``name=ver`` and a ``pip`` list.
+
+    Returns ``{"name", "channels", "conda": {name: version}, "pip": [requirement, ...]}``.
+    Raises ValueError on anything outside that subset (a test checks it agrees with PyYAML).
+    """
+    env = {"name": Path(path).stem, "channels": [], "conda": {}, "pip": []}
+    section = None
+    for lineno, raw in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
+        line = raw.split(" #")[0].rstrip() if not raw.lstrip().startswith("#") else ""
+        if not line.strip():
+            continue
+        indent, text = len(line) - len(line.lstrip()), line.strip()
+        if indent == 0:
+            if text not in ("channels:", "dependencies:"):
+                raise ValueError(f"{path}:{lineno}: unexpected top-level key {text!r}")
+            section = text[:-1]
+        elif text == "- pip:" and section == "dependencies":
+            section = "pip"
+        elif text.startswith("- ") and section == "channels":
+            env["channels"].append(text[2:].strip())
+        elif text.startswith("- ") and section == "dependencies":
+            name, _, version = text[2:].strip().partition("=")
+            env["conda"][name.strip()] = version.strip()
+        elif text.startswith("- ") and section == "pip":
+            env["pip"].append(text[2:].strip())
+        else:
+            raise ValueError(f"{path}:{lineno}: cannot parse {raw!r}")
+    return env
+
+
+def pins_digest(env):
+    text = json.dumps({"python": env["conda"].get("python"), "pip": env["pip"]}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def check_python(env):
+    """The venv inherits this interpreter: its major.minor must match the env file's python pin."""
+    wanted = env["conda"].get("python", "")
+    have = f"{sys.version_info.major}.{sys.version_info.minor}"
+    if wanted and not (wanted + ".").startswith(have + "."):
+        sys.exit(f"ERROR: {env['name']}: needs python {wanted}, but this is python {have} ({sys.executable})")
+
+
+def build(env_file, venv_dir):
+    """Create or update the venv so that it holds exactly the pinned pip packages."""
+    env = read_env(env_file)
+    check_python(env)
+    venv_dir = Path(venv_dir)
+    venv_dir.parent.mkdir(parents=True, exist_ok=True)
+    digest, stamp = pins_digest(env), venv_dir / "pins.sha256"
+    with open(venv_dir.parent / f".{venv_dir.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # concurrent runs wait instead of racing
+        python = venv_dir / "bin" / "python"
+        if python.exists() and stamp.exists() and stamp.read_text().strip() == digest:
+            print(f"{venv_dir}: up to date")
+            return python
+        print(f"{venv_dir}: building from {env_file}", flush=True)
+        subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv_dir)], check=True)
+        if env["pip"]:
+            with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as req:
+                req.write("\n".join(env["pip"]) + "\n")
+            try:
+                subprocess.run([str(python), "-m", "pip", "install", "--disable-pip-version-check",
+                                "--no-input", "-q", "-r", req.name], check=True)
+            finally:
+                os.unlink(req.name)
+        stamp.write_text(digest + "\n")
+    return python
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("env_file")
+    parser.add_argument("venv_dir")
+    parser.add_argument("--ready", help="file to write once the venv is usable (Snakemake's output)")
+    args = parser.parse_args()
+    python = build(args.env_file, args.venv_dir)
+    if args.ready:
+        Path(args.ready).write_text(f"{python}\n")
+
+
+if __name__ == "__main__":
+    main()
