@@ -18,6 +18,7 @@ include: "rules/common.smk"
 include: "rules/envs.smk"
 include: "rules/extract.smk"
 include: "rules/convert.smk"
+include: "rules/summary.smk"
 
 
 rule all:

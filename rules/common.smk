@@ -72,15 +72,12 @@ def source_video(wildcards):
     raise WorkflowError(f"video {wildcards.video!r} is not in project {wildcards.project!r}")
 
 
-def videos_of(project):
-    return [entry["video"] for entry in manifest(project)["videos"]]
+def project_outputs(wildcards):
+    """Everything the implemented steps produce for every video of one project."""
+    videos = [entry["video"] for entry in manifest(wildcards.project)["videos"]]
+    return expand("results/{project}/{video}/video.mp4", project=wildcards.project, video=videos)
 
 
 def all_outputs(wildcards):
-    """Everything the implemented steps produce, for every video of every project."""
-    return [
-        path
-        for project in PROJECTS
-        for video in videos_of(project)
-        for path in expand("results/{project}/{video}/video.mp4", project=project, video=video)
-    ]
+    """One summary per project; each waits only for its own checkpoint, so a bad archive stops nothing else."""
+    return expand("results/{project}/videos.tsv", project=sorted(PROJECTS))

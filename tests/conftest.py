@@ -1,0 +1,57 @@
+"""Shared fixtures: import paths, tiny real media, and a helper that runs the real workflow."""
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+for folder in ("scripts", "tools"):
+    if str(ROOT / folder) not in sys.path:
+        sys.path.insert(0, str(ROOT / folder))
+
+VENV_DIR = ROOT / ".venvs"
+SNAKEMAKE = Path(sys.executable).with_name("snakemake")
+
+
+def require_binaries(*names):
+    missing = [n for n in names if shutil.which(n) is None]
+    if missing:
+        pytest.skip(f"needs {', '.join(missing)} on PATH (run `make setup`)")
+
+
+def make_testsrc(path, seconds=1.0, fps=25, size="320x180", audio=True, extra=()):
+    """A tiny synthetic clip from ffmpeg's test sources (for container/codec properties only)."""
+    require_binaries("ffmpeg")
+    cmd = ["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", f"testsrc2=size={size}:rate={fps}:duration={seconds}"]
+    if audio:
+        cmd += ["-f", "lavfi", "-i", f"sine=frequency=330:sample_rate=48000:duration={seconds}", "-c:a", "aac"]
+    cmd += ["-c:v", "libx264", "-pix_fmt", "yuv420p", "-preset", "ultrafast", *extra, str(path)]
+    subprocess.run(cmd, check=True)
+    return Path(path)
+
+
+@pytest.fixture(scope="session")
+def tiny_video(tmp_path_factory):
+    """A 1 s, 25 fps, 320x180 H.264/AAC clip."""
+    return make_testsrc(tmp_path_factory.mktemp("media") / "tiny.mp4")
+
+
+def run_snakemake(workdir, *args, config=None, check=True):
+    """Run the real workflow CLI in ``workdir`` with the project's config and shared venvs."""
+    overrides = {"venv_dir": str(VENV_DIR), **(config or {})}
+    cmd = [str(SNAKEMAKE), "-s", str(ROOT / "Snakefile"), "--directory", str(workdir),
+           "--configfile", str(ROOT / "config" / "config.yaml"), "--cores", "2",
+           "--config", *[f"{k}={v}" for k, v in overrides.items()], *args]
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"snakemake failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-8000:]}")
+    return proc
+
+
+def ffprobe_json(path):
+    from vidflow.media import ffprobe
+
+    return ffprobe(path)

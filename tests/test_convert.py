@@ -1,0 +1,140 @@
+"""Step 2: conversion to constant 25 fps H.264/AAC (decisions unit-tested, encodes checked with ffprobe)."""
+
+import subprocess
+
+import pytest
+from conftest import make_testsrc
+from steps.convert import choose_encoder, convert_video, plan_conversion
+from vidflow.errors import UserError
+from vidflow.media import ffprobe, packet_durations, summarize
+
+SETTINGS = {"encoder": "auto", "crf": 23, "preset": "ultrafast", "audio_bitrate": "96k"}
+
+
+def summary(codec="h264", pix="yuv420p", rate="25", avg="25", rotation=0, audio="aac"):
+    video = {"codec": codec, "pix_fmt": pix, "r_frame_rate": rate, "avg_frame_rate": avg, "rotation": rotation}
+    return {"video": video, "audio": {"codec": audio} if audio else None}
+
+
+def test_plan_remuxes_only_conforming_cfr_input():
+    assert plan_conversion(summary(), lambda: True) == ("remux", [])
+    assert plan_conversion(summary(audio=None), lambda: True) == ("remux", [])
+    assert plan_conversion(summary(), lambda: False) == ("encode", ["variable frame rate"])
+    assert plan_conversion(summary(rate="30", avg="30"), lambda: True)[0] == "encode"
+    assert plan_conversion(summary(avg="24000/1001"), lambda: True)[0] == "encode"
+    assert plan_conversion(summary(codec="hevc"), lambda: True) == ("encode", ["video codec hevc"])
+    assert plan_conversion(summary(pix="yuv422p"), lambda: True)[0] == "encode"
+    assert plan_conversion(summary(rotation=90), lambda: True) == ("encode", ["rotated 90 degrees"])
+    assert plan_conversion(summary(audio="mp3"), lambda: True) == ("encode", ["audio codec mp3"])
+
+
+def test_plan_skips_packet_scan_when_encode_is_needed_anyway():
+    def explode():
+        raise AssertionError("packet scan not needed")
+
+    assert plan_conversion(summary(codec="vp9"), explode)[0] == "encode"
+
+
+def test_encoder_choice_falls_back_to_cpu_and_says_why():
+    yes, no = (lambda: (True, "GPU 0: H100")), (lambda: (False, "nvidia-smi not found"))
+    has, lacks = (lambda name: True), (lambda name: False)
+    assert choose_encoder("auto", 1, yes, has) == ("h264_nvenc", "GPU visible (GPU 0: H100)")
+    assert choose_encoder("h264_nvenc", 1, yes, has)[0] == "h264_nvenc"
+    assert choose_encoder("auto", 0, yes, has) == ("libx264", "the rule was given no GPU (convert.gpu is 0)")
+    assert choose_encoder("auto", 1, no, has) == ("libx264", "no GPU visible (nvidia-smi not found)")
+    assert choose_encoder("h264_nvenc", 1, yes, lacks) == ("libx264", "this ffmpeg has no h264_nvenc encoder")
+    assert choose_encoder("libx264", 1, yes, has)[0] == "libx264"
+
+
+def video_md5(path):
+    out = subprocess.run(["ffmpeg", "-v", "error", "-i", str(path), "-map", "0:v:0", "-c", "copy", "-f", "md5", "-"],
+                         capture_output=True, text=True, check=True)
+    return out.stdout.strip()
+
+
+def convert(tmp_path, src, gpus=0, **settings):
+    dst, info = tmp_path / "out" / "video.mp4", tmp_path / "out" / "video.json"
+    record = convert_video(src, dst, info, {**SETTINGS, **settings}, threads=2, gpus=gpus)
+    return dst, record
+
+
+def assert_25fps_cfr(path, duration):
+    s = summarize(ffprobe(path))
+    v = s["video"]
+    assert (v["codec"], v["pix_fmt"], v["r_frame_rate"], v["avg_frame_rate"]) == ("h264", "yuv420p", "25", "25")
+    assert len(packet_durations(path)) == 1
+    assert abs(v["nb_frames"] - round(duration * 25)) <= 1
+    return s
+
+
+def test_30fps_is_reencoded_to_25fps_cfr_with_audio(tmp_path):
+    src = make_testsrc(tmp_path / "in.mp4", seconds=2, fps=30)
+    dst, record = convert(tmp_path, src)
+    assert record["mode"] == "encode" and record["encoder"] == "libx264" and record["device"] == "cpu"
+    out = assert_25fps_cfr(dst, 2.0)
+    assert out["audio"]["codec"] == "aac"
+    assert not list(dst.parent.glob(".video.mp4*")), "temporary file left behind"
+
+
+def test_conforming_input_is_remuxed_bit_for_bit(tmp_path):
+    src = make_testsrc(tmp_path / "in.mkv", seconds=1, fps=25)
+    dst, record = convert(tmp_path, src)
+    assert record["mode"] == "remux" and record["encoder"] is None
+    assert video_md5(dst) == video_md5(src)
+    assert_25fps_cfr(dst, 1.0)
+
+
+def test_vfr_becomes_cfr(tmp_path):
+    src = tmp_path / "vfr.mp4"
+    make_testsrc(src, seconds=2, fps=25, extra=["-vf", "setpts='if(lt(N,20),N,N*2)/25/TB'", "-fps_mode", "vfr"])
+    assert len(packet_durations(src)) > 1, "fixture should be VFR"
+    dst, record = convert(tmp_path, src)
+    assert record["reasons"] and record["mode"] == "encode"
+    assert_25fps_cfr(dst, summarize(ffprobe(dst))["duration"])
+
+
+def test_no_audio_stays_without_audio(tmp_path):
+    src = make_testsrc(tmp_path / "in.mp4", seconds=1, fps=30, audio=False)
+    dst, _ = convert(tmp_path, src)
+    assert summarize(ffprobe(dst))["audio"] is None
+
+
+def test_rotated_phone_video_comes_out_upright(tmp_path):
+    plain = make_testsrc(tmp_path / "plain.mp4", seconds=1, fps=30)
+    src = tmp_path / "in.mp4"  # the legacy rotate tag becomes a display matrix when stream-copied
+    subprocess.run(["ffmpeg", "-v", "error", "-i", str(plain), "-c", "copy", "-metadata:s:v:0", "rotate=90", str(src)],
+                   check=True)
+    assert summarize(ffprobe(src))["video"]["rotation"] in (90, 270)
+    dst, record = convert(tmp_path, src)
+    v = summarize(ffprobe(dst))["video"]
+    assert (v["width"], v["height"], v["rotation"]) == (180, 320, 0)
+
+
+def test_odd_dimensions_become_even(tmp_path):
+    src = make_testsrc(tmp_path / "in.mkv", seconds=1, fps=25, size="321x181", extra=["-pix_fmt", "yuv444p"])
+    dst, _ = convert(tmp_path, src)
+    v = summarize(ffprobe(dst))["video"]
+    assert (v["width"], v["height"]) == (320, 180)
+
+
+def test_gpu_requested_without_gpu_falls_back_to_libx264(tmp_path, monkeypatch):
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    src = make_testsrc(tmp_path / "in.mp4", seconds=1, fps=30)
+    _, record = convert(tmp_path, src, gpus=1)
+    assert record["encoder"] == "libx264" and record["device"] == "cpu"
+
+
+def test_output_is_deterministic(tmp_path):
+    src = make_testsrc(tmp_path / "in.mp4", seconds=1, fps=30)
+    a, _ = convert(tmp_path / "a", src)
+    b, _ = convert(tmp_path / "b", src)
+    assert a.read_bytes() == b.read_bytes()
+
+
+def test_text_file_with_video_extension_gives_one_line_error(tmp_path):
+    fake = tmp_path / "fake.mp4"
+    fake.write_text("not a video\n")
+    with pytest.raises(UserError) as err:
+        convert(tmp_path, fake)
+    assert str(err.value).startswith(str(fake)) and "\n" not in str(err.value)
+    assert not (tmp_path / "out" / "video.mp4").exists()

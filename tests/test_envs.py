@@ -1,0 +1,123 @@
+"""Environments: one source of truth (envs/*.yaml) for --sdm conda and for the virtualenvs.
+
+Fails when an env file is unpinned, when a rule's conda env and interpreter disagree,
+when a script imports a package its env lacks, or when a built venv drifts from its pins.
+"""
+
+import ast
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from build_env import build, read_env
+from conftest import ROOT, VENV_DIR
+
+ENV_FILES = sorted((ROOT / "envs").glob("*.yaml"))
+RULE_FILES = sorted((ROOT / "rules").glob("*.smk"))
+# import name -> PyPI distribution, where they differ
+DISTRIBUTIONS = {"libarchive": "libarchive-c", "skimage": "scikit-image", "yaml": "pyyaml", "cv2": "opencv-python"}
+LOCAL = {p.name if p.is_dir() else p.stem for p in (ROOT / "scripts").iterdir()}
+
+
+def rule_blocks():
+    """(rule name, text) for every rule/checkpoint in rules/*.smk."""
+    for path in RULE_FILES:
+        parts = re.split(r"^(?:rule|checkpoint) (\w+):\n", path.read_text(), flags=re.M)
+        yield from zip(parts[1::2], parts[2::2])
+
+
+@pytest.mark.parametrize("path", ENV_FILES, ids=lambda p: p.stem)
+def test_env_file_is_pinned_and_parsed_like_yaml(path):
+    env = read_env(path)
+    data = yaml.safe_load(path.read_text())
+    assert data["channels"] == ["conda-forge", "nodefaults"] == env["channels"]
+    conda = [d for d in data["dependencies"] if isinstance(d, str)]
+    pip = next((d["pip"] for d in data["dependencies"] if isinstance(d, dict)), [])
+    assert conda == [f"{k}={v}" for k, v in env["conda"].items()] and pip == env["pip"]
+    for dep in conda:
+        assert re.fullmatch(r"[a-z0-9_.-]+=\d+(\.\d+)+", dep), f"{path.name}: conda dep not pinned exactly: {dep}"
+    for req in pip:
+        assert re.fullmatch(r"[A-Za-z0-9_.-]+==[0-9][A-Za-z0-9.+-]*", req), f"{path.name}: pip dep not pinned: {req}"
+    assert env["conda"]["python"] == read_env(ROOT / "envs" / "workflow.yaml")["conda"]["python"]
+    if pip:
+        assert "pip" in env["conda"], f"{path.name}: a pip section needs pip pinned in conda deps"
+
+
+def test_every_rule_names_its_env_three_times_consistently():
+    checked = 0
+    for name, text in rule_blocks():
+        conda = re.search(r'conda:\s*\n\s*"\.\./envs/(\w+)\.yaml"', text)
+        if name in ("all", "venv"):
+            assert conda is None
+            continue
+        assert conda, f"rule {name} has no conda env"
+        env = conda.group(1)
+        assert (ROOT / "envs" / f"{env}.yaml").exists()
+        assert f'env_ready("{env}")' in text, f"rule {name}: input must build the {env} venv"
+        assert set(re.findall(r"\{PY\[(\w+)\]\}", text)) == {env}, f"rule {name}: runs another env's python"
+        for directive in ("log:", "benchmark:", "threads:", "resources:", "mem_mb=", "runtime="):
+            assert directive in text, f"rule {name} lacks {directive}"
+        checked += 1
+    assert checked >= 2
+
+
+def imported_modules(path, seen=None):
+    """Top-level third-party modules imported by a script and the local modules it uses."""
+    seen = set() if seen is None else seen
+    found = set()
+    for node in ast.walk(ast.parse(Path(path).read_text())):
+        names = []
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names = [node.module]
+        for name in names:
+            top = name.split(".")[0]
+            if top in LOCAL:
+                local = ROOT / "scripts" / Path(*name.split("."))
+                for candidate in (local.with_suffix(".py"), local / "__init__.py"):
+                    if candidate.exists() and candidate not in seen:
+                        seen.add(candidate)
+                        found |= imported_modules(candidate, seen)
+            elif top not in sys.stdlib_module_names:
+                found.add(top)
+    return found
+
+
+def test_scripts_import_only_what_their_env_provides():
+    for name, text in rule_blocks():
+        script = re.search(r"\{SCRIPTS\}/(\w+\.py)", text)
+        env = re.search(r"envs/(\w+)\.yaml", text)
+        if not script:
+            continue
+        provided = {req.split("==")[0].lower() for req in read_env(ROOT / "envs" / f"{env.group(1)}.yaml")["pip"]}
+        for module in imported_modules(ROOT / "scripts" / script.group(1)):
+            assert DISTRIBUTIONS.get(module, module).lower() in provided, (
+                f"rule {name}: {script.group(1)} imports {module}, which envs/{env.group(1)}.yaml lacks")
+
+
+def test_shared_helpers_use_the_standard_library_only():
+    for path in (ROOT / "scripts" / "vidflow").glob("*.py"):
+        assert imported_modules(path) == set(), path.name
+    assert imported_modules(ROOT / "tools" / "build_env.py") == set()
+
+
+@pytest.mark.parametrize("path", [p for p in ENV_FILES if p.stem != "workflow"], ids=lambda p: p.stem)
+def test_built_venv_matches_the_pins(path):
+    python = build(path, VENV_DIR / path.stem)
+    pins = dict(req.split("==") for req in read_env(path)["pip"])
+    code = "import importlib.metadata as m, json, sys; print(json.dumps({d: m.version(d) for d in sys.argv[1:]}))"
+    out = subprocess.run([str(python), "-c", code, *pins], capture_output=True, text=True, check=True)
+    assert json.loads(out.stdout) == pins
+
+
+def test_driver_env_matches_the_pins():
+    import importlib.metadata as metadata
+
+    for req in read_env(ROOT / "envs" / "workflow.yaml")["pip"]:
+        dist, version = req.split("==")
+        assert metadata.version(dist) == version, f"{dist}: venv has {metadata.version(dist)}, envs says {version}"
