@@ -13,6 +13,11 @@ DEMO = ROOT / "resources" / "demo" / "demo_interviews.zip"
 LOOSE_NAME = "Café 'Talk' #1.mp4"
 
 
+def jobs_run(proc):
+    """Names of the rules whose jobs a Snakemake run executed."""
+    return set(re.findall(r"^(?:local)?(?:rule|checkpoint) (\w+):", proc.stdout + proc.stderr, flags=re.M))
+
+
 @pytest.fixture(scope="module")
 def workflow_run(tmp_path_factory, tiny_video):
     """One run over: the demo archive, an archive with a path-traversal member, and a loose video."""
@@ -37,6 +42,7 @@ def test_dry_run_lists_the_extraction_jobs(tmp_path):
 def test_malicious_archive_fails_alone_with_a_one_line_reason(workflow_run):
     work, proc = workflow_run
     assert proc.returncode != 0
+    assert {"extract", "convert", "project_summary"} <= jobs_run(proc)
     log = (work / "logs" / "extract" / "evil.log").read_text()
     errors = [line for line in log.splitlines() if " ERROR " in line]
     assert len(errors) == 1 and "evil.zip: unsafe member path '../../escaped.mp4': path traversal" in errors[0]
@@ -79,7 +85,7 @@ def test_rerun_after_fixing_input_completes_then_does_nothing(workflow_run):
     (work / "input" / "evil.zip").unlink()
     config = {"input_dir": str(work / "input")}
     second = run_snakemake(work, config=config)
-    ran = set(re.findall(r"^(?:local)?(?:rule|checkpoint) (\w+):", second.stdout + second.stderr, flags=re.M))
+    ran = jobs_run(second)
     assert ran <= {"all"}, f"nothing should be recomputed, but {ran} ran"
     third = run_snakemake(work, config=config)
     assert "Nothing to be done" in third.stdout + third.stderr
