@@ -72,10 +72,14 @@ def source_video(wildcards):
     raise WorkflowError(f"video {wildcards.video!r} is not in project {wildcards.project!r}")
 
 
+# Per-video outputs the workflow delivers; each step's rule file appends its own.
+VIDEO_OUTPUTS = ["results/{project}/{video}/video.mp4"]
+
+
 def project_outputs(wildcards):
     """Everything the implemented steps produce for every video of one project."""
     videos = [entry["video"] for entry in manifest(wildcards.project)["videos"]]
-    return expand("results/{project}/{video}/video.mp4", project=wildcards.project, video=videos)
+    return expand(VIDEO_OUTPUTS, project=wildcards.project, video=videos)
 
 
 def all_outputs(wildcards):

@@ -40,11 +40,21 @@ def test_env_file_is_pinned_and_parsed_like_yaml(path):
     assert conda == [f"{k}={v}" for k, v in env["conda"].items()] and pip == env["pip"]
     for dep in conda:
         assert re.fullmatch(r"[a-z0-9_.-]+=\d+(\.\d+)+", dep), f"{path.name}: conda dep not pinned exactly: {dep}"
-    for req in pip:
+    for req in pip + env["nodeps"]:
         assert re.fullmatch(r"[A-Za-z0-9_.-]+==[0-9][A-Za-z0-9.+-]*", req), f"{path.name}: pip dep not pinned: {req}"
     assert env["conda"]["python"] == read_env(ROOT / "envs" / "workflow.yaml")["conda"]["python"]
     if pip:
         assert "pip" in env["conda"], f"{path.name}: a pip section needs pip pinned in conda deps"
+
+
+@pytest.mark.parametrize("path", ENV_FILES, ids=lambda p: p.stem)
+def test_nodeps_pins_are_installed_the_same_way_under_conda(path):
+    """``#   - pkg==ver`` pins go in with ``pip --no-deps``: by build_env.py, and by the conda post-deploy script."""
+    nodeps, script = read_env(path)["nodeps"], path.with_name(f"{path.stem}.post-deploy.sh")
+    if not nodeps:
+        assert not script.exists()
+        return
+    assert f"python -m pip install --no-deps {' '.join(nodeps)}" in script.read_text()
 
 
 def test_every_rule_names_its_env_three_times_consistently():

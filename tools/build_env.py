@@ -19,15 +19,25 @@ import tempfile
 from pathlib import Path
 
 
+NODEPS_MARK = "#   - "
+
+
 def read_env(path):
     """Parse the env-file subset we use: ``dependencies`` with ``name=ver`` and a ``pip`` list.
 
-    Returns ``{"name", "channels", "conda": {name: version}, "pip": [requirement, ...]}``.
+    Returns ``{"name", "channels", "conda": {name: version}, "pip": [...], "nodeps": [...]}``.
+    ``nodeps`` are pins that must be installed with ``pip --no-deps`` (their declared
+    dependencies conflict or are obsolete). They sit in comment lines ``#   - pkg==ver``
+    after the pip list, so conda ignores them; under conda the env's
+    ``<name>.post-deploy.sh`` installs them, and a test checks both lists agree.
     Raises ValueError on anything outside that subset (a test checks it agrees with PyYAML).
     """
-    env = {"name": Path(path).stem, "channels": [], "conda": {}, "pip": []}
+    env = {"name": Path(path).stem, "channels": [], "conda": {}, "pip": [], "nodeps": []}
     section = None
     for lineno, raw in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
+        if raw.startswith(NODEPS_MARK):
+            env["nodeps"].append(raw[len(NODEPS_MARK):].strip())
+            continue
         line = raw.split(" #")[0].rstrip() if not raw.lstrip().startswith("#") else ""
         if not line.strip():
             continue
@@ -51,7 +61,8 @@ def read_env(path):
 
 
 def pins_digest(env):
-    text = json.dumps({"python": env["conda"].get("python"), "pip": env["pip"]}, sort_keys=True)
+    text = json.dumps({"python": env["conda"].get("python"), "pip": env["pip"], "nodeps": env["nodeps"]},
+                      sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()
 
 
@@ -61,6 +72,18 @@ def check_python(env):
     have = f"{sys.version_info.major}.{sys.version_info.minor}"
     if wanted and not (wanted + ".").startswith(have + "."):
         sys.exit(f"ERROR: {env['name']}: needs python {wanted}, but this is python {have} ({sys.executable})")
+
+
+def pip_install(python, requirements, *options):
+    if not requirements:
+        return
+    with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as req:
+        req.write("\n".join(requirements) + "\n")
+    try:
+        subprocess.run([str(python), "-m", "pip", "install", "--disable-pip-version-check", "--no-input", "-q",
+                        *options, "-r", req.name], check=True)
+    finally:
+        os.unlink(req.name)
 
 
 def build(env_file, venv_dir):
@@ -78,14 +101,8 @@ def build(env_file, venv_dir):
             return python
         print(f"{venv_dir}: building from {env_file}", flush=True)
         subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv_dir)], check=True)
-        if env["pip"]:
-            with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as req:
-                req.write("\n".join(env["pip"]) + "\n")
-            try:
-                subprocess.run([str(python), "-m", "pip", "install", "--disable-pip-version-check",
-                                "--no-input", "-q", "-r", req.name], check=True)
-            finally:
-                os.unlink(req.name)
+        pip_install(python, env["pip"])
+        pip_install(python, env["nodeps"], "--no-deps")
         stamp.write_text(digest + "\n")
     return python
 
