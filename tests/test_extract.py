@@ -242,3 +242,22 @@ def test_loose_videos_registered_in_place(tmp_path, tiny_video):
     assert [(v["video"], v["path"]) for v in manifest["videos"]] == [("My_Talk", str(folder / "My Talk.mp4"))]
     assert manifest["skipped"][0]["member"] == "broken.mp4"
     assert sorted(p.name for p in folder.iterdir()) == ["My Talk.mp4", "broken.mp4"]
+
+
+def test_legacy_non_utf8_member_names_are_decoded(tmp_path, tiny_video):
+    archive = tmp_path / "legacy.zip"
+    zip_with(archive, [("Gr\u00fc\u00dfe.mp4", tiny_video.read_bytes())])
+    data = archive.read_bytes()
+    utf8 = "Gr\u00fc\u00dfe.mp4".encode("utf-8")
+    legacy = "Gr\u00fc\u00dfe.mp4".encode("cp437")
+    # clear the UTF-8 flag (bit 11) in both headers and store the CP437 name (padded to the same length, so offsets stay valid)
+    assert len(legacy) < len(utf8)
+    legacy = legacy.replace(b".mp4", b"_" * (len(utf8) - len(legacy)) + b".mp4")
+    data = data.replace(utf8, legacy)
+    for header, flag_offset in ((b"PK\x03\x04", 6), (b"PK\x01\x02", 8)):
+        pos = data.index(header)
+        flags = int.from_bytes(data[pos + flag_offset:pos + flag_offset + 2], "little") & ~0x0800
+        data = data[:pos + flag_offset] + flags.to_bytes(2, "little") + data[pos + flag_offset + 2:]
+    archive.write_bytes(data)
+    manifest = extract(archive, tmp_path)
+    assert [(v["member"], v["video"]) for v in manifest["videos"]] == [("Gr\u00fc\u00dfe__.mp4", "Grue")]

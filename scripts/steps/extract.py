@@ -127,6 +127,8 @@ def _stream_candidates(archive, staging, limits, extensions):
                 if seen > limits.max_members:
                     raise UserError(archive, f"more than extract.max_members={limits.max_members} members")
                 raw_name = entry.pathname or ""
+                if isinstance(raw_name, bytes):  # not UTF-8: legacy ZIP names are CP437, which maps every byte
+                    raw_name = raw_name.decode("cp437")
                 try:
                     member = safe_member_path(raw_name)
                 except ValueError as err:
