@@ -16,6 +16,7 @@ report: "reports/workflow.rst"
 
 include: "rules/common.smk"
 include: "rules/envs.smk"
+include: "rules/download.smk"
 include: "rules/extract.smk"
 include: "rules/convert.smk"
 include: "rules/summary.smk"

@@ -3,21 +3,25 @@ import shlex
 import sys
 from pathlib import Path
 
+from snakemake.logging import logger
 from snakemake_interface_executor_plugins.settings import DeploymentMethod
 
 SCRIPTS = Path(workflow.basedir) / "scripts"
 TOOLS = Path(workflow.basedir) / "tools"
 sys.path.insert(0, str(SCRIPTS))
 
+from steps.download import link_id, manual_reason, read_sources, url_filename  # noqa: E402
 from vidflow.errors import UserError  # noqa: E402
 from vidflow.inputs import discover_projects  # noqa: E402
 from vidflow.io import read_json  # noqa: E402
+from vidflow.naming import archive_stem, unique_slugs  # noqa: E402
 
 
 wildcard_constraints:
     project=r"[A-Za-z0-9._-]+",
     video=r"[A-Za-z0-9._-]+",
     env=r"[a-z0-9_]+",
+    link=r"[0-9a-f]{12}",
 
 
 # --- environments: conda (--sdm conda) or the per-rule virtualenvs built from the same files ---
@@ -40,15 +44,40 @@ def env_ready(env):
     return [] if USE_CONDA else ancient(str(VENV_DIR / env / "ready"))
 
 
-# --- inputs ---
+# --- inputs: the input folder, plus links from config `sources` (downloaded by rules/download.smk) ---
+DOWNLOAD_DIR = config["download"]["dir"]
+LINKS, MANUAL_LINKS = {}, []
 try:
     PROJECTS = discover_projects(config["input_dir"], config["extract"]["video_extensions"])
+    for link in read_sources(config["sources"]) if config["sources"] else []:
+        if manual_reason(link["url"]):
+            logger.warning(f"{link['url']}: {manual_reason(link['url'])}; skipped")
+            MANUAL_LINKS.append(link["url"])
+        else:
+            LINKS[link_id(link["url"])] = link
 except UserError as err:
     raise WorkflowError(str(err)) from None
+# Each link is a project named after its file (made unique against the input folder's projects).
+_names = [archive_stem(url_filename(link["url"])) or url_filename(link["url"]) for link in LINKS.values()]
+for _slug, _link in zip(unique_slugs(list(PROJECTS) + _names)[len(PROJECTS) :], LINKS):
+    PROJECTS[_slug] = {"download": _link}
+
+
+def link_args(link):
+    args = ["--url", shlex.quote(link["url"])]
+    args += ["--sha256", link["sha256"]] if link.get("sha256") else []
+    args += ["--size", str(link["size"])] if link.get("size") is not None else []
+    return " ".join(args)
+
+
+def download_status(link):
+    return Path(checkpoints.download.get(link=link).output[0]) / "status.json"
 
 
 def extract_source(wildcards):
     source = PROJECTS[wildcards.project]
+    if "download" in source:
+        return download_status(source["download"])
     return source.get("archive") or source["loose"]
 
 
@@ -56,6 +85,8 @@ def extract_source_args(wildcards):
     source = PROJECTS[wildcards.project]
     if "archive" in source:
         return "--archive " + shlex.quote(source["archive"])
+    if "download" in source:
+        return f"--download-status {download_status(source['download'])}"
     return "--loose " + " ".join(shlex.quote(p) for p in source["loose"])
 
 
@@ -84,4 +115,5 @@ def project_outputs(wildcards):
 
 def all_outputs(wildcards):
     """One summary per project; each waits only for its own checkpoint, so a bad archive stops nothing else."""
-    return expand("results/{project}/videos.tsv", project=sorted(PROJECTS))
+    downloads = ["results/downloads.tsv"] if config["sources"] else []
+    return expand("results/{project}/videos.tsv", project=sorted(PROJECTS)) + downloads

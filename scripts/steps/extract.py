@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from vidflow.errors import UserError
-from vidflow.io import write_json
+from vidflow.io import read_json, write_json
 from vidflow.media import ffprobe, summarize
-from vidflow.naming import unique_slugs, video_stem
+from vidflow.naming import archive_stem, unique_slugs, video_stem
 
 log = logging.getLogger("extract")
 
@@ -242,3 +242,23 @@ def collect_loose(files, out_dir, project):
     write_json(out_dir / "manifest.json", manifest)
     log.info("loose videos: %d registered, %d skipped", len(manifest["videos"]), len(manifest["skipped"]))
     return manifest
+
+
+def extract_download(status_path, out_dir, project, limits, extensions):
+    """Extract (or register) what a ``download`` job fetched, as described by its ``status.json``.
+
+    A link whose content another link already delivered gives an empty manifest that says so,
+    so the same videos are not processed twice.
+    """
+    status = read_json(status_path)
+    if status["status"] == "duplicate" and status["reason"].startswith("same content"):
+        out_dir = Path(out_dir)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        manifest = _manifest(project, {"kind": "download", "url": status["url"], "note": status["reason"]}, [], [])
+        write_json(out_dir / "manifest.json", manifest)
+        log.info("%s: %s; nothing to extract", status["url"], status["reason"])
+        return manifest
+    path = Path(status["file"])
+    if archive_stem(path.name):
+        return extract_archive(path, out_dir, project, limits, extensions)
+    return collect_loose([path], out_dir, project)
