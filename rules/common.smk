@@ -8,7 +8,10 @@ from snakemake_interface_executor_plugins.settings import DeploymentMethod
 
 SCRIPTS = Path(workflow.basedir) / "scripts"
 TOOLS = Path(workflow.basedir) / "tools"
-sys.path.insert(0, str(SCRIPTS))
+ENVS_DIR = Path(workflow.basedir) / "envs"
+sys.path[:0] = [str(SCRIPTS), str(TOOLS)]
+
+from build_env import pins_digest, read_env  # noqa: E402
 
 from steps.download import link_id, manual_reason, read_sources, url_filename  # noqa: E402
 from vidflow.errors import UserError  # noqa: E402
@@ -22,6 +25,7 @@ wildcard_constraints:
     video=r"[A-Za-z0-9._-]+",
     env=r"[a-z0-9_]+",
     link=r"[0-9a-f]{12}",
+    digest=r"[0-9a-f]{12}",
 
 
 # --- environments: conda (--sdm conda) or the per-rule virtualenvs built from the same files ---
@@ -40,8 +44,14 @@ PY = EnvPython()
 
 
 def env_ready(env):
-    """Input that makes Snakemake build the virtualenv first (nothing under conda)."""
-    return [] if USE_CONDA else ancient(str(VENV_DIR / env / "ready"))
+    """Input that makes Snakemake build the virtualenv first (nothing under conda).
+
+    The marker is named after a digest of the env file's pins, so only a real change of
+    pins rebuilds the venv and reruns that env's jobs (touching the file does nothing).
+    """
+    if USE_CONDA:
+        return []
+    return str(VENV_DIR / env / f"ready-{pins_digest(read_env(ENVS_DIR / f'{env}.yaml'))[:12]}")
 
 
 # --- inputs: the input folder, plus links from config `sources` (downloaded by rules/download.smk) ---

@@ -39,11 +39,15 @@ def tiny_video(tmp_path_factory):
     return make_testsrc(tmp_path_factory.mktemp("media") / "tiny.mp4")
 
 
-def run_snakemake(workdir, *args, config=None, check=True):
-    """Run the real workflow CLI in ``workdir`` with the project's config and shared venvs."""
+def run_snakemake(workdir, *args, config=None, configfiles=(), check=True, timeout=1800):
+    """Run the real workflow CLI in ``workdir`` with the project's config and shared venvs.
+
+    ``config`` sets top-level keys (``--config``); ``configfiles`` are merged over the project's config.
+    The run is stopped with SIGINT after ``timeout`` seconds (Snakemake cancels its jobs on SIGINT).
+    """
     overrides = {"venv_dir": str(VENV_DIR), **(config or {})}
-    cmd = [str(SNAKEMAKE), "-s", str(ROOT / "Snakefile"), "--directory", str(workdir),
-           "--configfile", str(ROOT / "config" / "config.yaml"), "--cores", "2",
+    cmd = ["timeout", "-s", "INT", str(timeout), str(SNAKEMAKE), "-s", str(ROOT / "Snakefile"), "--directory", str(workdir),
+           "--configfile", str(ROOT / "config" / "config.yaml"), *map(str, configfiles), "--cores", "2",
            "--config", *[f"{k}={v}" for k, v in overrides.items()], *args]
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if check and proc.returncode != 0:

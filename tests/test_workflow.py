@@ -87,5 +87,7 @@ def test_rerun_after_fixing_input_completes_then_does_nothing(workflow_run):
     second = run_snakemake(work, config=config)
     ran = jobs_run(second)
     assert ran <= {"all"}, f"nothing should be recomputed, but {ran} ran"
+    for env_file in (ROOT / "envs").glob("*.yaml"):  # e.g. a git checkout: new mtimes, same pins
+        env_file.touch()
     third = run_snakemake(work, config=config)
     assert "Nothing to be done" in third.stdout + third.stderr

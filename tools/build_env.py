@@ -115,7 +115,10 @@ def main():
     args = parser.parse_args()
     python = build(args.env_file, args.venv_dir)
     if args.ready:
-        Path(args.ready).write_text(f"{python}\n")
+        ready = Path(args.ready)
+        for stale in ready.parent.glob("ready*"):
+            stale.unlink()
+        ready.write_text(f"{python}\n")
 
 
 if __name__ == "__main__":
