@@ -1,0 +1,88 @@
+"""Step 6: the compact per-frame JSON that downstream tools (the old system's After Effects scripts) read.
+
+``{video}_tracking.json`` and ``{video}_audio.json`` keep the seed's contract field for field:
+dense ``frames_analysis`` with 1-based frames, ``tracked_objects`` with ``id`` (``obj_<n>``),
+``centroid_x``, ``source``, ``label``, ``confidence``, ``active_speakers``, ``bbox_width``,
+``bbox_height``, and ``audio_info`` with ``is_speech_present``, ``active_speaker_labels``,
+``timecode_sec``; plus ``fps``, ``total_frames``, ``speaker_stats`` and ``temporal_alignment``.
+Unlike the seed: real detector confidences, and ``active_speakers`` only from our
+speaker-to-face link (a face is never marked speaking just because someone speaks).
+"""
+
+from vidflow.media import FPS
+
+FACE_SOURCE = "face_landmarker"  # the seed's source name for faces; downstream scripts filter on it
+FACE_LABEL = "face"
+
+
+def object_ids(tracking):
+    """Track id -> ``obj_<n>``, numbered from 1 in order of first appearance (then by id)."""
+    order = {}
+    for frame in tracking["frames"]:
+        for face in sorted(frame["faces"], key=lambda f: f["track_id"]):
+            order.setdefault(face["track_id"], f"obj_{len(order) + 1}")
+    return order
+
+
+def reduce_tracking(tracking):
+    """The seed's ``{video}_tracking.json`` from our ``tracking.json``."""
+    ids = object_ids(tracking)
+    by_frame = {f["frame"]: f["faces"] for f in tracking["frames"]}
+    frames = []
+    for index in range(tracking["frame_count"]):
+        objects = []
+        for face in sorted(by_frame.get(index, []), key=lambda f: ids[f["track_id"]]):
+            x, y, w, h = face["bbox"]
+            speaker = face.get("speaker")
+            objects.append({
+                "id": ids[face["track_id"]], "centroid_x": int(round(x + w / 2)), "source": FACE_SOURCE,
+                "label": FACE_LABEL, "confidence": round(float(face.get("score", 0.0)), 3),
+                "active_speakers": [speaker] if speaker and face.get("speaking") else [],
+                "bbox_width": int(round(w)), "bbox_height": int(round(h)),
+            })
+        frames.append({"frame": index + 1, "tracked_objects": objects})
+    return {"fps": tracking["fps"], "total_frames": tracking["frame_count"], "frames_analysis": frames}
+
+
+def speakers_at(segments, seconds):
+    """Sorted labels of the segments covering ``seconds`` (start inclusive, end exclusive)."""
+    return sorted({s["speaker"] for s in segments if s["start"] <= seconds < s["end"]})
+
+
+def speaker_stats(segments, frames_analysis):
+    stats = {}
+    for seg in segments:
+        entry = stats.setdefault(seg["speaker"], {"segments": 0, "speech_sec": 0.0, "frames": 0})
+        entry["segments"] += 1
+        entry["speech_sec"] = round(entry["speech_sec"] + seg["end"] - seg["start"], 3)
+    for frame in frames_analysis:
+        for label in frame["audio_info"]["active_speaker_labels"]:
+            stats[label]["frames"] += 1
+    return stats
+
+
+def temporal_alignment(total_frames, fps, audio_duration, audio_fps=FPS):
+    """Frame counts of video and audio side by side, with warnings when they disagree."""
+    audio_frames = int(round(audio_duration * audio_fps))
+    warnings = []
+    if fps != audio_fps:
+        warnings.append(f"video fps {fps} differs from the audio timeline's {audio_fps}")
+    if abs(audio_frames - total_frames) > 1:
+        warnings.append(f"audio covers {audio_frames} frames, video has {total_frames}")
+    return {"video_fps": fps, "audio_fps": audio_fps, "video_frames": total_frames, "audio_frames": audio_frames,
+            "audio_duration_sec": round(audio_duration, 3), "frame_difference": audio_frames - total_frames,
+            "aligned": not warnings, "warnings": warnings}
+
+
+def reduce_audio(diarization, total_frames, fps=FPS):
+    """The seed's ``{video}_audio.json``: who speaks at each video frame (sampled at the frame's middle)."""
+    segments = diarization["segments"]
+    frames = []
+    for index in range(total_frames):
+        labels = speakers_at(segments, (index + 0.5) / fps)
+        frames.append({"frame": index + 1, "audio_info": {"is_speech_present": bool(labels),
+                                                           "active_speaker_labels": labels,
+                                                           "timecode_sec": round(index / fps, 3)}})
+    return {"fps": fps, "total_frames": total_frames, "frames_analysis": frames,
+            "speaker_stats": speaker_stats(segments, frames),
+            "temporal_alignment": temporal_alignment(total_frames, fps, diarization["duration"])}

@@ -1,0 +1,119 @@
+"""Step 6: the seed's reduced contract, from synthetic tracking/diarization with known content."""
+
+import json
+
+import jsonschema
+import pytest
+from conftest import ROOT
+from steps.reduce import object_ids, reduce_audio, reduce_tracking, speakers_at
+
+SEED = ROOT.parent / "shared" / "reference" / "seed-v4-archive"
+SCHEMAS = ROOT / "schemas"
+
+
+def tracking_fixture():
+    """4 frames at 25 fps: track 7 in frames 0-2 (speaking in 1-2 as SPEAKER_01), track 3 appears in frame 2."""
+    face = lambda tid, x, score=0.9, **extra: {"track_id": tid, "bbox": [x, 20, 40, 50], "score": score, **extra}  # noqa: E731
+    return {"fps": 25, "width": 320, "height": 180, "frame_count": 4, "engine": "mediapipe", "frames": [
+        {"frame": 0, "faces": [face(7, 10)]},
+        {"frame": 1, "faces": [face(7, 11, speaking=True, speaker="SPEAKER_01")]},
+        {"frame": 2, "faces": [face(3, 200, 0.81234), face(7, 12, speaking=True, speaker="SPEAKER_01")]},
+        {"frame": 3, "faces": []},
+    ]}
+
+
+def diarization_fixture():
+    return {"duration": 0.16, "backend": "vad_embed", "speakers": ["SPEAKER_00", "SPEAKER_01"], "segments": [
+        {"start": 0.0, "end": 0.05, "speaker": "SPEAKER_00"}, {"start": 0.04, "end": 0.12, "speaker": "SPEAKER_01"}]}
+
+
+def schema(name):
+    return json.loads((SCHEMAS / f"reduced_{name}.schema.json").read_text())
+
+
+def test_object_ids_follow_first_appearance():
+    assert object_ids(tracking_fixture()) == {7: "obj_1", 3: "obj_2"}
+
+
+def test_reduced_tracking_content():
+    out = reduce_tracking(tracking_fixture())
+    assert out["total_frames"] == 4 and [f["frame"] for f in out["frames_analysis"]] == [1, 2, 3, 4]
+    f3 = out["frames_analysis"][2]["tracked_objects"]
+    assert [o["id"] for o in f3] == ["obj_1", "obj_2"]
+    assert f3[0] == {"id": "obj_1", "centroid_x": 32, "source": "face_landmarker", "label": "face",
+                     "confidence": 0.9, "active_speakers": ["SPEAKER_01"], "bbox_width": 40, "bbox_height": 50}
+    assert f3[1]["confidence"] == 0.812 and f3[1]["active_speakers"] == []
+    assert out["frames_analysis"][0]["tracked_objects"][0]["active_speakers"] == []  # visible, not speaking
+    assert out["frames_analysis"][3]["tracked_objects"] == []
+    jsonschema.validate(out, schema("tracking"))
+
+
+def test_speakers_at_frame_middles():
+    segments = diarization_fixture()["segments"]
+    assert speakers_at(segments, 0.02) == ["SPEAKER_00"]
+    assert speakers_at(segments, 0.045) == ["SPEAKER_00", "SPEAKER_01"]
+    assert speakers_at(segments, 0.12) == []
+
+
+def test_reduced_audio_content_and_alignment():
+    out = reduce_audio(diarization_fixture(), total_frames=4)
+    info = [f["audio_info"] for f in out["frames_analysis"]]
+    assert [i["active_speaker_labels"] for i in info] == [["SPEAKER_00"], ["SPEAKER_01"], ["SPEAKER_01"], []]
+    assert [i["is_speech_present"] for i in info] == [True, True, True, False]
+    assert [i["timecode_sec"] for i in info] == [0.0, 0.04, 0.08, 0.12]
+    assert out["speaker_stats"] == {"SPEAKER_00": {"segments": 1, "speech_sec": 0.05, "frames": 1},
+                                    "SPEAKER_01": {"segments": 1, "speech_sec": 0.08, "frames": 2}}
+    assert out["temporal_alignment"]["aligned"] and out["temporal_alignment"]["warnings"] == []
+    jsonschema.validate(out, schema("audio"))
+
+
+def test_alignment_warns_when_audio_and_video_disagree():
+    short = {**diarization_fixture(), "duration": 2.0}
+    alignment = reduce_audio(short, total_frames=4)["temporal_alignment"]
+    assert not alignment["aligned"] and alignment["warnings"] == ["audio covers 50 frames, video has 4"]
+    assert "differs" in reduce_audio(diarization_fixture(), 4, fps=30)["temporal_alignment"]["warnings"][0]
+
+
+def shape(value):
+    """Keys, types and nesting of a JSON value (lists: the union of their items' shapes)."""
+    if isinstance(value, dict):
+        return {k: shape(v) for k, v in value.items()}
+    if isinstance(value, list):
+        merged = {}
+        for item in value:
+            merged = merge(merged, shape(item))
+        return [merged]
+    return type(value).__name__
+
+
+def merge(a, b):
+    if isinstance(a, dict) and isinstance(b, dict):
+        return {k: merge(a.get(k, {}), b.get(k, {})) if k in a and k in b else a.get(k, b.get(k)) for k in a | b}
+    if isinstance(a, list) and isinstance(b, list):
+        return [merge(a[0], b[0])]
+    return b if a == {} else a
+
+
+def covers(ours, seed, path="$"):
+    """Every key of the seed's shape exists in ours with the same type and nesting."""
+    if isinstance(seed, dict):
+        assert isinstance(ours, dict), path
+        for key, sub in seed.items():
+            assert key in ours, f"{path}.{key} missing"
+            covers(ours[key], sub, f"{path}.{key}")
+    elif isinstance(seed, list):
+        assert isinstance(ours, list), path
+        covers(ours[0], seed[0], path + "[]")
+    elif seed != {}:
+        assert ours == seed or {ours, seed} <= {"int", "float"}, f"{path}: {ours} vs seed {seed}"
+
+
+@pytest.mark.skipif(not SEED.is_dir(), reason="needs ../shared/reference (the seed's real outputs)")
+@pytest.mark.parametrize("name, make", [("tracking", lambda: reduce_tracking(tracking_fixture())),
+                                        ("audio", lambda: reduce_audio(diarization_fixture(), 4))])
+def test_contract_matches_the_seed(name, make):
+    seed = json.loads((SEED / f"example_{name}.json").read_text())
+    ours = json.loads(json.dumps(make()))
+    jsonschema.validate(seed, schema(name))
+    jsonschema.validate(ours, schema(name))
+    covers(shape(ours), shape(seed))
