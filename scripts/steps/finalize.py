@@ -1,0 +1,135 @@
+"""Step 7: validate every JSON output against its schema, then archive by the video's SHA-256.
+
+``archive/<sha256>/`` holds the reduced files, ``<video>_scenes.csv``, ``<video>_diarization.rttm``,
+``metadata.json`` (provenance; ``created_at`` is the only timestamp anywhere) and
+``MANIFEST.sha256`` (``sha256sum -c`` format). Rewriting an identical archive writes nothing.
+"""
+
+import datetime
+import hashlib
+import logging
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import jsonschema
+
+from vidflow.errors import UserError
+from vidflow.io import dumps_json, read_json, write_json
+
+log = logging.getLogger("finalize")
+PROVENANCE_KEYS = ("backend", "engine", "model", "models", "device", "encoder", "mode")
+
+
+def load_schema(path):
+    schema = read_json(path)
+    jsonschema.Draft202012Validator.check_schema(schema)
+    return schema
+
+
+def validate_file(path, schema):
+    """Raise UserError naming the file, the JSON pointer and the schema rule that broke."""
+    try:
+        data = read_json(path)
+    except (OSError, ValueError) as err:
+        raise UserError(path, f"not valid JSON ({err})") from None
+    error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schema).iter_errors(data))
+    if error is not None:
+        pointer = "/" + "/".join(str(p) for p in error.absolute_path)
+        raise UserError(path, f"{pointer}: violates '{error.validator}' of {schema.get('$id', 'schema')}: "
+                              f"{error.message}")
+    return data
+
+
+def sha256_file(path, chunk=1 << 20):
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(chunk), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def step_provenance(outputs):
+    """What each step used (backend/engine/model/device...), taken from its own output JSON."""
+    return {step: {k: data[k] for k in PROVENANCE_KEYS if k in data} for step, data in sorted(outputs.items())}
+
+
+def build_metadata(*, video, project, source, converted_sha256, config, steps, environments, snakemake_version, files):
+    """Provenance of one archived video (everything except ``created_at``)."""
+    return {"video": video, "project": project, "original_name": source["original_name"],
+            "source": {"archive": source.get("archive"), "member": source["member"], "sha256": source["sha256"]},
+            "converted_sha256": converted_sha256, "config": config, "steps": steps, "environments": environments,
+            "snakemake_version": snakemake_version, "files": files}
+
+
+def manifest_text(folder, names):
+    return "".join(f"{sha256_file(Path(folder) / name)}  {name}\n" for name in sorted(names))
+
+
+def _same_content(existing, staging):
+    names = sorted(p.name for p in staging.iterdir())
+    if sorted(p.name for p in existing.iterdir()) != names:
+        return False
+    return all((existing / n).read_bytes() == (staging / n).read_bytes() for n in names)
+
+
+def write_archive(root, sha256, files, metadata, now=None):
+    """Create or update ``root/<sha256>/`` atomically; return True if anything was written.
+
+    ``files`` maps archive names to source paths. ``created_at`` is kept from an existing
+    archive whose provenance is otherwise unchanged, so reruns are byte-identical.
+    """
+    root, dest = Path(root), Path(root) / sha256
+    root.mkdir(parents=True, exist_ok=True)
+    created = (now or datetime.datetime.now(datetime.timezone.utc)).isoformat(timespec="seconds")
+    if (dest / "metadata.json").exists():
+        old = read_json(dest / "metadata.json")
+        if {k: v for k, v in old.items() if k != "created_at"} == metadata:
+            created = old.get("created_at", created)
+    staging = Path(tempfile.mkdtemp(prefix=f".{sha256}.", dir=root))
+    try:
+        for name, src in sorted(files.items()):
+            shutil.copyfile(src, staging / name)
+        (staging / "metadata.json").write_text(dumps_json({**metadata, "created_at": created}), encoding="utf-8")
+        names = [p.name for p in staging.iterdir()]
+        (staging / "MANIFEST.sha256").write_text(manifest_text(staging, names), encoding="utf-8")
+        if dest.is_dir() and _same_content(dest, staging):
+            shutil.rmtree(staging)
+            log.info("archive %s is up to date; nothing written", dest)
+            return False
+        if dest.exists():
+            retired = Path(tempfile.mkdtemp(prefix=f".{sha256}.old.", dir=root))
+            os.replace(dest, retired / sha256)
+            os.replace(staging, dest)
+            shutil.rmtree(retired)
+        else:
+            os.replace(staging, dest)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    log.info("archived %d files in %s", len(files) + 2, dest)
+    return True
+
+
+def finalize_video(*, video, project, manifest_path, converted, json_inputs, schema_dir, extra_files, config,
+                   environments, snakemake_version, archive_root, receipt):
+    """Validate ``json_inputs`` ({name: (path, schema file name, archive name or None)}), then archive."""
+    outputs = {}
+    for step, (path, schema_name, _) in json_inputs.items():
+        outputs[step] = validate_file(path, load_schema(Path(schema_dir) / schema_name))
+    entry = next((v for v in read_json(manifest_path)["videos"] if v["video"] == video), None)
+    if entry is None:
+        raise UserError(manifest_path, f"video {video!r} is not in the manifest")
+    source = read_json(manifest_path)["source"]
+    entry = {**entry, "archive": source.get("name") or source.get("url")}
+    sha = sha256_file(converted)
+    files = {name: path for name, path in extra_files.items()}
+    files.update({name: path for _, (path, _, name) in json_inputs.items() if name})
+    metadata = build_metadata(video=video, project=project, source=entry, converted_sha256=sha, config=config,
+                              steps=step_provenance(outputs), environments=environments,
+                              snakemake_version=snakemake_version, files=sorted(files))
+    write_archive(archive_root, sha, files, metadata)
+    write_json(receipt, {"sha256": sha, "archive": str(Path(archive_root) / sha),
+                         "files": sorted([*files, "metadata.json", "MANIFEST.sha256"])})
+    return sha
