@@ -91,3 +91,15 @@ def test_rerun_after_fixing_input_completes_then_does_nothing(workflow_run):
         env_file.touch()
     third = run_snakemake(work, config=config)
     assert "Nothing to be done" in third.stdout + third.stderr
+
+
+def test_json_outputs_match_their_schemas(workflow_run):
+    import jsonschema
+
+    work, _ = workflow_run
+    pairs = [("manifest", p) for p in (work / "results").glob("*/extracted/manifest.json")]
+    pairs += [("video", p) for p in (work / "results").glob("*/*/video.json")]
+    assert len(pairs) == 2 + 3
+    for schema, path in pairs:
+        jsonschema.validate(json.loads(path.read_text()),
+                            json.loads((ROOT / "schemas" / f"{schema}.schema.json").read_text()))
