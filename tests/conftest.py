@@ -47,8 +47,8 @@ def run_snakemake(workdir, *args, config=None, configfiles=(), check=True, timeo
     """
     overrides = {"venv_dir": str(VENV_DIR), **(config or {})}
     cmd = ["timeout", "-s", "INT", str(timeout), str(SNAKEMAKE), "-s", str(ROOT / "Snakefile"), "--directory", str(workdir),
-           "--configfile", str(ROOT / "config" / "config.yaml"), *map(str, configfiles), "--cores", "2",
-           "--config", *[f"{k}={v}" for k, v in overrides.items()], *args]
+           "--configfile", str(ROOT / "config" / "config.yaml"), *map(str, configfiles), "--cores", "2", *args,
+           "--config", *[f"{k}={v}" for k, v in overrides.items()]]
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if check and proc.returncode != 0:
         raise AssertionError(f"snakemake failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-8000:]}")

