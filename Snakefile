@@ -19,6 +19,11 @@ include: "rules/envs.smk"
 include: "rules/download.smk"
 include: "rules/extract.smk"
 include: "rules/convert.smk"
+include: "rules/scenes.smk"
+include: "rules/diarization.smk"
+include: "rules/tracking.smk"
+include: "rules/reduce.smk"
+include: "rules/finalize.smk"
 include: "rules/summary.smk"
 
 

@@ -1,19 +1,23 @@
 # Helpers shared by the rules: paths, env selection, input functions.
+import json
 import shlex
 import sys
 from pathlib import Path
 
+from snakemake import __version__ as snakemake_version
 from snakemake.logging import logger
 from snakemake_interface_executor_plugins.settings import DeploymentMethod
 
 SCRIPTS = Path(workflow.basedir) / "scripts"
 TOOLS = Path(workflow.basedir) / "tools"
 ENVS_DIR = Path(workflow.basedir) / "envs"
+SCHEMAS_DIR = Path(workflow.basedir) / "schemas"
 sys.path[:0] = [str(SCRIPTS), str(TOOLS)]
 
 from build_env import pins_digest, read_env  # noqa: E402
 
 from steps.download import link_id, manual_reason, read_sources, url_filename  # noqa: E402
+from steps.tracking.engines import engine_family  # noqa: E402
 from vidflow.errors import UserError  # noqa: E402
 from vidflow.inputs import discover_projects  # noqa: E402
 from vidflow.io import read_json  # noqa: E402
@@ -52,6 +56,12 @@ def env_ready(env):
     if USE_CONDA:
         return []
     return str(VENV_DIR / env / f"ready-{pins_digest(read_env(ENVS_DIR / f'{env}.yaml'))[:12]}")
+
+
+# --- provenance: the effective config and the envs of the steps that produce each archived video ---
+STEP_CONFIG = {step: config[step] for step in ("extract", "convert", "scenes", "audio", "tracking")}
+STEP_ENVS = ["extract", "convert", "scenes", "pyannote" if config["audio"]["backend"] == "pyannote" else "diarization",
+             f"tracking_{engine_family(config['tracking']['engine'])}", "finalize"]
 
 
 # --- inputs: the input folder, plus links from config `sources` (downloaded by rules/download.smk) ---

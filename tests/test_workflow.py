@@ -1,8 +1,10 @@
 """Integration: the real workflow (Snakemake CLI) on the bundled demo, a malicious archive and loose videos."""
 
+import hashlib
 import json
 import re
 import shutil
+import subprocess
 import zipfile
 
 import pytest
@@ -11,6 +13,7 @@ from vidflow.media import packet_durations, summarize
 
 DEMO = ROOT / "resources" / "demo" / "demo_interviews.zip"
 LOOSE_NAME = "Café 'Talk' #1.mp4"
+TRUTH = json.loads((ROOT / "resources" / "demo" / "truth.json").read_text())["clips"]
 
 
 def jobs_run(proc):
@@ -80,6 +83,65 @@ def test_manifest_keeps_original_names_and_skips_non_videos(workflow_run):
     assert (work / "input" / LOOSE_NAME).exists() and (work / "input" / "evil.zip").exists()
 
 
+def iou(a, b):
+    ax, ay, aw, ah = a
+    bx, by, bw, bh = b
+    w = max(0.0, min(ax + aw, bx + bw) - max(ax, bx))
+    h = max(0.0, min(ay + ah, by + bh) - max(ay, by))
+    return w * h / (aw * ah + bw * bh - w * h)
+
+
+def load(work, video, name):
+    return json.loads((work / "results" / "demo_interviews" / video / name).read_text())
+
+
+def test_demo_scenes_speakers_and_faces_match_the_truth(workflow_run):
+    work, _ = workflow_run
+    one, lecture = TRUTH["interview one.mp4"], TRUTH["Lecture-2.mp4"]
+    scenes = load(work, "interview_one", "scenes.json")["scenes"]
+    assert len(scenes) == 2 and abs(scenes[1]["start_frame"] - one["cuts"][0]) <= 1
+    assert len(load(work, "Lecture-2", "scenes.json")["scenes"]) == 1
+    diar = load(work, "interview_one", "diarization.json")
+    assert diar["speakers"] == ["SPEAKER_00", "SPEAKER_01"] and len(diar["segments"]) == 4
+    voice_of = {}
+    for got, want in zip(diar["segments"], one["speech"]["segments"]):
+        assert voice_of.setdefault(got["speaker"], want["speaker"]) == want["speaker"]
+        assert abs(got["start"] - want["start"]) <= 0.3 and abs(got["end"] - want["end"]) <= 0.3
+    assert load(work, "Lecture-2", "diarization.json")["speakers"] == ["SPEAKER_00"]
+    frames = load(work, "interview_one", "tracking.json")["frames"]
+    cut = one["cuts"][0]
+    shot_a = [f["faces"] for f in frames[:cut]]
+    assert sum(len(faces) == 1 for faces in shot_a) >= 0.9 * cut
+    assert len({face["track_id"] for faces in shot_a for face in faces}) == 1
+    assert all(not f["faces"] for f in frames[cut + 1:]), "a face found in the coffee shot"
+    for index, box in ((0, one["shots"][0]["faces_first_frame"][0]), (cut - 1, one["shots"][0]["faces_last_frame"][0])):
+        assert iou(frames[index]["faces"][0]["bbox"], box) >= 0.5
+    pair = load(work, "Lecture-2", "tracking.json")["frames"]
+    ids = [sorted(face["track_id"] for face in f["faces"]) for f in pair]
+    assert sum(len(i) == 2 for i in ids) >= 0.9 * len(pair) and len({t for i in ids for t in i}) == 2
+
+
+def test_archives_are_complete_and_verifiable(workflow_run):
+    work, _ = workflow_run
+    for video in ("interview_one", "Lecture-2", "Cafe_Talk_1"):
+        project = "_loose" if video == "Cafe_Talk_1" else "demo_interviews"
+        receipt = json.loads((work / "results" / project / video / "archive.json").read_text())
+        folder = work / receipt["archive"]
+        assert receipt["sha256"] == hashlib.sha256((work / "results" / project / video / "video.mp4").read_bytes()).hexdigest()
+        assert sorted(p.name for p in folder.iterdir()) == sorted(receipt["files"]) == sorted(
+            [f"{video}_tracking.json", f"{video}_audio.json", f"{video}_scenes.csv", f"{video}_diarization.rttm",
+             "metadata.json", "MANIFEST.sha256"])
+        subprocess.run(["sha256sum", "--quiet", "-c", "MANIFEST.sha256"], cwd=folder, check=True)
+        meta = json.loads((folder / "metadata.json").read_text())
+        assert meta["project"] == project and meta["converted_sha256"] == receipt["sha256"]
+        assert set(meta["steps"]) >= {"scenes", "diarization", "tracking", "video"}
+        assert str(work) not in (folder / "metadata.json").read_text()
+    meta = json.loads((work / json.loads((work / "results" / "demo_interviews" / "interview_one" / "archive.json")
+                                         .read_text())["archive"] / "metadata.json").read_text())
+    assert meta["source"] == {"archive": "demo_interviews.zip", "member": "interview one.mp4",
+                              "sha256": TRUTH["interview one.mp4"]["sha256"]}
+
+
 def test_rerun_after_fixing_input_completes_then_does_nothing(workflow_run):
     work, _ = workflow_run
     (work / "input" / "evil.zip").unlink()
@@ -103,3 +165,43 @@ def test_json_outputs_match_their_schemas(workflow_run):
     for schema, path in pairs:
         jsonschema.validate(json.loads(path.read_text()),
                             json.loads((ROOT / "schemas" / f"{schema}.schema.json").read_text()))
+
+
+def archive_of(work, project, video):
+    return work / json.loads((work / "results" / project / video / "archive.json").read_text())["archive"]
+
+
+def test_two_clean_runs_give_byte_identical_archives(workflow_run, tmp_path):
+    work, _ = workflow_run
+    run_snakemake(tmp_path, config={"input_dir": str(DEMO.parent)})
+    for video in ("interview_one", "Lecture-2"):
+        first, second = archive_of(work, "demo_interviews", video), archive_of(tmp_path, "demo_interviews", video)
+        assert first.name == second.name
+        for path in sorted(first.iterdir()):
+            a, b = path.read_bytes(), (second / path.name).read_bytes()
+            if path.name == "metadata.json":
+                a, b = (json.loads(x) for x in (a, b))
+                assert a.pop("created_at") and b.pop("created_at")
+            if path.name == "MANIFEST.sha256":  # covers metadata.json, hence its created_at
+                a, b = ([line for line in x.splitlines() if not line.endswith(b"  metadata.json")] for x in (a, b))
+            assert a == b, f"{video}/{path.name} differs between two clean runs"
+
+
+def test_corrupt_intermediate_fails_only_its_video_with_a_precise_message(workflow_run):
+    work, _ = workflow_run
+    good, bad_video = archive_of(work, "demo_interviews", "interview_one"), "Lecture-2"
+    bad_archive = archive_of(work, "demo_interviews", bad_video)
+    bad = work / "results" / "demo_interviews" / bad_video / f"{bad_video}_audio.json"
+    data = json.loads(bad.read_text())
+    data["frames_analysis"][3]["audio_info"]["is_speech_present"] = "yes"
+    bad.write_text(json.dumps(data))
+    for video, folder in (("interview_one", good), (bad_video, bad_archive)):
+        shutil.rmtree(folder)
+        (work / "results" / "demo_interviews" / video / "archive.json").unlink()
+    proc = run_snakemake(work, config={"input_dir": str(work / "input")}, check=False)
+    assert proc.returncode != 0
+    assert (f"results/demo_interviews/{bad_video}/{bad_video}_audio.json: /frames_analysis/3/audio_info/"
+            f"is_speech_present: violates 'type' of reduced_audio.schema.json: 'yes' is not of type 'boolean'"
+            in proc.stderr)
+    assert not bad_archive.exists() and not list(bad_archive.parent.glob(f".{bad_archive.name}*"))
+    subprocess.run(["sha256sum", "--quiet", "-c", "MANIFEST.sha256"], cwd=good, check=True)

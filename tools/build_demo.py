@@ -42,7 +42,7 @@ Demo input for the video-analysis workflow.
 Two short synthetic clips made from scikit-image's bundled photos and
 espeak-ng speech, with known ground truth in ../truth.json (next to this zip):
 
-  interview one.mp4  25 fps, hard cut at frame 80, two alternating voices
+  interview one.mp4  25 fps, hard cut at frame 175, two alternating voices
   Lecture-2.mp4      30 fps, two faces side by side, one voice
 
 This file exists so the workflow can show that it skips non-video members.
@@ -52,12 +52,12 @@ Rebuild everything with: python tools/build_demo.py
 # (member name, fps, shots, utterances, first speech start, gap between turns)
 CLIPS = [
     ("interview one.mp4", 25,
-     [mf.Shot("astronaut", 80, zoom=(1.15, 1.25), pan=(0.40, 0.30, 0.52, 0.28)),
-      mf.Shot("coffee", 80, zoom=(1.0, 1.08), pan=(0.48, 0.5, 0.52, 0.5))],
-     [("en-us+m3", "Welcome to the show."),
-      ("en+f3", "Thank you for having me."),
-      ("en-us+m3", "Tell us about space."),
-      ("en+f3", "It was amazing.")],
+     [mf.Shot("astronaut", 175, zoom=(1.15, 1.3), pan=(0.40, 0.30, 0.52, 0.28)),
+      mf.Shot("coffee", 175, zoom=(1.0, 1.1), pan=(0.46, 0.5, 0.54, 0.5))],
+     [("en-us+m3", "Welcome to the show, we are glad you could join us."),
+      ("en+f3", "Thank you for having me, it is a pleasure to be here."),
+      ("en-us+m3", "Tell us about your journey into space."),
+      ("en+f3", "It was amazing, the earth looked small and very blue.")],
      0.3, 0.5),
     ("Lecture-2.mp4", 30,
      [mf.Shot("astronaut_pair", 150, zoom=(1.0, 1.2), pan=(0.5, 0.35, 0.5, 0.3))],

@@ -1,0 +1,145 @@
+#!/usr/bin/env python3
+"""Benchmark step 4 (diarization): real-time factor and peak memory on 1, 10 and 60 min of speech.
+
+The speech is two espeak-ng voices (en-us+m3, en+f3) taking turns with pauses (tools/media_factory),
+five minutes of varied sentences rendered once and looped to the wanted length (cheap to make, the
+truth is known), muxed under a tiny still video. Each run is the real script in its env (a fresh process:
+imports and model loading included); peak RSS is the process's maximum resident set. DER (collar
+0.25 s) against the truth is printed too. The pyannote backend runs too (1 min only) when its env
+exists, with a pipeline of pyannote's classes and random weights (speed only: its output is noise).
+Prints a table and writes results/benchmarks/diarization_speed.json. Run with the driver venv:
+
+    .venvs/workflow/bin/python benchmarks/diarization_speed.py [--minutes 1 10 60] [--no-pyannote]
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT / "scripts"), str(ROOT / "tools")]
+
+import media_factory as mf  # noqa: E402
+from steps.diarization import diarization_error_rate  # noqa: E402
+
+MEDIA = ROOT / "results" / "benchmarks" / "media"
+VENVS = ROOT / ".venvs"
+SUBJECTS = ["The committee", "My neighbour", "A young doctor", "Our director", "The old farmer", "Every student",
+            "The reporter"]
+VERBS = ["discussed", "remembered", "described", "questioned", "photographed"]
+OBJECTS = ["the new bridge", "a difficult winter", "the election results", "her first novel", "the river",
+           "a strange letter"]
+ENDINGS = ["last Tuesday.", "in the evening.", "after the storm.", "for many years.", "without a word."]
+BASE_MINUTES = 5
+
+
+def sentence(i):
+    """Deterministic, varied sentences: no exact repeats inside the base recording."""
+    return (f"{SUBJECTS[i % 7]} {VERBS[(i // 7) % 5]} {OBJECTS[(i // 3) % 6]} {ENDINGS[(i // 11) % 5]}")
+
+
+def speech_base():
+    """``BASE_MINUTES`` of two voices taking turns (each says every kind of line): (int16 at 16 kHz, truth)."""
+    seconds = 60 * BASE_MINUTES
+    turns = mf.layout_turns([(("en-us+m3", "en+f3")[(i // 1 + i // 5) % 2], sentence(i)) for i in range(200)],
+                            start=0.3, gap=0.6)
+    turns = [t for t in turns if t[0] < seconds - 5]
+    with tempfile.TemporaryDirectory() as tmp:
+        truth = mf.make_speech(Path(tmp) / "base.wav", turns, float(seconds))
+        import wave
+
+        with wave.open(str(Path(tmp) / "base.wav")) as w:
+            samples = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2")
+    return samples, truth["segments"]
+
+
+def bench_media(minutes):
+    """A cached clip of ``minutes`` of looped speech under a 64x64 still video, and its truth."""
+    path, truth_path = MEDIA / f"speech_{minutes}min.mp4", MEDIA / f"speech_{minutes}min.truth.json"
+    if path.exists() and truth_path.exists():
+        return path, json.loads(truth_path.read_text())
+    MEDIA.mkdir(parents=True, exist_ok=True)
+    base, segments = speech_base()
+    loops = -(-minutes // BASE_MINUTES)
+    samples = np.tile(base, loops)[:minutes * 60 * 16000]
+    truth = [{"start": round(s["start"] + 60 * BASE_MINUTES * k, 3), "end": round(s["end"] + 60 * BASE_MINUTES * k, 3),
+              "speaker": s["speaker"]} for k in range(loops) for s in segments]
+    truth = [s for s in truth if s["end"] <= minutes * 60]
+    with tempfile.TemporaryDirectory() as tmp:
+        wav = Path(tmp) / "speech.wav"
+        mf._write_wav(wav, samples, 16000)
+        subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "color=c=gray:size=64x64:rate=25",
+                        "-i", str(wav), "-map", "0:v", "-map", "1:a", "-shortest", "-c:v", "libx264", "-preset",
+                        "ultrafast", "-c:a", "aac", "-b:a", "64k", str(path)], check=True)
+    truth_path.write_text(json.dumps(truth))
+    return path, truth
+
+
+def run_measured(cmd):
+    """(wall seconds, peak RSS MiB, exit status) of one child process."""
+    start = time.monotonic()
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.monotonic() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(map(str, cmd))} failed: {proc.stderr.read().decode()[-2000:]}")
+    return wall, usage.ru_maxrss / 1024
+
+
+def diarize_cmd(env, video, out, *extra):
+    return [str(VENVS / env / "bin" / "python"), str(ROOT / "scripts" / "diarize.py"), "--input", str(video),
+            "--json", str(out / "diarization.json"), "--rttm", str(out / "diarization.rttm"),
+            "--log", str(out / "log.txt"), *extra]
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--minutes", type=int, nargs="+", default=[1, 10, 60])
+    parser.add_argument("--no-pyannote", action="store_true")
+    args = parser.parse_args()
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        runs = [("vad_embed", "diarization", m, ["--backend", "vad_embed"]) for m in args.minutes]
+        if not args.no_pyannote and (VENVS / "pyannote" / "bin" / "python").exists():
+            code = ("import sys; sys.path.insert(0, sys.argv[1]);"
+                    "from steps.diarization_pyannote import build_random_pipeline; build_random_pipeline(sys.argv[2])")
+            subprocess.run([str(VENVS / "pyannote" / "bin" / "python"), "-c", code, str(ROOT / "scripts"),
+                            str(tmp / "pipeline")], check=True)
+            runs.append(("pyannote (random weights)", "pyannote", min(args.minutes),
+                         ["--backend", "pyannote", "--pipeline", str(tmp / "pipeline"), "--threads", "2"]))
+        for name, env, minutes, extra in runs:
+            video, truth = bench_media(minutes)
+            out = tmp / f"{env}_{minutes}"
+            out.mkdir()
+            wall, rss = run_measured(diarize_cmd(env, video, out, *extra))
+            record = json.loads((out / "diarization.json").read_text())
+            score = diarization_error_rate(truth, record["segments"], collar=0.25, step=0.01)
+            log_tail = [line.split(": ", 1)[-1] for line in (out / "log.txt").read_text().splitlines()
+                        if " INFO " in line][-4:-1]
+            rows.append({"backend": name, "audio_min": minutes, "wall_s": round(wall, 1),
+                         "real_time_factor": round(wall / (60 * minutes), 4), "peak_rss_mib": round(rss),
+                         "speakers": len(record["speakers"]), "der": round(score["der"], 4), "steps": log_tail})
+            print(f"{name} {minutes} min: {wall:.1f} s, RTF {wall / (60 * minutes):.4f}, {rss:.0f} MiB, "
+                  f"{len(record['speakers'])} speakers, DER {score['der']:.3f}", flush=True)
+    header = ["backend", "audio_min", "wall_s", "real_time_factor", "peak_rss_mib", "speakers", "der"]
+    print(" | ".join(header))
+    for row in rows:
+        print(" | ".join(str(row[h]) for h in header))
+    result = {"cpu_count": os.cpu_count(), "rows": rows}
+    out = ROOT / "results" / "benchmarks" / "diarization_speed.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,47 @@
+# Step 7: validate every JSON output, then archive/<sha256 of video.mp4>/ with provenance.
+# The archive folder's name is known only after hashing, so the rule's tracked output is a receipt.
+VIDEO_OUTPUTS.append("results/{project}/{video}/archive.json")
+
+
+rule finalize:
+    input:
+        manifest=lambda wc: Path(checkpoints.extract.get(project=wc.project).output[0]) / "manifest.json",
+        video="results/{project}/{video}/video.mp4",
+        info="results/{project}/{video}/video.json",
+        scenes="results/{project}/{video}/scenes.json",
+        scenes_csv="results/{project}/{video}/scenes.csv",
+        diarization="results/{project}/{video}/diarization.json",
+        rttm="results/{project}/{video}/diarization.rttm",
+        tracking="results/{project}/{video}/tracking.json",
+        reduced_tracking="results/{project}/{video}/{video}_tracking.json",
+        reduced_audio="results/{project}/{video}/{video}_audio.json",
+        env=env_ready("finalize"),
+    output:
+        "results/{project}/{video}/archive.json",
+    log:
+        "logs/finalize/{project}/{video}.log",
+    benchmark:
+        "results/benchmarks/finalize/{project}/{video}.tsv"
+    params:
+        config=shlex.quote(json.dumps(STEP_CONFIG, sort_keys=True)),
+        env_files=" ".join(str(ENVS_DIR / f"{env}.yaml") for env in STEP_ENVS),
+        snakemake_version=snakemake_version,
+        archive_root=config["finalize"]["archive_dir"],
+    threads: 1
+    resources:
+        mem_mb=1024,
+        runtime=30,
+    conda:
+        "../envs/finalize.yaml"
+    shell:
+        "{PY[finalize]} {SCRIPTS}/finalize.py --video {wildcards.video} --project {wildcards.project}"
+        " --manifest {input.manifest} --converted {input.video} --schemas {SCHEMAS_DIR}"
+        " --validate manifest={input.manifest} video={input.info} scenes={input.scenes}"
+        " diarization={input.diarization} tracking={input.tracking} reduced_tracking={input.reduced_tracking}"
+        " reduced_audio={input.reduced_audio}"
+        " --archive-as {wildcards.video}_tracking.json={input.reduced_tracking}"
+        " {wildcards.video}_audio.json={input.reduced_audio} {wildcards.video}_scenes.csv={input.scenes_csv}"
+        " {wildcards.video}_diarization.rttm={input.rttm}"
+        " --config-json {params.config} --env-files {params.env_files}"
+        " --snakemake-version {params.snakemake_version} --archive-root {params.archive_root}"
+        " --receipt {output} --log {log}"

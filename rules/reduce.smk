@@ -1,0 +1,28 @@
+# Step 6: the compact per-frame JSON in the seed's contract (downstream After Effects scripts read it).
+VIDEO_OUTPUTS += [
+    "results/{project}/{video}/{video}_tracking.json",
+    "results/{project}/{video}/{video}_audio.json",
+]
+
+
+rule reduce:
+    input:
+        tracking="results/{project}/{video}/tracking.json",
+        diarization="results/{project}/{video}/diarization.json",
+        env=env_ready("finalize"),
+    output:
+        tracking="results/{project}/{video}/{video}_tracking.json",
+        audio="results/{project}/{video}/{video}_audio.json",
+    log:
+        "logs/reduce/{project}/{video}.log",
+    benchmark:
+        "results/benchmarks/reduce/{project}/{video}.tsv"
+    threads: 1
+    resources:
+        mem_mb=lambda wc, input: max(512, int(8 * input.size_mb)),
+        runtime=30,
+    conda:
+        "../envs/finalize.yaml"
+    shell:
+        "{PY[finalize]} {SCRIPTS}/reduce.py --tracking {input.tracking} --diarization {input.diarization}"
+        " --out-tracking {output.tracking} --out-audio {output.audio} --log {log}"

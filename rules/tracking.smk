@@ -1,0 +1,39 @@
+# Step 5: every face in every frame with a track id stable within a scene -> tracking.json.
+# tracking.engine picks the engine; each engine family has its own env and rule track_faces_<family>
+# (the family of each engine is listed in scripts/steps/tracking/engines/__init__.py). A new family
+# adds its rule below and a ruleorder that prefers the configured family (as rules/diarization.smk).
+VIDEO_OUTPUTS.append("results/{project}/{video}/tracking.json")
+
+TRACKING = config["tracking"]
+TRACKING_FAMILY = engine_family(TRACKING["engine"])
+
+
+rule track_faces_mediapipe:
+    input:
+        video="results/{project}/{video}/video.mp4",
+        scenes="results/{project}/{video}/scenes.json",
+        env=env_ready("tracking_mediapipe"),
+    output:
+        "results/{project}/{video}/tracking.json",
+    log:
+        "logs/track_faces_mediapipe/{project}/{video}.log",
+    benchmark:
+        "results/benchmarks/track_faces_mediapipe/{project}/{video}.tsv"
+    params:
+        engine=f"--engine {TRACKING['engine']} --detect-every {TRACKING['detect_every']}"
+        f" --min-score {TRACKING['min_score']} --max-faces {TRACKING['max_faces']}"
+        f" --refine-landmarks {int(TRACKING['mediapipe']['refine_landmarks'])}"
+        f" --chunk-frames {TRACKING['chunk_frames']}",
+        tracker=f"--max-gap {TRACKING['max_gap']} --min-iou {TRACKING['min_iou']}"
+        f" --max-center-dist {TRACKING['max_center_dist']} --min-track-frames {TRACKING['min_track_frames']}",
+        task=f"--task-model {shlex.quote(TRACKING['mediapipe_tasks']['model'])}"
+        f" --task-sha256 {shlex.quote(TRACKING['mediapipe_tasks']['sha256'])}",
+    threads: TRACKING["threads"]
+    resources:
+        mem_mb=lambda wildcards, threads: 1024 + 768 * threads,
+        runtime=240,
+    conda:
+        "../envs/tracking_mediapipe.yaml"
+    shell:
+        "{PY[tracking_mediapipe]} {SCRIPTS}/track_faces.py --video {input.video} --scenes {input.scenes}"
+        " --output {output} --threads {threads} {params.engine} {params.tracker} {params.task} --log {log}"

@@ -1,0 +1,130 @@
+"""Face tracking engines: one interface, one module per engine, one env per engine family.
+
+Adding an engine = one module here (a subclass of :class:`Engine`), one line in :data:`ENGINES`,
+and, for a new family, one env file ``envs/tracking_<family>.yaml`` plus its rule
+``track_faces_<family>`` in ``rules/tracking.smk`` (copy the mediapipe one). The workflow reads
+:data:`ENGINES` to pick the rule (and so the env) that runs the configured engine.
+
+This module is standard library only: the Snakefile and the driver-venv tests import it. Engine
+modules import their heavy stack at import time and are imported only inside their own env.
+"""
+
+import hashlib
+import importlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from vidflow.errors import UserError
+
+
+@dataclass(frozen=True)
+class EngineSpec:
+    module: str  # module under steps.tracking.engines holding ``ENGINE`` (the Engine subclass)
+    family: str  # env family: envs/tracking_<family>.yaml, rule track_faces_<family>
+    description: str
+
+
+ENGINES = {
+    "mediapipe": EngineSpec("mediapipe_legacy", "mediapipe",
+                            "MediaPipe full-range face detection + FaceMesh on each face crop (models in the wheel)"),
+    "mediapipe_tasks": EngineSpec("mediapipe_tasks", "mediapipe",
+                                  "MediaPipe full-range face detection + Tasks FaceLandmarker (.task bundle): "
+                                  "478 landmarks, 52 blendshapes, head pose"),
+}
+
+# The 52 blendshapes of MediaPipe's FaceLandmarker (ARKit names plus "_neutral"), in the model's order;
+# every engine that reports blendshapes uses these names (index 25 is jawOpen). The order is also alphabetical,
+# so a face's ``blendshapes`` object ({name: score}) written with sorted keys lists them in this order.
+BLENDSHAPE_NAMES = (
+    "_neutral", "browDownLeft", "browDownRight", "browInnerUp", "browOuterUpLeft", "browOuterUpRight",
+    "cheekPuff", "cheekSquintLeft", "cheekSquintRight", "eyeBlinkLeft", "eyeBlinkRight", "eyeLookDownLeft",
+    "eyeLookDownRight", "eyeLookInLeft", "eyeLookInRight", "eyeLookOutLeft", "eyeLookOutRight", "eyeLookUpLeft",
+    "eyeLookUpRight", "eyeSquintLeft", "eyeSquintRight", "eyeWideLeft", "eyeWideRight", "jawForward", "jawLeft",
+    "jawOpen", "jawRight", "mouthClose", "mouthDimpleLeft", "mouthDimpleRight", "mouthFrownLeft",
+    "mouthFrownRight", "mouthFunnel", "mouthLeft", "mouthLowerDownLeft", "mouthLowerDownRight", "mouthPressLeft",
+    "mouthPressRight", "mouthPucker", "mouthRight", "mouthRollLower", "mouthRollUpper", "mouthShrugLower",
+    "mouthShrugUpper", "mouthSmileLeft", "mouthSmileRight", "mouthStretchLeft", "mouthStretchRight",
+    "mouthUpperUpLeft", "mouthUpperUpRight", "noseSneerLeft", "noseSneerRight",
+)
+
+
+def engine_family(name):
+    """Env family of engine ``name`` (UserError naming ``tracking.engine`` if unknown)."""
+    if name not in ENGINES:
+        raise UserError("tracking.engine", f"unknown engine {name!r}; choose from {', '.join(sorted(ENGINES))}")
+    return ENGINES[name].family
+
+
+def load_engine(name):
+    """The :class:`Engine` subclass of engine ``name`` (imports its module: call in its env)."""
+    engine_family(name)
+    module = importlib.import_module(f"{__name__}.{ENGINES[name].module}")
+    return module.ENGINE
+
+
+class Engine:
+    """What the runner needs from an engine. Faces are dicts in frame pixels.
+
+    The runner calls, per frame: ``detect(frame)`` on detection frames (every
+    ``tracking.detect_every``-th frame of a scene), then ``describe(frame, detections)`` with
+    those detections or, between detection frames, with the previous frame's faces as hints
+    (``{"bbox"}`` only, no ``score``). ``describe`` returns the faces it confirms, each with
+    ``bbox`` and the optional fields the engine produces (``score``, ``landmarks``,
+    ``blendshapes``, ``head_pose``); fields an engine cannot produce are left out, never zero.
+    An engine that cannot confirm a hint (no landmark stage) sets ``can_follow = False`` and is
+    then given detections on every frame.
+
+    ``check_models(settings)`` runs in the parent process BEFORE any frame is read: it verifies
+    model files (see :func:`check_model_file`) and returns provenance for the output's ``model``.
+    ``describe_output(settings)`` returns extra top-level output fields (e.g. blendshape names).
+    """
+
+    name = None
+    can_follow = True
+
+    def __init__(self, settings):
+        self.settings = settings
+
+    @classmethod
+    def check_models(cls, settings):
+        return {}
+
+    @classmethod
+    def describe_output(cls, settings):
+        return {}
+
+    def detect(self, frame):
+        """Detections ``[{"bbox": [x, y, w, h], "score": s}]`` in frame pixels."""
+        raise NotImplementedError
+
+    def describe(self, frame, hints):
+        raise NotImplementedError
+
+    def close(self):
+        pass
+
+
+def sha256_file(path, block=1 << 20):
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(block), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def check_model_file(path, sha256, key, download):
+    """Verify a user-supplied model file; return its SHA-256.
+
+    ``key`` is the config key that holds the path (named in the error), ``download`` says where to
+    get the file. ``sha256`` may be empty (then only existence is checked).
+    """
+    if not path:
+        raise UserError(key, f"no model file configured; download it from {download} and set {key}")
+    file = Path(path)
+    if not file.is_file():
+        raise UserError(key, f"model file {path} not found; download it from {download} and set {key} to its path")
+    actual = sha256_file(file)
+    if sha256 and actual != sha256.lower():
+        raise UserError(key, f"model file {path} has SHA-256 {actual}, expected {sha256} "
+                             f"(corrupt or another version; download it from {download})")
+    return actual

@@ -1,0 +1,179 @@
+"""Step 5: every face in every frame with a track id that is stable within a scene.
+
+Plan: the video is cut into chunks at scene cuts and every ``chunk_frames`` frames inside a
+scene (fixed positions, so the result does not depend on the thread count). Chunks run in up to
+``threads`` worker processes; each decodes only its own frames (ffmpeg rawvideo pipe) and writes
+its faces to a temporary JSON-lines file. Track ids are then assigned over the whole video in one
+pass (:mod:`steps.tracking.tracks`), and tracking.json is streamed out, so memory stays flat with
+video length. Model files are checked before any frame is read.
+"""
+
+import json
+import logging
+import multiprocessing
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+from vidflow.errors import UserError
+from vidflow.io import dumps_json
+from vidflow.media import ffprobe, summarize
+
+from steps.tracking.engines import engine_family, load_engine
+from steps.tracking.frames import read_frames
+from steps.tracking.output import read_scenes, round_face, write_tracking
+from steps.tracking.tracks import assign_track_ids, iou
+
+log = logging.getLogger("tracking")
+
+DEFAULTS = {"engine": "mediapipe", "detect_every": 1, "min_score": 0.5, "max_faces": 10, "refine_landmarks": True,
+            "max_gap": 5, "min_iou": 0.2, "max_center_dist": 0.6, "min_track_frames": 3, "chunk_frames": 250,
+            "task_model": "", "task_sha256": ""}
+TRACKER_KEYS = ("max_gap", "min_iou", "max_center_dist", "min_track_frames")
+
+
+def plan_chunks(cuts, frame_count, chunk_frames, detect_every):
+    """``[(start, count)]`` covering all frames: split at scene cuts and every ~chunk_frames inside a scene.
+
+    Chunk lengths inside a scene are multiples of ``detect_every``, so every chunk starts on a
+    detection frame and needs nothing from the chunk before it.
+    """
+    step = max(chunk_frames // detect_every, 1) * detect_every
+    chunks = []
+    bounds = list(cuts) + [frame_count]
+    for start, end in zip(bounds, bounds[1:]):
+        chunks += [(s, min(step, end - s)) for s in range(start, end, step)]
+    return chunks
+
+
+_ENGINE = None
+
+
+def _engine(settings):
+    global _ENGINE
+    if _ENGINE is None:
+        _ENGINE = load_engine(settings["engine"])(settings)
+    return _ENGINE
+
+
+def process_chunk(task):
+    """Faces of the frames ``start .. start+count-1`` -> a JSON-lines file (one line per frame)."""
+    video, width, height, start, count, settings, out_path = task
+    engine = _engine(settings)
+    follow = engine.can_follow
+    every = settings["detect_every"] if follow else 1
+    previous, frames = [], 0
+    started = time.monotonic()
+    with open(out_path, "w", encoding="utf-8") as out:
+        for index, frame in read_frames(video, width, height, start, count):
+            if (index - start) % every == 0 or not previous:  # nothing to follow: look for faces now
+                hints = engine.detect(frame)
+                if follow:  # faces the detector missed this time are still followed by their landmarks
+                    hints += [{"bbox": f["bbox"]} for f in previous
+                              if all(iou(f["bbox"], d["bbox"]) < 0.3 for d in hints)]
+            else:
+                hints = [{"bbox": f["bbox"]} for f in previous]
+            faces = engine.describe(frame, hints) if hints else []
+            previous = faces
+            out.write(dumps_json({"frame": index, "faces": [round_face(f) for f in faces]}, compact=True))
+            frames += 1
+    if frames != count:
+        raise UserError(video, f"decoded {frames} frames from frame {start}, expected {count} (truncated video?)")
+    return out_path, frames, time.monotonic() - started
+
+
+def _process_chunk_in_worker(task):
+    """``process_chunk`` for a pool worker: a UserError comes back as data (it does not pickle)."""
+    try:
+        return process_chunk(task)
+    except UserError as err:
+        return UserError, err.subject, err.reason
+
+
+def _close_engine():
+    global _ENGINE
+    if _ENGINE is not None:
+        _ENGINE.close()
+        _ENGINE = None
+
+
+def _run_chunks(tasks, threads):
+    """Yield chunk results in order, with up to ``threads`` worker processes."""
+    if threads <= 1 or len(tasks) <= 1:
+        try:
+            for task in tasks:
+                yield process_chunk(task)
+        finally:
+            _close_engine()
+        return
+    context = multiprocessing.get_context("spawn")  # fresh interpreters: no forked model state
+    with context.Pool(min(threads, len(tasks))) as pool:
+        for result in pool.imap(_process_chunk_in_worker, tasks):
+            if result[0] is UserError:
+                raise UserError(result[1], result[2])
+            yield result
+
+
+def track_faces(video, scenes_path, output, settings, threads=1):
+    """Write ``output`` (tracking.json) for ``video`` (25 fps, from step 2) cut by ``scenes_path``."""
+    settings = {**DEFAULTS, **settings}
+    engine_family(settings["engine"])
+    engine_cls = load_engine(settings["engine"])
+    model = engine_cls.check_models(settings)  # before any frame is read
+    summary = summarize(ffprobe(video))
+    if summary["video"] is None:
+        raise UserError(video, "no video stream")
+    width, height = summary["video"]["width"], summary["video"]["height"]
+    frame_count = summary["video"]["nb_frames"]
+    if frame_count is None:
+        raise UserError(video, "frame count unknown (not an MP4 from the convert step?)")
+    cuts = read_scenes(scenes_path, frame_count)
+    chunks = plan_chunks(cuts, frame_count, settings["chunk_frames"], settings["detect_every"])
+    log.info("engine %s on %s (%dx%d, %d frames, %d scenes): %d chunks, %d worker process(es), device cpu",
+             settings["engine"], video, width, height, frame_count, len(cuts), len(chunks),
+             min(threads, len(chunks)) if chunks else 0)
+    workdir = Path(tempfile.mkdtemp(prefix=".tracking.", dir=Path(output).parent))
+    try:
+        tasks = [(str(video), width, height, start, count, settings, str(workdir / f"{start:09d}.jsonl"))
+                 for start, count in chunks]
+        started, done, parts = time.monotonic(), 0, []
+        for path, frames, _seconds in _run_chunks(tasks, threads):
+            parts.append(path)
+            done += frames
+            elapsed = time.monotonic() - started
+            log.info("progress: %d / %d frames (%.1f fps)", done, frame_count, done / max(elapsed, 1e-6))
+        ids = assign_track_ids(_boxes(parts), cuts, **{k: settings[k] for k in TRACKER_KEYS})
+        header = {"fps": 25, "width": width, "height": height, "frame_count": frame_count,
+                  "engine": settings["engine"], "device": "cpu", "model": model,
+                  "scene_count": len(cuts), "track_count": max((t for i in ids for t in i if t), default=0),
+                  "settings": {k: settings[k] for k in ("detect_every", "min_score", "max_faces", *TRACKER_KEYS)},
+                  **engine_cls.describe_output(settings)}
+        write_tracking(output, header, _frames_with_ids(parts, ids))
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    elapsed = time.monotonic() - started
+    log.info("done: %d frames, %d tracks in %.1f s (%.1f fps)", frame_count, header["track_count"], elapsed,
+             frame_count / max(elapsed, 1e-6))
+    return header
+
+
+def _lines(parts):
+    for path in parts:
+        with open(path, encoding="utf-8") as handle:
+            yield from handle
+
+
+def _boxes(parts):
+    for line in _lines(parts):
+        frame = json.loads(line)
+        yield frame["frame"], [face["bbox"] for face in frame["faces"]]
+
+
+def _frames_with_ids(parts, ids):
+    for line, frame_ids in zip(_lines(parts), ids):
+        frame = json.loads(line)
+        for face, track_id in zip(frame["faces"], frame_ids):
+            face["track_id"] = track_id
+        frame["faces"] = [face for face in frame["faces"] if face["track_id"] is not None]
+        yield json.dumps(frame, sort_keys=True, separators=(",", ":"), ensure_ascii=False)

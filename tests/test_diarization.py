@@ -1,0 +1,318 @@
+"""Step 4: speaker diarization. Pure parts unit-tested; backends run for real in their own envs.
+
+Ground truth: two espeak-ng voices (en-us+m3, en+f3) alternating at known times with silence gaps
+(tools/media_factory), muxed into a tiny video. The default backend (vad_embed) must find exactly
+two speakers, DER <= 10 % (0.25 s collar) and speech boundaries within 0.3 s.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+from conftest import ROOT, VENV_DIR, require_binaries, run_snakemake
+from steps.diarization import (diarization_error_rate, finalize_segments, merge_segments, read_rttm,
+                               rename_speakers, speech_regions, to_rttm)
+from steps.diarization_cluster import cluster_embeddings, merge_similar_clusters
+from steps.diarization_vad_embed import label_segments, partial_windows, smooth_labels
+
+import media_factory as mf
+
+VOICES = ("en-us+m3", "en+f3")
+LINES = ["Good morning and welcome to the programme.", "Thank you very much, it is good to be here.",
+         "Tell us about your latest research project.", "We study how people take turns in conversation.",
+         "That sounds fascinating, what did you find?", "Mostly that pauses are shorter than you would think."]
+DEFAULTS = ["--backend", "vad_embed", "--num-speakers", "0", "--min-speakers", "1", "--max-speakers", "8"]
+
+
+def make_clip(folder, name, turns=None, duration=None, audio=True):
+    """A 320x180 clip with espeak speech at ``turns`` (or silence / no audio); returns (path, truth segments)."""
+    require_binaries("ffmpeg", "espeak-ng")
+    folder.mkdir(parents=True, exist_ok=True)
+    wav, segments = folder / f"{name}.wav", []
+    if turns:
+        duration = duration or turns[-1][0] + 4
+        segments = mf.make_speech(wav, turns, duration)["segments"]
+    elif audio:
+        mf.make_silence(wav, duration)
+    video = folder / f"{name}.mp4"
+    mf.make_video(video, [mf.Shot("blank", int(round(duration * 25)))], audio=wav if audio else None)
+    return video, segments
+
+
+@pytest.fixture(scope="session")
+def dialogue(tmp_path_factory):
+    turns = mf.layout_turns([(VOICES[i % 2], text) for i, text in enumerate(LINES)], start=0.5, gap=0.7)
+    return make_clip(tmp_path_factory.mktemp("dialogue"), "talk", turns)
+
+
+def diarize(video, out_dir, *extra):
+    """Run the step's script in its env, as the rule does; returns (record, rttm text)."""
+    python = VENV_DIR / "diarization" / "bin" / "python"
+    if not python.exists():
+        from build_env import build
+
+        build(ROOT / "envs" / "diarization.yaml", VENV_DIR / "diarization")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    cmd = [str(python), str(ROOT / "scripts" / "diarize.py"), "--input", str(video), "--json",
+           str(out_dir / "diarization.json"), "--rttm", str(out_dir / "diarization.rttm"), *DEFAULTS, *extra]
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads((out_dir / "diarization.json").read_text()), (out_dir / "diarization.rttm").read_text()
+
+
+def truth_as_reference(segments):
+    return [{"start": s["start"], "end": s["end"], "speaker": s["speaker"]} for s in segments]
+
+
+# --------------------------------------------------------------------------- pure parts
+
+
+def test_speech_regions_bridge_short_pauses_drop_blips_and_pad():
+    frame = 0.032
+    probs = np.zeros(200)
+    probs[10:40] = 0.9  # 0.32-1.28 s
+    probs[42:60] = 0.9  # pause of 2 frames (64 ms) is bridged
+    probs[100:103] = 0.9  # 96 ms blip: dropped
+    probs[150:190] = 0.45  # between the thresholds: does not start speech
+    probs[160:170] = 0.8
+    regions = speech_regions(probs, frame, min_speech=0.25, min_silence=0.1, pad=0.03)
+    assert [(round(a, 3), round(b, 3)) for a, b in regions] == [(0.29, 1.95), (5.09, 6.11)]
+    assert speech_regions(np.zeros(10), frame) == []
+    assert speech_regions(np.full(10, 0.9), frame, pad=0.03, duration=0.3) == [(0.0, 0.3)]
+
+
+def test_merge_rename_and_finalize():
+    raw = [(5.0, 6.0, 7), (0.5, 1.0, 3), (1.05, 2.0, 3), (2.0, 2.0, 3), (2.5, 4.0, 7), (3.9, 4.5, 3)]
+    assert merge_segments(raw, max_gap=0.1) == [(0.5, 2.0, 3), (2.5, 4.0, 7), (3.9, 4.5, 3), (5.0, 6.0, 7)]
+    renamed, speakers = rename_speakers([(0.0, 1.0, "b"), (1.0, 2.0, "a"), (2.0, 3.0, "b")])
+    assert speakers == ["SPEAKER_00", "SPEAKER_01"] and [s[2] for s in renamed] == ["SPEAKER_00", "SPEAKER_01",
+                                                                                    "SPEAKER_00"]
+    segments, speakers = finalize_segments([(9.0, 12.34567, 1), (-0.2, 0.30049, 0), (0.3, 0.3004, 1)], 10.0)
+    assert segments == [{"start": 0.0, "end": 0.3, "speaker": "SPEAKER_00"},
+                        {"start": 9.0, "end": 10.0, "speaker": "SPEAKER_01"}]
+    assert speakers == ["SPEAKER_00", "SPEAKER_01"]
+
+
+def test_rttm_round_trip():
+    segments = [{"start": 0.5, "end": 2.588, "speaker": "SPEAKER_00"},
+                {"start": 3.288, "end": 5.587, "speaker": "SPEAKER_01"}]
+    text = to_rttm(segments, "talk")
+    assert text.splitlines()[0] == "SPEAKER talk 1 0.500 2.088 <NA> <NA> SPEAKER_00 <NA> <NA>"
+    assert read_rttm(text) == segments
+    assert to_rttm([], "talk") == ""
+
+
+def test_der_counts_miss_false_alarm_and_confusion_with_a_collar():
+    ref = [(0.0, 10.0, "a"), (10.0, 20.0, "b")]
+    assert diarization_error_rate(ref, [(0, 10, "x"), (10, 20, "y")])["der"] == 0.0
+    assert diarization_error_rate(ref, [(0, 10, "y"), (10, 20, "x")])["der"] == 0.0  # names do not matter
+    one = diarization_error_rate(ref, [(0, 20, "x")], collar=0.0)
+    assert one["confusion"] == pytest.approx(10.0) and one["der"] == pytest.approx(0.5)
+    miss = diarization_error_rate(ref, [(0, 10, "x")], collar=0.0)
+    assert miss["missed"] == pytest.approx(10.0) and miss["der"] == pytest.approx(0.5)
+    fa = diarization_error_rate(ref, [(0, 10, "x"), (10, 25, "y")], collar=0.0)
+    assert fa["false_alarm"] == pytest.approx(5.0)
+    # boundary errors inside the collar are forgiven: 0.2 s late, collar 0.25
+    assert diarization_error_rate(ref, [(0.2, 10.2, "x"), (10.2, 20.0, "y")], collar=0.25)["der"] == 0.0
+    assert diarization_error_rate([], [])["der"] == 0.0
+
+
+def test_spectral_clustering_estimates_the_speaker_count():
+    rng = np.random.default_rng(1)
+    centres = rng.normal(size=(3, 32))
+    for k in (1, 2, 3):
+        labels_true = np.repeat(np.arange(k), 40)
+        x = centres[labels_true] + 0.35 * rng.normal(size=(len(labels_true), 32))
+        times = np.arange(len(x)) * 2.0
+        labels, info = cluster_embeddings(x, times=times, exclude_within=1.6)
+        assert info["k"] == k
+        assert all(len(set(labels[labels_true == j])) == 1 for j in range(k))
+    fixed, info = cluster_embeddings(x, num_speakers=2)
+    assert info["k"] == 2 and len(set(fixed)) == 2
+    big, info = cluster_embeddings(np.repeat(x, 10, axis=0), max_points=200)  # subsample, assign the rest
+    assert info["k"] == 3 and info["subsampled"] == 200 and len(big) == 1200
+    assert len(set(zip(big, np.repeat(labels_true, 10)))) == 3
+
+
+def test_near_identical_clusters_are_merged_only_when_estimated():
+    """A handful of embeddings of one voice (two short sentences) split by the eigengap: merged back."""
+    rng = np.random.default_rng(3)
+    voice, other = rng.normal(size=32), rng.normal(size=32)
+    one_voice = voice + 0.15 * rng.normal(size=(5, 32))  # centroid cosines ~0.95: one speaker
+    labels = merge_similar_clusters(one_voice, np.array([2, 1, 3, 2, 0]), threshold=0.8)
+    assert labels.tolist() == [0, 0, 0, 0, 0]
+    two_voices = np.vstack([voice + 0.15 * rng.normal(size=(4, 32)), other + 0.15 * rng.normal(size=(4, 32))])
+    labels = merge_similar_clusters(two_voices, np.array([1, 1, 2, 2, 0, 0, 3, 3]), threshold=0.8)
+    assert labels.tolist() == [0, 0, 0, 0, 1, 1, 1, 1]
+    assert merge_similar_clusters(one_voice, np.array([0, 0, 1, 1, 1]), 0.8, min_speakers=2).tolist() == \
+        [0, 0, 1, 1, 1]
+    labels, _ = cluster_embeddings(one_voice, num_speakers=2, merge_similarity=0.8)  # a fixed count is kept
+    assert len(set(labels.tolist())) == 2
+
+
+def test_windows_smoothing_and_segments():
+    assert partial_windows(100, 8) == [0]
+    assert partial_windows(200, 8) == [0, 12, 24, 36, 40]
+    assert smooth_labels(np.array([0, 0, 1, 0, 0, 1, 1, 1]), 1).tolist() == [0, 0, 0, 0, 0, 1, 1, 1]
+    regions = [(0.0, 3.0), (4.0, 5.0)]
+    centres = np.array([0.8, 1.2, 1.6, 2.0, 4.5])
+    owners = np.array([0, 0, 0, 0, 1])
+    labels = np.array([0, 0, 1, 1, 1])
+    assert label_segments(regions, centres, owners, labels, smoothing=0) == [(0.0, 1.4, 0), (1.4, 3.0, 1),
+                                                                             (4.0, 5.0, 1)]
+
+
+def test_backend_modules_import_only_what_their_env_provides():
+    """diarize.py loads its backend dynamically, so test_envs' import scan cannot follow it: check here."""
+    from build_env import read_env
+    from test_envs import DISTRIBUTIONS, imported_modules
+
+    for backend, env in (("vad_embed", "diarization"), ("pyannote", "pyannote")):
+        spec = read_env(ROOT / "envs" / f"{env}.yaml")
+        provided = {req.split("==")[0].lower() for req in spec["pip"] + spec["nodeps"]}
+        for module in imported_modules(ROOT / "scripts" / "steps" / f"diarization_{backend}.py"):
+            dist = {"pyannote": "pyannote.audio"}.get(module, DISTRIBUTIONS.get(module, module))
+            assert dist.lower() in provided, f"{backend} imports {module}, which envs/{env}.yaml lacks"
+
+
+# --------------------------------------------------------------------------- vad_embed, for real
+
+
+def test_mel_spectrogram_matches_resemblyzer():
+    diarize_env = VENV_DIR / "diarization" / "bin" / "python"
+    if not diarize_env.exists():
+        pytest.skip("diarization venv not built (the workflow test builds it)")
+    code = ("import sys, numpy as np; sys.path.insert(0, sys.argv[1]); import resemblyzer;"
+            "from steps.diarization_vad_embed import mel_frames, mel_filters;"
+            "w = np.random.default_rng(0).normal(0, 0.1, 16000 + 123).astype(np.float32);"
+            "a = resemblyzer.wav_to_mel_spectrogram(w); b = mel_frames(w, mel_filters(), chunk=97);"
+            "assert a.shape == b.shape, (a.shape, b.shape); assert np.allclose(a, b, rtol=1e-3, atol=1e-5)")
+    subprocess.run([str(diarize_env), "-W", "ignore", "-c", code, str(ROOT / "scripts")], check=True)
+
+
+def test_two_voices_through_the_workflow(dialogue, tmp_path):
+    video, truth = dialogue
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    shutil.copy(video, inputs / "talk.mp4")
+    run_snakemake(tmp_path, "results/_loose/talk/diarization.json", "results/_loose/talk/diarization.rttm",
+                  config={"input_dir": str(inputs)})
+    out = tmp_path / "results" / "_loose" / "talk"
+    record = json.loads((out / "diarization.json").read_text())
+    assert record["backend"] == "vad_embed" and record["device"] == "cpu"
+    assert record["speakers"] == ["SPEAKER_00", "SPEAKER_01"]
+    assert record["segments"][0]["speaker"] == "SPEAKER_00" and record["segments"][0]["start"] < 1.0
+    assert len(record["model"]["embedding"]["sha256"]) == 64 == len(record["model"]["vad"]["sha256"])
+    assert read_rttm((out / "diarization.rttm").read_text()) == record["segments"]
+    jsonschema = pytest.importorskip("jsonschema")
+    jsonschema.validate(record, json.loads((ROOT / "schemas" / "diarization.schema.json").read_text()))
+    assert abs(record["duration"] - 19.75) < 0.05
+    score = diarization_error_rate(truth_as_reference(truth), record["segments"], collar=0.25)
+    assert score["der"] <= 0.10, score
+    # speech/non-speech boundaries: every true turn has a hypothesis edge within 0.3 s of each end
+    starts = [s["start"] for s in record["segments"]]
+    ends = [s["end"] for s in record["segments"]]
+    for turn in truth:
+        assert min(abs(turn["start"] - t) for t in starts) <= 0.3, turn
+        assert min(abs(turn["end"] - t) for t in ends) <= 0.3, turn
+    # deterministic: the same input again gives byte-identical files
+    again, rttm = diarize(out / "video.mp4", tmp_path / "again" / "talk")  # the RTTM names the recording "talk"
+    assert (tmp_path / "again" / "talk" / "diarization.json").read_bytes() == (out / "diarization.json").read_bytes()
+    assert rttm == (out / "diarization.rttm").read_text()
+
+
+def test_one_voice_is_one_speaker(tmp_path):
+    turns = mf.layout_turns([("en+f3", text) for text in LINES[:4]], start=0.4, gap=0.6)
+    video, truth = make_clip(tmp_path, "solo", turns)
+    record, _ = diarize(video, tmp_path / "out")
+    assert record["speakers"] == ["SPEAKER_00"]
+    assert diarization_error_rate(truth_as_reference(truth), record["segments"])["der"] <= 0.10
+
+
+def test_no_audio_track_gives_an_empty_diarization(tmp_path):
+    video, _ = make_clip(tmp_path, "mute", duration=1.0, audio=False)
+    record, rttm = diarize(video, tmp_path / "out")
+    assert record["segments"] == [] and record["speakers"] == [] and rttm == ""
+    assert record["duration"] == 1.0 and record["device"].startswith("none")
+
+
+def test_pure_silence_and_half_a_second_of_speech(tmp_path):
+    silent, _ = make_clip(tmp_path, "silent", duration=2.0)
+    record, rttm = diarize(silent, tmp_path / "silent")
+    assert record["segments"] == [] and rttm == "" and record["device"] == "cpu"
+    short, truth = make_clip(tmp_path, "short", [(0.0, "en-us+m3", "Yes.")], duration=0.5)
+    assert truth[0]["end"] <= 0.5
+    record, _ = diarize(short, tmp_path / "short")
+    assert record["speakers"] == ["SPEAKER_00"] and abs(record["duration"] - 0.5) <= 0.04  # 12 frames at 25 fps
+    assert all(0.0 <= s["start"] < s["end"] <= record["duration"] for s in record["segments"])
+
+
+def test_pyannote_backend_is_selected_by_config(tmp_path):
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    make_clip(tmp_path, "x", duration=0.4, audio=False)
+    shutil.copy(tmp_path / "x.mp4", inputs / "x.mp4")
+    for backend, rule, other in (("vad_embed", "diarize_vad_embed", "diarize_pyannote"),
+                                 ("pyannote", "diarize_pyannote", "diarize_vad_embed")):
+        (tmp_path / "audio.yaml").write_text(f"audio:\n  backend: {backend}\n")
+        proc = run_snakemake(tmp_path, "-n", "results/_loose/x/diarization.json", config={"input_dir": str(inputs)},
+                             configfiles=[tmp_path / "audio.yaml"])
+        assert f"rule {rule}:" in proc.stdout and other not in proc.stdout, proc.stdout
+
+
+# --------------------------------------------------------------------------- pyannote
+
+
+def test_pyannote_hub_name_without_token_is_a_one_line_error(monkeypatch, tmp_path):
+    from steps.diarization_pyannote import pipeline_source
+    from vidflow.errors import UserError
+
+    monkeypatch.delenv("MY_HF_TOKEN", raising=False)
+    with pytest.raises(UserError, match="set the environment variable MY_HF_TOKEN"):
+        pipeline_source({"pipeline": "pyannote/speaker-diarization-community-1", "token_env": "MY_HF_TOKEN"})
+    with pytest.raises(UserError, match="is empty"):
+        pipeline_source({"pipeline": ""})
+    with pytest.raises(UserError, match="not found"):
+        pipeline_source({"pipeline": str(tmp_path / "missing")})
+    monkeypatch.setenv("MY_HF_TOKEN", "secret")
+    assert pipeline_source({"pipeline": "org/name", "token_env": "MY_HF_TOKEN"}) == ("hub", "org/name", "secret")
+
+
+@pytest.mark.slow
+def test_pyannote_runs_offline_from_a_pipeline_folder(tmp_path_factory):
+    """Builds the pyannote env (~6 GB) and a pipeline of pyannote's own classes with random weights."""
+    from build_env import build
+
+    python = build(ROOT / "envs" / "pyannote.yaml", VENV_DIR / "pyannote")
+    tmp = tmp_path_factory.mktemp("pyannote")
+    code = ("import sys; sys.path.insert(0, sys.argv[1]);"
+            "from steps.diarization_pyannote import build_random_pipeline; build_random_pipeline(sys.argv[2])")
+    subprocess.run([str(python), "-c", code, str(ROOT / "scripts"), str(tmp / "pipeline")], check=True)
+    turns = [(0.3, VOICES[0], LINES[0]), (3.2, VOICES[1], LINES[1])]
+    video, _ = make_clip(tmp, "pair", turns, duration=6.0)
+    cmd = [str(python), str(ROOT / "scripts" / "diarize.py"), "--input", str(video), "--json",
+           str(tmp / "out" / "diarization.json"), "--rttm", str(tmp / "out" / "diarization.rttm"),
+           "--backend", "pyannote", "--pipeline", str(tmp / "pipeline"), "--max-speakers", "3"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "HUGGING"))}
+    env.update(HF_HUB_OFFLINE="1", CUDA_VISIBLE_DEVICES="")
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
+    assert proc.returncode == 0, proc.stderr
+    record = json.loads((tmp / "out" / "diarization.json").read_text())
+    assert record["backend"] == "pyannote" and record["device"] == "cpu" and record["duration"] == 6.0
+    assert record["model"]["source"] == "folder" and record["model"]["name"] == "pipeline"
+    assert set(record["model"]["files"]) >= {"config.yaml", "segmentation/pytorch_model.bin",
+                                             "embedding/pytorch_model.bin", "plda/plda.npz"}
+    assert record["speakers"] == [f"SPEAKER_{i:02d}" for i in range(len(record["speakers"]))]
+    first = [s["speaker"] for s in record["segments"]]
+    assert sorted(set(first), key=first.index) == record["speakers"]  # named in order of first appearance
+    assert all(0 <= s["start"] < s["end"] <= 6.0 for s in record["segments"])
+    assert read_rttm((tmp / "out" / "diarization.rttm").read_text()) == record["segments"]
+    # a hub name without its token: one line naming the variable to set, nothing downloaded
+    env.pop("HF_TOKEN", None)
+    bad = subprocess.run(cmd[:-4] + ["--pipeline", "pyannote/speaker-diarization-community-1", "--log",
+                                     str(tmp / "bad.log")], capture_output=True, text=True, env=env, check=False)
+    assert bad.returncode == 1 and "set the environment variable HF_TOKEN" in bad.stderr
+    assert len(bad.stderr.strip().splitlines()) == 1, bad.stderr

@@ -1,0 +1,339 @@
+"""Step 3: shot boundaries with TransNetV2.
+
+The pure parts (windowing, predictions -> scenes, formats, decoding) are unit-tested here in the
+driver venv (numpy only). The model runs for real through the workflow on clips from
+tools/media_factory.py with known cuts (real photos, moving camera), a cross-dissolve, no cut,
+fewer than 100 frames, a single frame and no audio track.
+"""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import media_factory as mf
+import numpy as np
+import pytest
+from build_env import build
+from conftest import ROOT, VENV_DIR, ffprobe_json, require_binaries, run_snakemake
+from steps import scenes as sc
+from vidflow.errors import UserError
+
+SEED_CSV = ROOT.parent / "shared" / "reference" / "seed-v4-archive" / "example_scenes.csv"
+
+
+# --------------------------------------------------------------------------- windowing
+
+
+def indexed_frames(n):
+    """Frames whose pixels encode their own index (so windows can be checked frame by frame)."""
+    frames = np.zeros((n, 27, 48, 3), np.uint8)
+    frames[:, :, :, 0] = (np.arange(n) // 256)[:, None, None]
+    frames[:, :, :, 1] = (np.arange(n) % 256)[:, None, None]
+    return frames
+
+
+def frame_index(frames):
+    return frames[..., 0, 0, 0].astype(int) * 256 + frames[..., 0, 0, 1]
+
+
+def chunked(frames, size):
+    return [frames[i:i + size] for i in range(0, len(frames), size)]
+
+
+def upstream_windows(n):
+    """Frame indices of each window, from upstream's rule: 25 x first frame, the video, last frame
+    until the length is 25 + a multiple of 50 + 25 (at least 75 after the video's last 50-frame block)."""
+    pad_end = 25 + 50 - (n % 50 if n % 50 else 50)
+    padded = [0] * 25 + list(range(n)) + [n - 1] * pad_end
+    return [padded[p:p + 100] for p in range(0, len(padded) - 100 + 1, 50)]
+
+
+@pytest.mark.parametrize("n", [1, 2, 49, 50, 51, 99, 100, 101, 149, 173, 260])
+@pytest.mark.parametrize("chunk", [1, 7, 50, 250])
+def test_streamed_windows_equal_upstream_padding(n, chunk):
+    windows = list(sc.iter_windows(chunked(indexed_frames(n), chunk)))
+    assert [frame_index(w).tolist() for w in windows] == upstream_windows(n)
+    assert len(windows) == sc.window_count(n) == -(-n // 50)
+    assert all(w.shape == (100, 27, 48, 3) and w.dtype == np.uint8 for w in windows)
+
+
+def test_no_frames_give_no_windows():
+    assert list(sc.iter_windows([])) == []
+
+
+@pytest.mark.parametrize("n", [1, 60, 150, 201])
+@pytest.mark.parametrize("batch", [1, 3])
+def test_kept_predictions_line_up_with_frames(monkeypatch, n, batch):
+    """Each frame gets the prediction made for it in the middle of its window, whatever the batching."""
+    frames = indexed_frames(n)
+    monkeypatch.setattr(sc, "decode_small_frames", lambda path, threads: iter(chunked(frames, 37)))
+    sizes = []
+
+    def model(windows):  # "probability" = the frame's own index, read back from the pixels
+        sizes.append(len(windows))
+        return frame_index(windows).astype(np.float32)
+
+    timings = {}
+    probs = sc.predict_video("clip.mp4", model, batch_size=batch, timings=timings)
+    assert probs.tolist() == list(range(n))
+    assert max(sizes) <= batch and sum(sizes) == -(-n // 50)
+    assert set(timings) == {"decode", "inference"}
+
+
+def test_batches_stack_consecutive_windows():
+    windows = [np.full((100, 27, 48, 3), i, np.uint8) for i in range(5)]
+    batches = list(sc.iter_batches(iter(windows), 2))
+    assert [b.shape[0] for b in batches] == [2, 2, 1]
+    assert [int(b[j, 0, 0, 0, 0]) for b in batches for j in range(len(b))] == [0, 1, 2, 3, 4]
+
+
+# --------------------------------------------------------------------------- predictions -> scenes
+
+
+def probs_with(n, spikes):
+    probs = np.full(n, 0.01, np.float32)
+    for frame, p in spikes.items():
+        probs[frame] = p
+    return probs
+
+
+def test_single_frame_spikes_cut_after_the_spike():
+    scenes, runs = sc.scenes_from_predictions(probs_with(150, {39: 0.98, 74: 0.7, 119: 0.51}))
+    assert scenes == [(0, 39), (40, 74), (75, 119), (120, 149)]
+    assert [r["peak_frame"] for r in runs] == [39, 74, 119]
+
+
+def test_a_run_above_threshold_is_one_transition_not_a_chain_of_scenes():
+    probs = probs_with(120, {54: 0.6, 55: 0.7, 56: 0.9, 57: 0.95, 58: 0.8, 59: 0.7, 60: 0.55})
+    scenes, runs = sc.scenes_from_predictions(probs)
+    assert scenes == [(0, 57), (58, 119)]
+    assert runs == [{"start_frame": 54, "end_frame": 60, "peak_frame": 57, "probability": 0.95}]
+
+
+def test_threshold_is_strict_and_configurable():
+    probs = probs_with(100, {30: 0.5, 60: 0.8})
+    assert sc.scenes_from_predictions(probs)[0] == [(0, 60), (61, 99)]
+    assert sc.scenes_from_predictions(probs, threshold=0.4)[0] == [(0, 30), (31, 60), (61, 99)]
+    assert sc.scenes_from_predictions(probs, threshold=0.9)[0] == [(0, 99)]
+
+
+def test_no_cut_one_frame_and_edge_runs():
+    assert sc.scenes_from_predictions(probs_with(80, {})) == ([(0, 79)], [])
+    assert sc.scenes_from_predictions(np.array([0.9]))[0] == [(0, 0)]
+    assert sc.scenes_from_predictions(np.full(40, 0.9))[0] == [(0, 39)]  # all "transition": one scene
+    assert sc.scenes_from_predictions(probs_with(50, {49: 0.9}))[0] == [(0, 49)]  # peak on the last frame
+    assert sc.scenes_from_predictions(probs_with(50, {0: 0.9}))[0] == [(0, 0), (1, 49)]  # 1-frame first shot
+
+
+def test_min_scene_frames_merges_short_scenes():
+    probs = probs_with(100, {9: 0.9, 12: 0.9, 59: 0.9, 95: 0.9})
+    assert sc.scenes_from_predictions(probs)[0] == [(0, 9), (10, 12), (13, 59), (60, 95), (96, 99)]
+    assert sc.scenes_from_predictions(probs, min_scene_frames=5)[0] == [(0, 9), (10, 59), (60, 99)]
+    assert sc.scenes_from_predictions(probs, min_scene_frames=200)[0] == [(0, 99)]
+
+
+# --------------------------------------------------------------------------- formats
+
+
+def test_csv_has_the_seed_header_and_number_formatting():
+    text = sc.scenes_csv([(0, 60), (61, 119), (120, 90010)])
+    assert text == ("No,Timecode In,Timecode Out,Frame In,Frame Out\r\n"
+                    "1,00:00:00.000,00:00:02.400,1,61\r\n"
+                    "2,00:00:02.440,00:00:04.760,62,120\r\n"
+                    "3,00:00:04.800,01:00:00.400,121,90011\r\n")
+
+
+def test_csv_regenerates_the_seed_file_byte_for_byte():
+    if not SEED_CSV.exists():
+        pytest.skip(f"no seed reference at {SEED_CSV}")
+    seed = SEED_CSV.read_bytes()
+    rows = [line.split(",") for line in seed.decode().splitlines()[1:]]
+    scenes = [(int(r[3]) - 1, int(r[4]) - 1) for r in rows]
+    assert sc.scenes_csv(scenes).encode() == seed
+
+
+def test_json_document_uses_0_based_frames_and_millisecond_times():
+    model = {"name": "TransNetV2", "version": "1.0.5", "threshold": 0.5}
+    doc = sc.scenes_document([(0, 39), (40, 149)], [], 150, model)
+    assert doc["scenes"] == [{"start_frame": 0, "end_frame": 39, "start_time": 0.0, "end_time": 1.56},
+                             {"start_frame": 40, "end_frame": 149, "start_time": 1.6, "end_time": 5.96}]
+    assert (doc["fps"], doc["frame_count"], doc["model"]) == (25, 150, model)
+    probs = sc.probabilities_document(np.array([0.00049, 0.12345, 0.99999], np.float32), 0.5)
+    assert probs == {"fps": 25, "frame_count": 3, "threshold": 0.5, "probabilities": [0.0, 0.123, 1.0]}
+
+
+# --------------------------------------------------------------------------- decoding
+
+
+def test_decoding_streams_small_frames_without_audio(tmp_path):
+    require_binaries("ffmpeg")
+    mf.make_video(tmp_path / "v.mp4", [mf.Shot("coffee", 30), mf.Shot("rocket", 23)], size=(320, 180))
+    assert [s["codec_type"] for s in ffprobe_json(tmp_path / "v.mp4")["streams"]] == ["video"]  # no audio
+    chunks = list(sc.decode_small_frames(tmp_path / "v.mp4", chunk_frames=20))
+    assert [len(c) for c in chunks] == [20, 20, 13]
+    assert all(c.shape[1:] == (27, 48, 3) and c.dtype == np.uint8 for c in chunks)
+    frames = np.concatenate(chunks).astype(float)
+    assert np.abs(frames[29] - frames[30]).mean() > 5 * np.abs(frames[28] - frames[29]).mean()  # the cut
+
+
+def test_undecodable_file_is_a_one_line_user_error(tmp_path):
+    require_binaries("ffmpeg")
+    fake = tmp_path / "fake.mp4"
+    fake.write_text("not a video\n")
+    with pytest.raises(UserError) as err:
+        list(sc.decode_small_frames(fake))
+    assert str(err.value).startswith(str(fake)) and "\n" not in str(err.value)
+
+
+# --------------------------------------------------------------------------- the real model
+
+
+CLIPS = {
+    # hard cuts at 40, 75, 120 between different photos, every shot with a moving camera; a silent audio track
+    "cuts": dict(shots=[mf.Shot("astronaut", 40, zoom=(1.0, 1.3)),
+                        mf.Shot("coffee", 35, zoom=(1.2, 1.2), pan=(0.3, 0.5, 0.7, 0.5)),
+                        mf.Shot("rocket", 45, zoom=(1.3, 1.0)),
+                        mf.Shot("chelsea", 30, zoom=(1.1, 1.4), pan=(0.4, 0.4, 0.6, 0.6))], audio=True),
+    "dissolve": dict(shots=[mf.Shot("astronaut", 60, zoom=(1.0, 1.3)),
+                            mf.Shot("coffee", 60, zoom=(1.2, 1.2), pan=(0.3, 0.5, 0.7, 0.5))],
+                     transition="dissolve:12"),
+    "nocut": dict(shots=[mf.Shot("astronaut_pair", 100, zoom=(1.0, 1.5), pan=(0.3, 0.5, 0.7, 0.4))]),
+    "short": dict(shots=[mf.Shot("rocket", 30, zoom=(1.0, 1.2)), mf.Shot("camera", 30, zoom=(1.2, 1.0))]),
+    "single": dict(shots=[mf.Shot("coffee", 1)]),
+}
+
+
+@pytest.fixture(scope="module")
+def workflow(tmp_path_factory):
+    """Every clip through the real workflow (extract -> convert -> detect_scenes) in one Snakemake run."""
+    require_binaries("ffmpeg", "ffprobe")
+    work = tmp_path_factory.mktemp("scenes")
+    inputs = work / "input"
+    inputs.mkdir()
+    truths = {}
+    for name, spec in CLIPS.items():
+        audio = None
+        if spec.get("audio"):
+            audio = work / f"{name}.wav"
+            mf.make_silence(audio, sum(s.frames for s in spec["shots"]) / 25)
+        truths[name] = mf.make_video(inputs / f"{name}.mp4", spec["shots"], fps=25, size=(320, 180), audio=audio,
+                                     transition=spec.get("transition"))
+    targets = [f"results/_loose/{name}/scenes.json" for name in CLIPS]
+    run_snakemake(work, "-p", *targets, config={"input_dir": str(inputs)}, timeout=600)
+    return work, truths
+
+
+def result(workflow, name):
+    work, truths = workflow
+    folder = work / "results" / "_loose" / name
+    return json.loads((folder / "scenes.json").read_text()), truths[name], folder
+
+
+def starts(doc):
+    return [s["start_frame"] for s in doc["scenes"][1:]]
+
+
+def assert_tiles(doc, frame_count):
+    scenes = doc["scenes"]
+    assert doc["frame_count"] == frame_count and scenes[0]["start_frame"] == 0
+    assert scenes[-1]["end_frame"] == frame_count - 1
+    assert all(b["start_frame"] == a["end_frame"] + 1 for a, b in zip(scenes, scenes[1:]))
+    assert all(s["start_time"] == round(s["start_frame"] / 25, 3) and s["end_time"] == round(s["end_frame"] / 25, 3)
+               for s in scenes)
+
+
+def test_hard_cuts_between_moving_shots_are_found_within_one_frame(workflow):
+    doc, truth, folder = result(workflow, "cuts")
+    assert_tiles(doc, truth["frame_count"])
+    found = starts(doc)
+    assert len(found) == len(truth["cuts"]) == 3, found  # no false cut inside the moving shots
+    assert all(abs(f - c) <= 1 for f, c in zip(found, truth["cuts"])), (found, truth["cuts"])
+    model = doc["model"]
+    assert (model["name"], model["version"], model["threshold"], model["device"]) == ("TransNetV2", "1.0.5", 0.5, "cpu")
+    assert len(model["weights_sha256"]) == 64
+    probs = json.loads((folder / "scenes_probs.json").read_text())
+    assert probs["frame_count"] == len(probs["probabilities"]) == truth["frame_count"]
+    assert all(probs["probabilities"][c - 1] > 0.5 or probs["probabilities"][c] > 0.5 for c in truth["cuts"])
+    log = (workflow[0] / "logs" / "detect_scenes" / "_loose" / "cuts.log").read_text()
+    assert "device: cpu" in log and "done: 150 frames" in log, log
+    schema = ROOT / "schemas" / "scenes.schema.json"
+    if schema.exists():
+        import jsonschema
+
+        jsonschema.validate(doc, json.loads(schema.read_text()))
+
+
+def test_csv_matches_the_json_scenes(workflow):
+    doc, _, folder = result(workflow, "cuts")
+    lines = (folder / "scenes.csv").read_bytes().decode().split("\r\n")
+    assert lines[0] == "No,Timecode In,Timecode Out,Frame In,Frame Out" and lines[-1] == ""
+    rows = [line.split(",") for line in lines[1:-1]]
+    assert [(int(r[3]) - 1, int(r[4]) - 1) for r in rows] == [(s["start_frame"], s["end_frame"]) for s in doc["scenes"]]
+    assert [r[0] for r in rows] == [str(i) for i in range(1, len(rows) + 1)]
+
+
+def test_cross_dissolve_is_one_boundary(workflow):
+    doc, truth, _ = result(workflow, "dissolve")
+    assert_tiles(doc, truth["frame_count"])
+    (first, last), = truth["transitions"]
+    assert len(doc["scenes"]) == 2, doc["transitions"]
+    assert first <= starts(doc)[0] <= last + 1
+
+
+@pytest.mark.parametrize("name", ["nocut", "short", "single"])
+def test_edge_cases(workflow, name):
+    doc, truth, folder = result(workflow, name)
+    assert [s["codec_type"] for s in ffprobe_json(folder / "video.mp4")["streams"]] == ["video"]  # no audio track
+    assert_tiles(doc, truth["frame_count"])
+    assert len(starts(doc)) == len(truth["cuts"])
+    assert all(abs(f - c) <= 1 for f, c in zip(starts(doc), truth["cuts"]))
+
+
+def test_same_input_gives_identical_files_and_model_state_does_not_leak(workflow, tmp_path):
+    """Rerun the step in-process on one clip: byte-identical outputs, global torch/numpy/random state untouched."""
+    work, _ = workflow
+    python = build(ROOT / "envs" / "scenes.yaml", VENV_DIR / "scenes")
+    folder = work / "results" / "_loose" / "short"
+    check = """
+import random, sys
+import numpy as np, torch
+sys.path.insert(0, sys.argv[1])
+from steps.scenes import detect_scenes
+from steps.scenes_model import choose_device
+def state():
+    return (torch.are_deterministic_algorithms_enabled(), torch.get_rng_state(), np.random.get_state()[1].copy(),
+            random.getstate(), torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic)
+torch.manual_seed(7); np.random.seed(7); random.seed(7)
+before = state()
+detect_scenes(sys.argv[2], *sys.argv[3:6], threads=2)
+after = state()
+assert before[0] is after[0] is False and torch.equal(before[1], after[1]) and (before[2] == after[2]).all()
+assert before[3:] == after[3:]
+assert choose_device(0) == ("cpu", "the rule was given no GPU (scenes.gpu is 0)")
+assert choose_device(1, lambda: (False, "none"))[0] == "cpu" and choose_device(1, lambda: (True, "H100"))[0] == "cuda"
+print("ok")
+"""
+    out = [tmp_path / f"scenes{suffix}" for suffix in (".json", ".csv", "_probs.json")]
+    proc = subprocess.run([str(python), "-c", check, str(ROOT / "scripts"), str(folder / "video.mp4"), *map(str, out)],
+                          capture_output=True, text=True)
+    assert proc.stdout.strip() == "ok", proc.stderr
+    for path in out:
+        assert path.read_bytes() == (folder / path.name).read_bytes(), path.name
+
+
+def test_bad_video_fails_with_one_line(tmp_path):
+    python = VENV_DIR / "scenes" / "bin" / "python"
+    if not python.exists():
+        pytest.skip("scenes venv not built")
+    fake = tmp_path / "fake.mp4"
+    fake.write_text("not a video\n")
+    cmd = [str(python), str(ROOT / "scripts" / "scenes.py"), "--input", str(fake), "--json", str(tmp_path / "s.json"),
+           "--csv", str(tmp_path / "s.csv"), "--probs", str(tmp_path / "p.json"), "--log", str(tmp_path / "log")]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    assert proc.returncode == 1 and proc.stderr.count("\n") == 1 and str(fake) in proc.stderr, proc.stderr
+    assert not (tmp_path / "s.json").exists()
+
+
+if __name__ == "__main__":
+    sys.exit(pytest.main([__file__, "-q"]))

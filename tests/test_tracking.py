@@ -1,0 +1,183 @@
+"""Step 5: the real engines on real faces with known boxes (tools/media_factory.py), run in their env.
+
+One clip, four shots at 320x180: the astronaut panned and zoomed, two astronauts side by side
+(the right one mirrored), a shot without a face, and a small face (10% of the frame height).
+Model files the wheels do not ship are taken from $VIDFLOW_TEST_MODELS (default ../shared/models).
+"""
+
+import json
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import jsonschema
+import media_factory as mf
+import pytest
+from build_env import build
+from conftest import ROOT, VENV_DIR, require_binaries, run_snakemake
+from steps.tracking.engines import BLENDSHAPE_NAMES
+from steps.tracking.tracks import iou
+
+MODELS = Path(os.environ.get("VIDFLOW_TEST_MODELS", ROOT.parent / "shared" / "models"))
+TASK = MODELS / "mediapipe" / "face_landmarker_v2_with_blendshapes.task"
+SCHEMA = json.loads((ROOT / "schemas" / "tracking.schema.json").read_text())
+TASK_SHA256 = "64184e229b263107bc2b804c6625db1341ff2bb731874b0bcc2fe6544e0bc9ff"
+SHOTS = [mf.Shot("astronaut", 40, zoom=(1.0, 1.6), pan=(0.4, 0.4, 0.5, 0.3)), mf.Shot("astronaut_pair", 30),
+         mf.Shot("blank", 15), mf.Shot("astronaut", 30, face_scale=0.1, pan=(0.45, 0.5, 0.55, 0.5))]
+
+
+@pytest.fixture(scope="session")
+def python():
+    return build(ROOT / "envs" / "tracking_mediapipe.yaml", VENV_DIR / "tracking_mediapipe")
+
+
+@pytest.fixture(scope="session")
+def clip(tmp_path_factory):
+    require_binaries("ffmpeg")
+    folder = tmp_path_factory.mktemp("tracking")
+    truth = mf.make_video(folder / "video.mp4", SHOTS)
+    scenes = [{"start_frame": s["start_frame"], "end_frame": s["end_frame"], "start_time": s["start_frame"] / 25,
+               "end_time": (s["end_frame"] + 1) / 25} for s in truth["shots"]]
+    (folder / "scenes.json").write_text(json.dumps({"fps": 25, "frame_count": truth["frame_count"], "scenes": scenes,
+                                                    "model": {"name": "truth"}}))
+    return folder, truth
+
+
+def track(python, clip, name, *args, threads=2):
+    folder, _ = clip
+    out = folder / f"{name}.json"
+    cmd = [str(python), str(ROOT / "scripts" / "track_faces.py"), "--video", str(folder / "video.mp4"),
+           "--scenes", str(folder / "scenes.json"), "--output", str(out), "--log", str(folder / f"{name}.log"),
+           "--threads", str(threads), "--chunk-frames", "25", *args]
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr + (folder / f"{name}.log").read_text()
+    return out
+
+
+@pytest.fixture(scope="session")
+def legacy(python, clip):
+    return track(python, clip, "mediapipe", "--engine", "mediapipe")
+
+
+@pytest.fixture(scope="session")
+def tasks(python, clip):
+    if not TASK.exists():
+        pytest.skip(f"no FaceLandmarker bundle at {TASK} (set VIDFLOW_TEST_MODELS to the shared models folder)")
+    return track(python, clip, "tasks", "--engine", "mediapipe_tasks", "--task-model", str(TASK),
+                 "--task-sha256", TASK_SHA256)
+
+
+def shot_frames(truth, k):
+    shot = truth["shots"][k]
+    return range(shot["start_frame"], shot["end_frame"] + 1)
+
+
+def matches(result, truth, k):
+    """Per truth face of shot ``k``: the track ids of the faces matching it (IoU >= 0.5), or None, per frame."""
+    found = []
+    for f in shot_frames(truth, k):
+        faces = result["frames"][f]["faces"]
+        row = []
+        for face in truth["faces"][f]:
+            best = max(faces, key=lambda x: iou(x["bbox"], face["bbox"]), default=None)
+            row.append(best["track_id"] if best and iou(best["bbox"], face["bbox"]) >= 0.5 else None)
+        found.append(row)
+    return found
+
+
+def check_tracking(result, truth, landmark_count):
+    jsonschema.validate(result, SCHEMA)
+    assert (result["width"], result["height"], result["frame_count"], result["fps"]) == (320, 180, 115, 25)
+    assert [f["frame"] for f in result["frames"]] == list(range(115))
+    shot_ids = []
+    for k in (0, 1, 3):
+        found = matches(result, truth, k)
+        for face in range(len(found[0])):
+            ids = [row[face] for row in found]
+            assert sum(i is not None for i in ids) >= 0.9 * len(ids), f"shot {k} face {face}: found in too few frames"
+            assert len({i for i in ids if i is not None}) == 1, f"shot {k} face {face}: id not stable: {ids}"
+        shot_ids.append({row[face] for row in found for face in range(len(row))} - {None})
+    assert len(shot_ids[1]) == 2, "two faces side by side need two ids"
+    assert not (shot_ids[0] & shot_ids[1]) and not (shot_ids[1] & shot_ids[2]), "a cut must give new ids"
+    assert all(result["frames"][f]["faces"] == [] for f in shot_frames(truth, 2)), "faces found in a shot without"
+    assert result["track_count"] == max(t for ids in shot_ids for t in ids)
+    for f in [*shot_frames(truth, 0), *shot_frames(truth, 1)]:
+        for face in result["frames"][f]["faces"]:
+            assert len(face["landmarks"]) == landmark_count and len(face["landmarks"][0]) == 3
+            x, y, w, h = face["bbox"]
+            assert all(x - 2 <= p[0] <= x + w + 2 and y - 2 <= p[1] <= y + h + 2 for p in face["landmarks"])
+
+
+def test_mediapipe_finds_tracks_and_describes_faces(legacy, clip):
+    result = json.loads(legacy.read_text())
+    check_tracking(result, clip[1], 478)
+    assert result["engine"] == "mediapipe" and result["device"] == "cpu"
+    faces = [face for frame in result["frames"] for face in frame["faces"]]
+    assert all("blendshapes" not in f and "head_pose" not in f for f in faces), "fields it cannot produce are absent"
+    assert "blendshape_names" not in result
+    log = (clip[0] / "mediapipe.log").read_text()
+    assert "progress: 115 / 115 frames" in log and "2 worker process(es)" in log
+
+
+def test_output_does_not_depend_on_the_thread_count(legacy, python, clip):
+    one = track(python, clip, "mediapipe_1thread", "--engine", "mediapipe", threads=1)
+    assert one.read_bytes() == legacy.read_bytes()
+
+
+def test_detecting_every_fifth_frame_follows_faces_by_their_landmarks(python, clip):
+    result = json.loads(track(python, clip, "every5", "--engine", "mediapipe", "--detect-every", "5").read_text())
+    check_tracking(result, clip[1], 478)
+    # in the pair shot, only every fifth frame runs the detector (so has scores); the others follow the faces
+    scored = {f for f in shot_frames(clip[1], 1) for face in result["frames"][f]["faces"] if "score" in face}
+    assert scored == {f for f in shot_frames(clip[1], 1) if (f - clip[1]["shots"][1]["start_frame"]) % 5 == 0}
+
+
+def test_mediapipe_tasks_adds_blendshapes_and_head_pose(tasks, clip):
+    result = json.loads(tasks.read_text())
+    truth = clip[1]
+    check_tracking(result, truth, 478)
+    assert result["blendshape_names"] == list(BLENDSHAPE_NAMES) and len(BLENDSHAPE_NAMES) == 52
+    assert BLENDSHAPE_NAMES[25] == "jawOpen" and BLENDSHAPE_NAMES[0] == "_neutral"
+    assert result["model"]["task_sha256"] == TASK_SHA256
+    large = [face for f in [*shot_frames(truth, 0), *shot_frames(truth, 1)] for face in result["frames"][f]["faces"]]
+    assert large and all(list(f["blendshapes"]) == list(BLENDSHAPE_NAMES) for f in large)
+    assert all(set(f["head_pose"]) == {"yaw", "pitch", "roll"} for f in large)
+    assert all(0 <= v <= 1 for f in large for v in f["blendshapes"].values())
+    # the right astronaut of the pair is mirrored: its head roll has the opposite sign
+    first = result["frames"][truth["shots"][1]["start_frame"]]["faces"]
+    left, right = sorted(first, key=lambda f: f["bbox"][0])
+    assert left["head_pose"]["roll"] * right["head_pose"]["roll"] < 0 and abs(left["head_pose"]["roll"]) > 1
+
+
+def test_missing_model_fails_at_once_with_one_line(python, clip, tmp_path):
+    folder, _ = clip
+    start = time.monotonic()
+    proc = subprocess.run([str(python), str(ROOT / "scripts" / "track_faces.py"), "--video", str(folder / "video.mp4"),
+                           "--scenes", str(folder / "scenes.json"), "--output", str(tmp_path / "t.json"),
+                           "--log", str(tmp_path / "t.log"), "--engine", "mediapipe_tasks",
+                           "--task-model", str(tmp_path / "missing.task")], capture_output=True, text=True, check=False)
+    assert proc.returncode == 1 and not (tmp_path / "t.json").exists()
+    errors = [line for line in proc.stderr.splitlines() if "ERROR" in line]
+    assert len(errors) == 1 and "tracking.mediapipe_tasks.model: model file" in errors[0]
+    assert "download it from https://storage.googleapis.com/mediapipe-models/" in errors[0]
+    assert "engine mediapipe_tasks on" not in (tmp_path / "t.log").read_text(), "frames were read before the check"
+    assert time.monotonic() - start < 20
+
+
+@pytest.mark.skipif(not (ROOT / "rules" / "scenes.smk").exists(), reason="needs the scenes step (rules/scenes.smk)")
+def test_workflow_tracks_faces_across_a_detected_cut(tmp_path):
+    """The real workflow: convert -> detect_scenes (TransNetV2) -> track_faces_mediapipe, on one loose video."""
+    require_binaries("ffmpeg")
+    inputs = tmp_path / "input"
+    inputs.mkdir()
+    truth = mf.make_video(inputs / "cut.mp4", [SHOTS[0], mf.Shot("astronaut_pair", 40)])
+    target = "results/_loose/cut/tracking.json"
+    run_snakemake(tmp_path, "--nolock", target, config={"input_dir": str(inputs)})
+    result = json.loads((tmp_path / target).read_text())
+    assert result["engine"] == "mediapipe" and result["frame_count"] == truth["frame_count"]
+    before = {face["track_id"] for frame in result["frames"][:38] for face in frame["faces"]}
+    after = {face["track_id"] for frame in result["frames"][42:] for face in frame["faces"]}
+    assert len(before) == 1 and len(after) == 2 and not before & after
+    assert (tmp_path / "logs" / "track_faces_mediapipe" / "_loose" / "cut.log").exists()
+    assert (tmp_path / "results" / "benchmarks" / "track_faces_mediapipe" / "_loose" / "cut.tsv").exists()

@@ -1,0 +1,172 @@
+"""Step 5 pure logic: optimal matching, track ids on synthetic box sequences, chunk plans, I/O, engine registry."""
+
+import itertools
+import json
+import re
+
+import numpy as np
+import pytest
+import yaml
+from build_env import read_env
+from conftest import ROOT
+from steps.tracking.engines import BLENDSHAPE_NAMES, ENGINES, check_model_file, engine_family, sha256_file
+from steps.tracking.output import read_scenes, round_face, write_tracking
+from steps.tracking.pipeline import plan_chunks
+from steps.tracking.tracks import TrackAssigner, assign_track_ids, iou, linear_sum_assignment
+from test_envs import imported_modules, rule_blocks
+from vidflow.errors import UserError
+from vidflow.io import dumps_json
+
+
+def test_assignment_is_optimal_on_random_matrices():
+    rng = np.random.default_rng(1)
+    for _ in range(200):
+        n, m = int(rng.integers(1, 6)), int(rng.integers(1, 6))
+        cost = rng.integers(0, 20, size=(n, m)).astype(float)
+        rows, cols = linear_sum_assignment(cost)
+        assert len(rows) == min(n, m) and len(set(rows)) == len(rows) and len(set(cols)) == len(cols)
+        if n <= m:
+            best = min(sum(cost[i, p[i]] for i in range(n)) for p in itertools.permutations(range(m), n))
+        else:
+            best = min(sum(cost[p[j], j] for j in range(m)) for p in itertools.permutations(range(n), m))
+        assert cost[rows, cols].sum() == pytest.approx(best)
+
+
+def test_greedy_would_fail_where_optimal_matching_does_not():
+    # track 0 is slightly closer to detection 0, but giving it to track 0 leaves track 1 without a match
+    assert linear_sum_assignment([[0.1, 0.2], [0.15, 5.0]]) == ([0, 1], [1, 0])
+
+
+def box_at(cx, cy, size=40):
+    return [cx - size / 2, cy - size / 2, size, size]
+
+
+def run(frames, cuts=(), **options):
+    return assign_track_ids(list(enumerate(frames)), cuts, **options)
+
+
+def test_two_faces_crossing_keep_their_ids():
+    # A moves right, B moves left; they cross around frame 20 (fully overlapping there)
+    frames = [[box_at(100 + 5 * t, 100), box_at(300 - 5 * t, 100)] for t in range(41)]
+    ids = run(frames)
+    a, b = ids[0]
+    assert a != b
+    assert [i[0] for i in ids[:20]] == [a] * 20 and [i[1] for i in ids[:20]] == [b] * 20
+    # after the crossing the box at the right is A (moving right)
+    for t in range(22, 41):
+        right = 0 if frames[t][0][0] > frames[t][1][0] else 1
+        assert ids[t][right] == a and ids[t][1 - right] == b
+
+
+def test_detector_dropouts_within_the_gap_keep_the_id():
+    frames = [[box_at(100 + t, 100)] if t % 4 else [] for t in range(40)]
+    ids = run(frames, max_gap=2)
+    assert {i[0] for i in ids if i} == {1}
+
+
+def test_face_leaving_and_reentering():
+    frames = [[box_at(100 + t, 100)] for t in range(10)] + [[]] * 3 + [[box_at(113 + t, 100)] for t in range(10)]
+    assert {i[0] for i in run(frames, max_gap=5) if i} == {1}
+    # gone longer than the gap tolerance: a new id, never a reused one
+    ids = run(frames[:10] + [[]] * 10 + frames[13:], max_gap=5)
+    assert [i[0] for i in ids if i] == [1] * 10 + [2] * 10
+
+
+def test_far_jump_is_a_new_track():
+    frames = [[box_at(100, 100)]] * 5 + [[box_at(400, 100)]] * 5
+    assert [i[0] for i in run(frames)] == [1] * 5 + [2] * 5
+
+
+def test_scene_cut_gives_new_ids_and_ids_are_never_reused():
+    frames = [[box_at(100, 100), box_at(300, 100)]] * 10
+    ids = run(frames, cuts=[5])
+    assert ids[:5] == [[1, 2]] * 5 and ids[5:] == [[3, 4]] * 5
+
+
+def test_short_tracks_are_dropped_and_the_rest_renumbered():
+    frames = [[box_at(100, 100)] + ([box_at(300, 300)] if t == 2 else []) for t in range(6)]
+    ids = run(frames, min_track_frames=3)
+    assert ids[2] == [1, None] and all(i == [1] for k, i in enumerate(ids) if k != 2)
+
+
+def test_assigner_validates_options_and_frames_can_be_sparse():
+    with pytest.raises(ValueError):
+        TrackAssigner(min_iou=2)
+    assigner = TrackAssigner(max_gap=1)
+    assert assigner.update(0, [box_at(50, 50)]) == [1]
+    assert assigner.update(2, [box_at(50, 50)]) == [1]  # missed frame 1 only
+    assert assigner.update(5, [box_at(50, 50)]) == [2]
+
+
+def test_iou():
+    assert iou([0, 0, 10, 10], [0, 0, 10, 10]) == 1
+    assert iou([0, 0, 10, 10], [5, 0, 10, 10]) == pytest.approx(1 / 3)
+    assert iou([0, 0, 10, 10], [20, 20, 5, 5]) == 0
+
+
+def test_chunks_split_at_cuts_on_detection_frames_and_cover_every_frame():
+    chunks = plan_chunks([0, 30, 100], 130, 25, 4)
+    assert chunks == [(0, 24), (24, 6), (30, 24), (54, 24), (78, 22), (100, 24), (124, 6)]
+    covered = [f for start, count in chunks for f in range(start, start + count)]
+    assert covered == list(range(130))
+    assert plan_chunks([], 0, 500, 1) == []
+
+
+def write(path, data):
+    path.write_text(json.dumps(data))
+    return path
+
+
+def test_scenes_are_checked_against_the_video(tmp_path):
+    scenes = [{"start_frame": 0, "end_frame": 9}, {"start_frame": 10, "end_frame": 19}]
+    assert read_scenes(write(tmp_path / "s.json", {"frame_count": 20, "scenes": scenes}), 20) == [0, 10]
+    assert read_scenes(write(tmp_path / "s.json", {"scenes": []}), 20) == [0]
+    for bad, reason in [({"frame_count": 25, "scenes": scenes}, "frame_count 25"),
+                        ({"scenes": [{"start_frame": 0, "end_frame": 30}]}, "outside"),
+                        ({"scenes": scenes[::-1]}, "out of order"), ({"shots": []}, "not a scenes.json")]:
+        with pytest.raises(UserError, match=reason):
+            read_scenes(write(tmp_path / "s.json", bad), 20)
+
+
+def test_streamed_output_equals_compact_sorted_json(tmp_path):
+    frames = [{"frame": 0, "faces": []}, {"frame": 1, "faces": [round_face({"bbox": [1.04, 2, 3, 4], "score": 0.12345,
+                                                                            "track_id": 1})]}]
+    header = {"width": 320, "fps": 25, "engine": "x", "model": {"b": 1, "a": 2}}
+    write_tracking(tmp_path / "t.json", header, (json.dumps(f, sort_keys=True, separators=(",", ":")) for f in frames))
+    assert (tmp_path / "t.json").read_text() == dumps_json({**header, "frames": frames}, compact=True)
+    assert frames[1]["faces"][0] == {"bbox": [1.0, 2.0, 3.0, 4.0], "score": 0.123, "track_id": 1}
+    shapes = round_face({"blendshapes": {"_neutral": 0.123456, "jawOpen": 1 / 3}, "landmarks": [[1.06, 2.04, -0.25]]})
+    assert shapes == {"blendshapes": {"_neutral": 0.1235, "jawOpen": 0.3333}, "landmarks": [[1.1, 2.0, -0.2]]}
+    assert list(BLENDSHAPE_NAMES) == sorted(BLENDSHAPE_NAMES) and len(BLENDSHAPE_NAMES) == 52
+
+
+def test_missing_or_wrong_model_is_one_line_naming_the_key(tmp_path):
+    key = "tracking.mediapipe_tasks.model"
+    with pytest.raises(UserError, match=rf"^{re.escape(key)}: model file .*nope.task not found; download it from "):
+        check_model_file(str(tmp_path / "nope.task"), "", key, "https://example.org/m.task")
+    with pytest.raises(UserError, match="no model file configured"):
+        check_model_file("", "", key, "https://example.org/m.task")
+    model = tmp_path / "m.task"
+    model.write_bytes(b"model")
+    assert check_model_file(str(model), "", key, "u") == sha256_file(model)
+    assert check_model_file(str(model), sha256_file(model).upper(), key, "u") == sha256_file(model)
+    with pytest.raises(UserError, match="has SHA-256"):
+        check_model_file(str(model), "0" * 64, key, "u")
+
+
+def test_every_engine_has_its_rule_env_and_config_choice():
+    schema = yaml.safe_load((ROOT / "config" / "schema.yaml").read_text())
+    assert set(schema["properties"]["tracking"]["properties"]["engine"]["enum"]) == set(ENGINES)
+    rules = dict(rule_blocks())
+    with pytest.raises(UserError, match="tracking.engine"):
+        engine_family("nope")
+    for name, spec in ENGINES.items():
+        text = rules[f"track_faces_{spec.family}"]
+        assert f'"../envs/tracking_{spec.family}.yaml"' in text
+        assert 'output:\n        "results/{project}/{video}/tracking.json"' in text
+        env = read_env(ROOT / "envs" / f"tracking_{spec.family}.yaml")
+        provided = {req.split("==")[0].lower() for req in env["pip"] + env["nodeps"]}
+        module = ROOT / "scripts" / "steps" / "tracking" / "engines" / f"{spec.module}.py"
+        distributions = {"cv2": "opencv-contrib-python-headless", "google": "protobuf"}
+        for imported in imported_modules(module):
+            assert distributions.get(imported, imported) in provided, (name, imported)
