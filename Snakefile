@@ -28,7 +28,7 @@ include: "rules/summary.smk"
 
 
 rule all:
+    default_target: True
     input:
         all_outputs,
     localrule: True
-    default_target: True

@@ -1,5 +1,6 @@
 # Helpers shared by the rules: paths, env selection, input functions.
 import json
+import os
 import shlex
 import sys
 from pathlib import Path
@@ -16,7 +17,12 @@ sys.path[:0] = [str(SCRIPTS), str(TOOLS)]
 
 from build_env import pins_digest, read_env  # noqa: E402
 
-from steps.download import link_id, manual_reason, read_sources, url_filename  # noqa: E402
+from steps.download import (
+    link_id,
+    manual_reason,
+    read_sources,
+    url_filename,
+)  # noqa: E402
 from steps.tracking.engines import engine_family  # noqa: E402
 from vidflow.errors import UserError  # noqa: E402
 from vidflow.inputs import discover_projects  # noqa: E402
@@ -37,14 +43,26 @@ USE_CONDA = DeploymentMethod.CONDA in workflow.deployment_settings.deployment_me
 VENV_DIR = Path(config["venv_dir"]).resolve()
 
 
-class EnvPython(dict):
-    """``PY[name]``: the interpreter a rule of env ``name`` runs its script with."""
+def _from_workdir(path):
+    """``path`` relative to the working directory when inside it (stable params), else absolute.
 
-    def __missing__(self, env):
-        return "python" if USE_CONDA else str(VENV_DIR / env / "bin" / "python")
+    Symlinks are kept: a venv's ``bin/python`` is a link to the base interpreter.
+    """
+    path = Path(os.path.abspath(path))
+    return (
+        str(path.relative_to(Path.cwd()))
+        if path.is_relative_to(Path.cwd())
+        else str(path)
+    )
 
 
-PY = EnvPython()
+def env_python(env):
+    """The interpreter a rule of env ``env`` runs its script with (conda's ``python`` under --sdm conda)."""
+    return "python" if USE_CONDA else _from_workdir(VENV_DIR / env / "bin" / "python")
+
+
+def script_path(name):
+    return _from_workdir(SCRIPTS / name)
 
 
 def env_ready(env):
@@ -55,20 +73,32 @@ def env_ready(env):
     """
     if USE_CONDA:
         return []
-    return str(VENV_DIR / env / f"ready-{pins_digest(read_env(ENVS_DIR / f'{env}.yaml'))[:12]}")
+    return str(
+        VENV_DIR / env / f"ready-{pins_digest(read_env(ENVS_DIR / f'{env}.yaml'))[:12]}"
+    )
 
 
 # --- provenance: the effective config and the envs of the steps that produce each archived video ---
-STEP_CONFIG = {step: config[step] for step in ("extract", "convert", "scenes", "audio", "tracking")}
-STEP_ENVS = ["extract", "convert", "scenes", "pyannote" if config["audio"]["backend"] == "pyannote" else "diarization",
-             f"tracking_{engine_family(config['tracking']['engine'])}", "finalize"]
+STEP_CONFIG = {
+    step: config[step] for step in ("extract", "convert", "scenes", "audio", "tracking")
+}
+STEP_ENVS = [
+    "extract",
+    "convert",
+    "scenes",
+    "pyannote" if config["audio"]["backend"] == "pyannote" else "diarization",
+    f"tracking_{engine_family(config['tracking']['engine'])}",
+    "finalize",
+]
 
 
 # --- inputs: the input folder, plus links from config `sources` (downloaded by rules/download.smk) ---
 DOWNLOAD_DIR = config["download"]["dir"]
 LINKS, MANUAL_LINKS = {}, []
 try:
-    PROJECTS = discover_projects(config["input_dir"], config["extract"]["video_extensions"])
+    PROJECTS = discover_projects(
+        config["input_dir"], config["extract"]["video_extensions"]
+    )
     for link in read_sources(config["sources"]) if config["sources"] else []:
         if manual_reason(link["url"]):
             logger.warning(f"{link['url']}: {manual_reason(link['url'])}; skipped")
@@ -78,8 +108,11 @@ try:
 except UserError as err:
     raise WorkflowError(str(err)) from None
 # Each link is a project named after its file (made unique against the input folder's projects).
-_names = [archive_stem(url_filename(link["url"])) or url_filename(link["url"]) for link in LINKS.values()]
-for _slug, _link in zip(unique_slugs(list(PROJECTS) + _names)[len(PROJECTS) :], LINKS):
+_names = [
+    archive_stem(url_filename(link["url"])) or url_filename(link["url"])
+    for link in LINKS.values()
+]
+for _slug, _link in zip(unique_slugs([*PROJECTS, *_names])[len(PROJECTS) :], LINKS):
     PROJECTS[_slug] = {"download": _link}
 
 
@@ -104,10 +137,10 @@ def extract_source(wildcards):
 def extract_source_args(wildcards):
     source = PROJECTS[wildcards.project]
     if "archive" in source:
-        return "--archive " + shlex.quote(source["archive"])
+        return f"--archive {shlex.quote(source['archive'])}"
     if "download" in source:
         return f"--download-status {download_status(source['download'])}"
-    return "--loose " + " ".join(shlex.quote(p) for p in source["loose"])
+    return " ".join(["--loose", *(shlex.quote(p) for p in source["loose"])])
 
 
 def manifest(project):
@@ -120,7 +153,9 @@ def source_video(wildcards):
     for entry in manifest(wildcards.project)["videos"]:
         if entry["video"] == wildcards.video:
             return entry["path"]
-    raise WorkflowError(f"video {wildcards.video!r} is not in project {wildcards.project!r}")
+    raise WorkflowError(
+        f"video {wildcards.video!r} is not in project {wildcards.project!r}"
+    )
 
 
 # Per-video outputs the workflow delivers; each step's rule file appends its own.
@@ -136,4 +171,7 @@ def project_outputs(wildcards):
 def all_outputs(wildcards):
     """One summary per project; each waits only for its own checkpoint, so a bad archive stops nothing else."""
     downloads = ["results/downloads.tsv"] if config["sources"] else []
-    return expand("results/{project}/videos.tsv", project=sorted(PROJECTS)) + downloads
+    return [
+        *expand("results/{project}/videos.tsv", project=sorted(PROJECTS)),
+        *downloads,
+    ]

@@ -12,19 +12,21 @@ rule convert:
         "logs/convert/{project}/{video}.log",
     benchmark:
         "results/benchmarks/convert/{project}/{video}.tsv"
-    params:
-        encoder=config["convert"]["encoder"],
-        crf=config["convert"]["crf"],
-        preset=config["convert"]["preset"],
-        audio_bitrate=config["convert"]["audio_bitrate"],
+    conda:
+        "../envs/convert.yaml"
     threads: config["convert"]["threads"]
     resources:
         mem_mb=2048,
         runtime=120,
         gpu=config["convert"]["gpu"],
-    conda:
-        "../envs/convert.yaml"
+    params:
+        python=env_python("convert"),
+        script=script_path("convert.py"),
+        encoder=config["convert"]["encoder"],
+        crf=config["convert"]["crf"],
+        preset=config["convert"]["preset"],
+        audio_bitrate=config["convert"]["audio_bitrate"],
     shell:
-        "{PY[convert]} {SCRIPTS}/convert.py --input {input.video:q} --output {output.video} --info {output.info}"
+        "{params.python} {params.script} --input {input.video:q} --output {output.video} --info {output.info}"
         " --log {log} --threads {threads} --gpus {resources.gpu} --encoder {params.encoder} --crf {params.crf}"
         " --preset {params.preset} --audio-bitrate {params.audio_bitrate}"

@@ -1,7 +1,10 @@
 # Step 4: speaker diarization of each normalised video -> diarization.json + diarization.rttm.
 # Two backends, each in its own env, both writing the same files; audio.backend picks the rule
 # (the pyannote env, ~6 GB, is only built when selected).
-VIDEO_OUTPUTS += ["results/{project}/{video}/diarization.json", "results/{project}/{video}/diarization.rttm"]
+VIDEO_OUTPUTS += [
+    "results/{project}/{video}/diarization.json",
+    "results/{project}/{video}/diarization.rttm",
+]
 
 AUDIO = config["audio"]
 
@@ -25,20 +28,22 @@ rule diarize_vad_embed:
         "logs/diarize_vad_embed/{project}/{video}.log",
     benchmark:
         "results/benchmarks/diarize_vad_embed/{project}/{video}.tsv"
+    conda:
+        "../envs/diarization.yaml"
+    threads: AUDIO["threads"]
+    resources:
+        mem_mb=3072,
+        runtime=120,
     params:
+        python=env_python("diarization"),
+        script=script_path("diarize.py"),
         speakers=f"--num-speakers {AUDIO['num_speakers']} --min-speakers {AUDIO['min_speakers']}"
         f" --max-speakers {AUDIO['max_speakers']}",
         vad=f"--vad-threshold {AUDIO['vad_threshold']} --min-speech {AUDIO['min_speech']}"
         f" --min-silence {AUDIO['min_silence']} --embed-rate {AUDIO['embed_rate']}"
         f" --merge-similarity {AUDIO['merge_similarity']}",
-    threads: AUDIO["threads"]
-    resources:
-        mem_mb=3072,
-        runtime=120,
-    conda:
-        "../envs/diarization.yaml"
     shell:
-        "{PY[diarization]} {SCRIPTS}/diarize.py --backend vad_embed --input {input.video} --json {output.json}"
+        "{params.python} {params.script} --backend vad_embed --input {input.video} --json {output.json}"
         " --rttm {output.rttm} --threads {threads} {params.speakers} {params.vad} --log {log}"
 
 
@@ -53,19 +58,21 @@ rule diarize_pyannote:
         "logs/diarize_pyannote/{project}/{video}.log",
     benchmark:
         "results/benchmarks/diarize_pyannote/{project}/{video}.tsv"
-    params:
-        speakers=f"--num-speakers {AUDIO['num_speakers']} --min-speakers {AUDIO['min_speakers']}"
-        f" --max-speakers {AUDIO['max_speakers']}",
-        pipeline=shlex.quote(AUDIO["pyannote"]["pipeline"]),
-        token_env=AUDIO["pyannote"]["token_env"],
+    conda:
+        "../envs/pyannote.yaml"
     threads: AUDIO["threads"]
     resources:
         mem_mb=8192,
         runtime=240,
         gpu=AUDIO["gpu"],
-    conda:
-        "../envs/pyannote.yaml"
+    params:
+        python=env_python("pyannote"),
+        script=script_path("diarize.py"),
+        speakers=f"--num-speakers {AUDIO['num_speakers']} --min-speakers {AUDIO['min_speakers']}"
+        f" --max-speakers {AUDIO['max_speakers']}",
+        pipeline=shlex.quote(AUDIO["pyannote"]["pipeline"]),
+        token_env=AUDIO["pyannote"]["token_env"],
     shell:
-        "{PY[pyannote]} {SCRIPTS}/diarize.py --backend pyannote --input {input.video} --json {output.json}"
+        "{params.python} {params.script} --backend pyannote --input {input.video} --json {output.json}"
         " --rttm {output.rttm} --threads {threads} --gpus {resources.gpu} {params.speakers}"
         " --pipeline {params.pipeline} --token-env {params.token_env} --log {log}"

@@ -10,18 +10,21 @@ checkpoint download:
         "logs/download/{link}.log",
     benchmark:
         "results/benchmarks/download/{link}.tsv"
-    params:
-        link=lambda wc: link_args(LINKS[wc.link]),
-        timeout=config["download"]["timeout"],
-        retries=config["download"]["retries"],
+    conda:
+        "../envs/download.yaml"
     threads: 1
     resources:
         mem_mb=256,
         runtime=120,
-    conda:
-        "../envs/download.yaml"
+    params:
+        python=env_python("download"),
+        script=script_path("download.py"),
+        link=lambda wc: link_args(LINKS[wc.link]),
+        history_dir=lambda wc, output: Path(output[0]).parent,
+        timeout=config["download"]["timeout"],
+        retries=config["download"]["retries"],
     shell:
-        "{PY[download]} {SCRIPTS}/download.py {params.link} --out {output} --history-dir {DOWNLOAD_DIR}"
+        "{params.python} {params.script} {params.link} --out {output} --history-dir {params.history_dir}"
         " --timeout {params.timeout} --retries {params.retries} --log {log}"
 
 
@@ -35,15 +38,17 @@ rule downloads_table:
         "logs/downloads_table.log",
     benchmark:
         "results/benchmarks/downloads_table.tsv"
-    params:
-        status=lambda wc, input: " ".join(f"{d}/status.json" for d in input.status),
-        manual=" ".join(shlex.quote(url) for url in MANUAL_LINKS),
+    conda:
+        "../envs/download.yaml"
     threads: 1
     resources:
         mem_mb=256,
         runtime=5,
-    conda:
-        "../envs/download.yaml"
+    params:
+        python=env_python("download"),
+        script=script_path("downloads_table.py"),
+        status=lambda wc, input: " ".join(f"{d}/status.json" for d in input.status),
+        manual=" ".join(shlex.quote(url) for url in MANUAL_LINKS),
     shell:
-        "{PY[download]} {SCRIPTS}/downloads_table.py --status {params.status} --manual {params.manual}"
+        "{params.python} {params.script} --status {params.status} --manual {params.manual}"
         " --output {output} --log {log}"

@@ -7,9 +7,14 @@ rule venv:
         str(VENV_DIR / "{env}" / "ready-{digest}"),
     log:
         "logs/venv/{env}-{digest}.log",
-    params:
-        env_file=lambda wc: ENVS_DIR / f"{wc.env}.yaml",
     localrule: True
+    conda:
+        "../envs/workflow.yaml"
+    params:
+        python=sys.executable,
+        builder=TOOLS / "build_env.py",
+        env_file=lambda wc: ENVS_DIR / f"{wc.env}.yaml",
+        venv=lambda wc: VENV_DIR / wc.env,
     shell:
-        "{sys.executable} {TOOLS}/build_env.py {params.env_file} {VENV_DIR}/{wildcards.env} --ready {output}"
+        "{params.python} {params.builder} {params.env_file} {params.venv} --ready {output}"
         " > {log} 2>&1"

@@ -11,18 +11,20 @@ checkpoint extract:
         "logs/extract/{project}.log",
     benchmark:
         "results/benchmarks/extract/{project}.tsv"
+    conda:
+        "../envs/extract.yaml"
+    threads: 1
+    resources:
+        mem_mb=512,
+        runtime=60,
     params:
+        python=env_python("extract"),
+        script=script_path("extract.py"),
         source=extract_source_args,
         limits=lambda wc: "--max-total-bytes {max_total_bytes} --max-members {max_members} --max-ratio {max_ratio}".format(
             **config["extract"]
         ),
         extensions=" ".join(config["extract"]["video_extensions"]),
-    threads: 1
-    resources:
-        mem_mb=512,
-        runtime=60,
-    conda:
-        "../envs/extract.yaml"
     shell:
-        "{PY[extract]} {SCRIPTS}/extract.py --project {wildcards.project} --out {output} --log {log}"
+        "{params.python} {params.script} --project {wildcards.project} --out {output} --log {log}"
         " {params.source} {params.limits} --extensions {params.extensions}"

@@ -5,7 +5,8 @@ VIDEO_OUTPUTS.append("results/{project}/{video}/archive.json")
 
 rule finalize:
     input:
-        manifest=lambda wc: Path(checkpoints.extract.get(project=wc.project).output[0]) / "manifest.json",
+        manifest=lambda wc: Path(checkpoints.extract.get(project=wc.project).output[0])
+        / "manifest.json",
         video="results/{project}/{video}/video.mp4",
         info="results/{project}/{video}/video.json",
         scenes="results/{project}/{video}/scenes.json",
@@ -22,20 +23,23 @@ rule finalize:
         "logs/finalize/{project}/{video}.log",
     benchmark:
         "results/benchmarks/finalize/{project}/{video}.tsv"
-    params:
-        config=shlex.quote(json.dumps(STEP_CONFIG, sort_keys=True)),
-        env_files=" ".join(str(ENVS_DIR / f"{env}.yaml") for env in STEP_ENVS),
-        snakemake_version=snakemake_version,
-        archive_root=config["finalize"]["archive_dir"],
+    conda:
+        "../envs/finalize.yaml"
     threads: 1
     resources:
         mem_mb=1024,
         runtime=30,
-    conda:
-        "../envs/finalize.yaml"
+    params:
+        python=env_python("finalize"),
+        script=script_path("finalize.py"),
+        config=shlex.quote(json.dumps(STEP_CONFIG, sort_keys=True)),
+        env_files=" ".join(str(ENVS_DIR / f"{env}.yaml") for env in STEP_ENVS),
+        snakemake_version=snakemake_version,
+        archive_root=config["finalize"]["archive_dir"],
+        schemas=_from_workdir(SCHEMAS_DIR),
     shell:
-        "{PY[finalize]} {SCRIPTS}/finalize.py --video {wildcards.video} --project {wildcards.project}"
-        " --manifest {input.manifest} --converted {input.video} --schemas {SCHEMAS_DIR}"
+        "{params.python} {params.script} --video {wildcards.video} --project {wildcards.project}"
+        " --manifest {input.manifest} --converted {input.video} --schemas {params.schemas}"
         " --validate manifest={input.manifest} video={input.info} scenes={input.scenes}"
         " diarization={input.diarization} tracking={input.tracking} reduced_tracking={input.reduced_tracking}"
         " reduced_audio={input.reduced_audio}"

@@ -17,12 +17,15 @@ rule reduce:
         "logs/reduce/{project}/{video}.log",
     benchmark:
         "results/benchmarks/reduce/{project}/{video}.tsv"
+    conda:
+        "../envs/finalize.yaml"
     threads: 1
     resources:
         mem_mb=lambda wc, input: max(512, int(8 * input.size_mb)),
         runtime=30,
-    conda:
-        "../envs/finalize.yaml"
+    params:
+        python=env_python("finalize"),
+        script=script_path("reduce.py"),
     shell:
-        "{PY[finalize]} {SCRIPTS}/reduce.py --tracking {input.tracking} --diarization {input.diarization}"
+        "{params.python} {params.script} --tracking {input.tracking} --diarization {input.diarization}"
         " --out-tracking {output.tracking} --out-audio {output.audio} --log {log}"

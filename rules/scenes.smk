@@ -19,18 +19,20 @@ rule detect_scenes:
         "logs/detect_scenes/{project}/{video}.log",
     benchmark:
         "results/benchmarks/detect_scenes/{project}/{video}.tsv"
-    params:
-        threshold=config["scenes"]["threshold"],
-        min_scene_frames=config["scenes"]["min_scene_frames"],
-        batch_size=config["scenes"]["batch_size"],
+    conda:
+        "../envs/scenes.yaml"
     threads: config["scenes"]["threads"]
     resources:
         mem_mb=3072,
         runtime=240,
         gpu=config["scenes"]["gpu"],
-    conda:
-        "../envs/scenes.yaml"
+    params:
+        python=env_python("scenes"),
+        script=script_path("scenes.py"),
+        threshold=config["scenes"]["threshold"],
+        min_scene_frames=config["scenes"]["min_scene_frames"],
+        batch_size=config["scenes"]["batch_size"],
     shell:
-        "{PY[scenes]} {SCRIPTS}/scenes.py --input {input.video} --json {output.json} --csv {output.csv}"
+        "{params.python} {params.script} --input {input.video} --json {output.json} --csv {output.csv}"
         " --probs {output.probs} --threshold {params.threshold} --min-scene-frames {params.min_scene_frames}"
         " --batch-size {params.batch_size} --threads {threads} --gpus {resources.gpu} --log {log}"

@@ -3,7 +3,8 @@
 
 rule project_summary:
     input:
-        manifest=lambda wc: Path(checkpoints.extract.get(project=wc.project).output[0]) / "manifest.json",
+        manifest=lambda wc: Path(checkpoints.extract.get(project=wc.project).output[0])
+        / "manifest.json",
         videos=project_outputs,
         env=env_ready("summary"),
     output:
@@ -12,11 +13,14 @@ rule project_summary:
         "logs/project_summary/{project}.log",
     benchmark:
         "results/benchmarks/project_summary/{project}.tsv"
+    conda:
+        "../envs/summary.yaml"
     threads: 1
     resources:
         mem_mb=256,
         runtime=10,
-    conda:
-        "../envs/summary.yaml"
+    params:
+        python=env_python("summary"),
+        script=script_path("summarize_project.py"),
     shell:
-        "{PY[summary]} {SCRIPTS}/summarize_project.py --manifest {input.manifest} --output {output} --log {log}"
+        "{params.python} {params.script} --manifest {input.manifest} --output {output} --log {log}"

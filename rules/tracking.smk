@@ -19,7 +19,15 @@ rule track_faces_mediapipe:
         "logs/track_faces_mediapipe/{project}/{video}.log",
     benchmark:
         "results/benchmarks/track_faces_mediapipe/{project}/{video}.tsv"
+    conda:
+        "../envs/tracking_mediapipe.yaml"
+    threads: TRACKING["threads"]
+    resources:
+        mem_mb=lambda wildcards, threads: 1024 + 768 * threads,
+        runtime=240,
     params:
+        python=env_python("tracking_mediapipe"),
+        script=script_path("track_faces.py"),
         engine=f"--engine {TRACKING['engine']} --detect-every {TRACKING['detect_every']}"
         f" --min-score {TRACKING['min_score']} --max-faces {TRACKING['max_faces']}"
         f" --refine-landmarks {int(TRACKING['mediapipe']['refine_landmarks'])}"
@@ -28,12 +36,6 @@ rule track_faces_mediapipe:
         f" --max-center-dist {TRACKING['max_center_dist']} --min-track-frames {TRACKING['min_track_frames']}",
         task=f"--task-model {shlex.quote(TRACKING['mediapipe_tasks']['model'])}"
         f" --task-sha256 {shlex.quote(TRACKING['mediapipe_tasks']['sha256'])}",
-    threads: TRACKING["threads"]
-    resources:
-        mem_mb=lambda wildcards, threads: 1024 + 768 * threads,
-        runtime=240,
-    conda:
-        "../envs/tracking_mediapipe.yaml"
     shell:
-        "{PY[tracking_mediapipe]} {SCRIPTS}/track_faces.py --video {input.video} --scenes {input.scenes}"
+        "{params.python} {params.script} --video {input.video} --scenes {input.scenes}"
         " --output {output} --threads {threads} {params.engine} {params.tracker} {params.task} --log {log}"

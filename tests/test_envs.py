@@ -63,14 +63,15 @@ def test_every_rule_names_its_env_three_times_consistently():
     checked = 0
     for name, text in rule_blocks():
         conda = re.search(r'conda:\s*\n\s*"\.\./envs/(\w+)\.yaml"', text)
-        if name in ("all", "venv"):
-            assert conda is None
+        if name == "venv":  # builds the venvs when not under conda; runs with the driver's interpreter
+            assert conda.group(1) == "workflow" and "env_ready(" not in text
             continue
         assert conda, f"rule {name} has no conda env"
         env = conda.group(1)
         assert (ROOT / "envs" / f"{env}.yaml").exists()
         assert f'env_ready("{env}")' in text, f"rule {name}: input must build the {env} venv"
-        assert set(re.findall(r"\{PY\[(\w+)\]\}", text)) == {env}, f"rule {name}: runs another env's python"
+        assert set(re.findall(r'env_python\("(\w+)"\)', text)) == {env}, f"rule {name}: runs another env's python"
+        assert "{params.python} {params.script}" in text, f"rule {name}: must run its script with its env's python"
         for directive in ("log:", "benchmark:", "threads:", "resources:", "mem_mb=", "runtime="):
             assert directive in text, f"rule {name} lacks {directive}"
         checked += 1
@@ -118,7 +119,7 @@ def imported_modules(path, seen=None):
 
 def test_scripts_import_only_what_their_env_provides():
     for name, text in rule_blocks():
-        script = re.search(r"\{SCRIPTS\}/(\w+\.py)", text)
+        script = re.search(r'script_path\("(\w+\.py)"\)', text)
         env = re.search(r"envs/(\w+)\.yaml", text)
         if not script:
             continue
