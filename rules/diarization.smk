@@ -32,7 +32,7 @@ rule diarize_vad_embed:
         "../envs/diarization.yaml"
     threads: AUDIO["threads"]
     resources:
-        mem_mb=3072,
+        mem_mb=1536,  # measured peak RSS: 430 MB (demo), 769 MB (60 min of speech)
         runtime=120,
     params:
         python=env_python("diarization"),

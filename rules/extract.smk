@@ -15,7 +15,7 @@ checkpoint extract:
         "../envs/extract.yaml"
     threads: 1
     resources:
-        mem_mb=512,
+        mem_mb=256,  # measured peak RSS: 3 MB (streams members in 1 MiB blocks)
         runtime=60,
     params:
         python=env_python("extract"),

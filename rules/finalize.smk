@@ -27,7 +27,7 @@ rule finalize:
         "../envs/finalize.yaml"
     threads: 1
     resources:
-        mem_mb=1024,
+        mem_mb=lambda wc, input: max(512, int(10 * input.size_mb)),  # loads and validates tracking.json
         runtime=30,
     params:
         python=env_python("finalize"),
