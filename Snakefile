@@ -22,13 +22,24 @@ include: "rules/convert.smk"
 include: "rules/scenes.smk"
 include: "rules/diarization.smk"
 include: "rules/tracking.smk"
+include: "rules/link_speakers.smk"
 include: "rules/reduce.smk"
 include: "rules/finalize.smk"
 include: "rules/summary.smk"
+include: "rules/report.smk"
 
 
 rule all:
     default_target: True
     input:
         all_outputs,
+        RUN_OUTPUTS,
     localrule: True
+
+
+onsuccess:
+    notify_run("success")
+
+
+onerror:
+    notify_run("error", log)

@@ -28,6 +28,7 @@ from vidflow.errors import UserError  # noqa: E402
 from vidflow.inputs import discover_projects  # noqa: E402
 from vidflow.io import read_json  # noqa: E402
 from vidflow.naming import archive_stem, unique_slugs  # noqa: E402
+from vidflow.notify import notify, run_payload  # noqa: E402
 
 
 wildcard_constraints:
@@ -80,7 +81,8 @@ def env_ready(env):
 
 # --- provenance: the effective config and the envs of the steps that produce each archived video ---
 STEP_CONFIG = {
-    step: config[step] for step in ("extract", "convert", "scenes", "audio", "tracking")
+    step: config[step]
+    for step in ("extract", "convert", "scenes", "audio", "tracking", "link")
 }
 STEP_ENVS = [
     "extract",
@@ -127,10 +129,17 @@ def download_status(link):
     return Path(checkpoints.download.get(link=link).output[0]) / "status.json"
 
 
+def earlier_links(link):
+    """The links listed before ``link`` in ``sources`` (the first of identical contents is processed)."""
+    order = list(LINKS)
+    return order[: order.index(link)]
+
+
 def extract_source(wildcards):
     source = PROJECTS[wildcards.project]
     if "download" in source:
-        return download_status(source["download"])
+        link = source["download"]
+        return [download_status(l) for l in [*earlier_links(link), link]]
     return source.get("archive") or source["loose"]
 
 
@@ -139,7 +148,9 @@ def extract_source_args(wildcards):
     if "archive" in source:
         return f"--archive {shlex.quote(source['archive'])}"
     if "download" in source:
-        return f"--download-status {download_status(source['download'])}"
+        link = source["download"]
+        earlier = " ".join(str(download_status(l)) for l in earlier_links(link))
+        return f"--download-status {download_status(link)} --earlier-status {earlier}"
     return " ".join(["--loose", *(shlex.quote(p) for p in source["loose"])])
 
 
@@ -175,3 +186,48 @@ def all_outputs(wildcards):
         *expand("results/{project}/videos.tsv", project=sorted(PROJECTS)),
         *downloads,
     ]
+
+
+# --- the review report (rules/report.smk) and run notifications ---
+def video_report_item(name, category, figure):
+    return report(
+        f"results/{{project}}/{{video}}/report/{name}",
+        caption=f"../reports/{name.split('.')[0]}.rst",
+        category=category,
+        subcategory="{project}",
+        labels={"project": "{project}", "video": "{video}", "figure": figure},
+    )
+
+
+def run_report_item(path, name, figure):
+    return report(
+        path,
+        caption=f"../reports/{name}.rst",
+        category="Run",
+        labels={"project": "all", "video": "all", "figure": figure},
+    )
+
+
+def video_summaries(wildcards):
+    """The report summary of every video of every project (waits for each extraction)."""
+    return [
+        f"results/{project}/{entry['video']}/report/summary.json"
+        for project in sorted(PROJECTS)
+        for entry in manifest(project)["videos"]
+    ]
+
+
+def project_manifests(wildcards):
+    return [
+        str(Path(checkpoints.extract.get(project=p).output[0]) / "manifest.json")
+        for p in sorted(PROJECTS)
+    ]
+
+
+def notify_run(status, message=""):
+    """onsuccess/onerror: POST a short JSON to report.webhook_url (off when empty); never fails the run."""
+    notify(
+        config["report"]["webhook_url"],
+        run_payload(status, PROJECTS, Path.cwd(), message),
+        config["report"]["webhook_timeout"],
+    )

@@ -13,7 +13,8 @@ rule finalize:
         scenes_csv="results/{project}/{video}/scenes.csv",
         diarization="results/{project}/{video}/diarization.json",
         rttm="results/{project}/{video}/diarization.rttm",
-        tracking="results/{project}/{video}/tracking.json",
+        tracking="results/{project}/{video}/faces.json",
+        speakers="results/{project}/{video}/speakers.json",
         reduced_tracking="results/{project}/{video}/{video}_tracking.json",
         reduced_audio="results/{project}/{video}/{video}_audio.json",
         env=env_ready("finalize"),
@@ -33,7 +34,7 @@ rule finalize:
         python=env_python("finalize"),
         script=script_path("finalize.py"),
         config=shlex.quote(json.dumps(STEP_CONFIG, sort_keys=True)),
-        env_files=" ".join(str(ENVS_DIR / f"{env}.yaml") for env in STEP_ENVS),
+        env_files=" ".join(_from_workdir(ENVS_DIR / f"{env}.yaml") for env in STEP_ENVS),
         snakemake_version=snakemake_version,
         archive_root=config["finalize"]["archive_dir"],
         schemas=_from_workdir(SCHEMAS_DIR),
@@ -41,8 +42,8 @@ rule finalize:
         "{params.python} {params.script} --video {wildcards.video} --project {wildcards.project}"
         " --manifest {input.manifest} --converted {input.video} --schemas {params.schemas}"
         " --validate manifest={input.manifest} video={input.info} scenes={input.scenes}"
-        " diarization={input.diarization} tracking={input.tracking} reduced_tracking={input.reduced_tracking}"
-        " reduced_audio={input.reduced_audio}"
+        " diarization={input.diarization} tracking={input.tracking} speakers={input.speakers}"
+        " reduced_tracking={input.reduced_tracking} reduced_audio={input.reduced_audio}"
         " --archive-as {wildcards.video}_tracking.json={input.reduced_tracking}"
         " {wildcards.video}_audio.json={input.reduced_audio} {wildcards.video}_scenes.csv={input.scenes_csv}"
         " {wildcards.video}_diarization.rttm={input.rttm}"

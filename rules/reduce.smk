@@ -7,7 +7,7 @@ VIDEO_OUTPUTS += [
 
 rule reduce:
     input:
-        tracking="results/{project}/{video}/tracking.json",
+        tracking="results/{project}/{video}/faces.json",
         diarization="results/{project}/{video}/diarization.json",
         env=env_ready("finalize"),
     output:

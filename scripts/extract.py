@@ -14,6 +14,7 @@ def main(argv=None):
     parser.add_argument("--archive", help="archive to extract")
     parser.add_argument("--loose", nargs="*", default=[], help="loose videos to register instead")
     parser.add_argument("--download-status", help="status.json of a download job, instead")
+    parser.add_argument("--earlier-status", nargs="*", default=[], help="status.json of the links listed before it")
     parser.add_argument("--max-total-bytes", type=int, required=True)
     parser.add_argument("--max-members", type=int, required=True)
     parser.add_argument("--max-ratio", type=float, required=True)
@@ -24,7 +25,8 @@ def main(argv=None):
     if args.archive:
         extract_archive(args.archive, args.out, args.project, limits, args.extensions)
     elif args.download_status:
-        extract_download(args.download_status, args.out, args.project, limits, args.extensions)
+        extract_download(args.download_status, args.out, args.project, limits, args.extensions,
+                         args.earlier_status)
     else:
         collect_loose(args.loose, args.out, args.project)
 

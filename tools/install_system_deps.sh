@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Install (as root on Debian/Ubuntu) or check the system tools the workflow needs outside Python:
-# ffmpeg/ffprobe (steps 1-2), libarchive (step 1), espeak-ng (test and demo speech), zip (test fixtures).
+# ffmpeg/ffprobe (steps 1-2), libarchive (step 1), espeak-ng (test and demo speech), zip (test fixtures),
+# chromium (the tests render the HTML report headless).
 set -euo pipefail
 
-PACKAGES=(ffmpeg espeak-ng libarchive13 zip)
+PACKAGES=(ffmpeg espeak-ng libarchive13 zip chromium)
 
 missing() {
   local out=()
-  for bin in ffmpeg ffprobe espeak-ng zip; do command -v "$bin" >/dev/null 2>&1 || out+=("$bin"); done
+  for bin in ffmpeg ffprobe espeak-ng zip chromium; do command -v "$bin" >/dev/null 2>&1 || out+=("$bin"); done
   ldconfig -p 2>/dev/null | grep -q 'libarchive\.so' || out+=(libarchive)
   echo "${out[@]:-}"
 }

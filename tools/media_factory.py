@@ -455,7 +455,7 @@ def _ffmpeg_video_cmd(path, fps, size, audio, duration, codec, crf, vfr, rotate)
 
 
 def make_video(path, shots, fps=25, size=(320, 180), *, audio=None, codec="libx264", crf=23,
-               transition=None, vfr=False, rotate=0) -> dict:
+               transition=None, vfr=False, rotate=0, frame_hook=None) -> dict:
     """Write an MP4 made of ``shots`` and return its ground truth (see module doc).
 
     path: output .mp4.  shots: list of :class:`Shot`.  fps: frame rate (25, 30,
@@ -464,6 +464,9 @@ def make_video(path, shots, fps=25, size=(320, 180), *, audio=None, codec="libx2
     the exact video duration.  transition: None (hard cuts) or 'dissolve:N'.
     vfr: genuinely variable frame timing (mean rate = fps).  rotate: 0/90/180/270
     written as display-rotation metadata (pixels are not rotated).
+    frame_hook: optional ``f(index, frame, faces) -> frame`` applied to every
+    rendered uint8 frame before encoding (e.g. :func:`open_mouth` for a face
+    that talks); the truth's face boxes are those before the hook.
     """
     _require("ffmpeg")
     shots = list(shots)
@@ -485,7 +488,9 @@ def make_video(path, shots, fps=25, size=(320, 180), *, audio=None, codec="libx2
     with tempfile.TemporaryFile() as err:
         proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=err)
         try:
-            for frame, faces in _render(renderers, starts, mixes):
+            for index, (frame, faces) in enumerate(_render(renderers, starts, mixes)):
+                if frame_hook is not None:
+                    frame = frame_hook(index, frame, faces)
                 proc.stdin.write(frame.tobytes())
                 faces_per_frame.append(faces)
         except BrokenPipeError:
@@ -520,6 +525,50 @@ def make_video(path, shots, fps=25, size=(320, 180), *, audio=None, codec="libx2
     if audio is not None:
         truth["audio"] = {"duration": round(duration, 6)}
     return truth
+
+
+#: Mouth of the astronaut (centre x, lip line y, width, height) as fractions of its face box.
+ASTRONAUT_MOUTH = (0.45, 0.63, 0.42, 0.4)
+
+
+def open_mouth(frame: np.ndarray, box, amount: float, mouth=ASTRONAUT_MOUTH) -> np.ndarray:
+    """Return ``frame`` with the mouth of the face in ``box`` opened by ``amount`` (fraction of the face height).
+
+    A talking face for tests: inside the mouth patch, each column is split at the lip line, the upper lip is
+    pushed up and the lower lip down (a smooth vertical stretch that fades out at the patch edges) and the gap
+    is filled with a dark mouth interior. The opening is widest in the middle of the mouth (cosine profile).
+    ``amount`` 0 returns the frame unchanged; drive it with a speech envelope to make the lips move with speech.
+    """
+    if amount <= 0:
+        return frame
+    x, y, w, h = box
+    cx, lip, mw, mh = mouth
+    height, width = frame.shape[:2]
+    x0, x1 = max(0, int(x + (cx - mw / 2) * w)), min(width, int(math.ceil(x + (cx + mw / 2) * w)))
+    line = y + lip * h
+    radius = mh * h / 2
+    y0, y1 = max(0, int(line - radius)), min(height, int(math.ceil(line + radius)))
+    if x1 <= x0 or y1 <= y0:
+        return frame
+    out = frame.astype(np.float32)
+    rows = np.arange(y0, y1, dtype=np.float64)
+    for col in range(x0, x1):
+        u = (col + 0.5 - (x + cx * w)) / (mw * w / 2)
+        half = 0.5 * amount * h * 0.5 * (1 + math.cos(math.pi * min(abs(u), 1.0)))
+        if half <= 0:
+            continue
+        src = rows.copy()
+        upper = rows < line - half
+        lower = rows > line + half
+        gap = ~(upper | lower)
+        # [line - radius, line - half] <- [line - radius, line]; [line + half, line + radius] <- [line, line + radius]
+        src[upper] = line - radius + (rows[upper] - (line - radius)) * radius / max(radius - half, 1e-6)
+        src[lower] = line + radius - (line + radius - rows[lower]) * radius / max(radius - half, 1e-6)
+        column = frame[:, col].astype(np.float32)
+        for channel in range(frame.shape[2]):
+            out[y0:y1, col, channel] = np.interp(src, np.arange(height), column[:, channel])
+        out[y0:y1, col][gap] = (40.0, 18.0, 20.0)
+    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
 
 
 # --------------------------------------------------------------------------- audio

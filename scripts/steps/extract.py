@@ -244,19 +244,22 @@ def collect_loose(files, out_dir, project):
     return manifest
 
 
-def extract_download(status_path, out_dir, project, limits, extensions):
+def extract_download(status_path, out_dir, project, limits, extensions, earlier=()):
     """Extract (or register) what a ``download`` job fetched, as described by its ``status.json``.
 
-    A link whose content another link already delivered gives an empty manifest that says so,
-    so the same videos are not processed twice.
+    ``earlier`` are the ``status.json`` of the links listed before this one in ``sources``: if one of
+    them delivered the same content, this project is empty (its manifest says which link has it), so
+    the same videos are processed once, always by the first link, whichever download finished first.
     """
     status = read_json(status_path)
-    if status["status"] == "duplicate" and status["reason"].startswith("same content"):
+    first = next((s for s in map(read_json, earlier) if s["sha256"] == status["sha256"]), None)
+    if first is not None:
+        note = f"same content as {first['url']}"
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
-        manifest = _manifest(project, {"kind": "download", "url": status["url"], "note": status["reason"]}, [], [])
+        manifest = _manifest(project, {"kind": "download", "url": status["url"], "note": note}, [], [])
         write_json(out_dir / "manifest.json", manifest)
-        log.info("%s: %s; nothing to extract", status["url"], status["reason"])
+        log.info("%s: %s; nothing to extract", status["url"], note)
         return manifest
     path = Path(status["file"])
     if archive_stem(path.name):

@@ -1,0 +1,179 @@
+"""Step 5b: who speaks on screen. Mouth motion per face, gated by speech, and diarization speakers linked to tracks.
+
+Per face and frame, ``speaking`` is true when the face's mouth moves (the mouth signal varies over a short window:
+speech makes the lips oscillate, an open but still mouth does not count) *and* the diarization has speech at that
+frame (sampled at the frame's middle, as step 6 does). Once a track is linked to a speaker, it speaks only while that
+speaker's turns are running.
+
+The mouth signal is the blendshape ``jawOpen`` when the engine gives it (mediapipe_tasks), else the inner-lip gap of
+the MediaPipe mesh (points 13 and 14) divided by the face height (points 10 to 152, or the box height).
+
+A diarization speaker is linked to a track when, over the frames where the track is visible during that speaker's
+turns, its mouth moves in at least ``min_fraction`` of them (and in at least ``min_turn_frames`` frames of turns),
+and clearly more often (``min_margin``) than during any other speaker's turns or during silence. A track gets at most
+one speaker; a speaker may get several tracks (one per shot, say). Everything else stays unlinked (``speaker``
+null): the evidence has to support a link. Standard library only.
+"""
+
+import logging
+import math
+
+from vidflow.errors import UserError
+
+LOG = logging.getLogger("link_speakers")
+
+LIP_UPPER, LIP_LOWER = 13, 14  # inner lips of the MediaPipe face mesh
+FOREHEAD, CHIN = 10, 152  # top and bottom of the face oval
+SILENCE = None  # pseudo-speaker of the frames without speech (evidence only)
+
+DEFAULTS = {"window": 5, "lip_motion": 0.012, "jaw_motion": 0.06, "min_fraction": 0.4, "min_margin": 0.2,
+            "min_turn_frames": 12}
+
+
+def _distance(a, b):
+    return math.hypot(a[0] - b[0], a[1] - b[1])
+
+
+def mouth_opening(face):
+    """``(signal, value)`` of one face: ``("jawOpen", 0..1)``, ``("lip_gap", gap / face height)`` or ``(None, None)``."""
+    blendshapes = face.get("blendshapes") or {}
+    if "jawOpen" in blendshapes:
+        return "jawOpen", float(blendshapes["jawOpen"])
+    landmarks = face.get("landmarks") or []
+    if len(landmarks) <= LIP_LOWER:
+        return None, None
+    height = _distance(landmarks[FOREHEAD], landmarks[CHIN]) if len(landmarks) > CHIN else face["bbox"][3]
+    if height <= 0:
+        return None, None
+    return "lip_gap", _distance(landmarks[LIP_UPPER], landmarks[LIP_LOWER]) / height
+
+
+def _std(values):
+    mean = sum(values) / len(values)
+    return math.sqrt(sum((v - mean) ** 2 for v in values) / len(values))
+
+
+def mouth_motion(series, window):
+    """``{frame: std of the signal over frames frame-window..frame+window}`` for one track's ``{frame: value}``.
+
+    Frames with fewer than 3 values in their window get 0 (too little evidence of motion).
+    """
+    motion = {}
+    for frame in series:
+        values = [series[f] for f in range(frame - window, frame + window + 1) if f in series]
+        motion[frame] = _std(values) if len(values) >= 3 else 0.0
+    return motion
+
+
+def track_signals(tracking):
+    """``{track_id: (signal name, {frame: value})}``; ``jawOpen`` only if every face of the track has it."""
+    raw = {}
+    for frame in tracking["frames"]:
+        for face in frame["faces"]:
+            raw.setdefault(face["track_id"], []).append((frame["frame"], face))
+    signals = {}
+    for track, faces in raw.items():
+        names = {mouth_opening(face)[0] for _, face in faces}
+        name = "jawOpen" if names == {"jawOpen"} else "lip_gap" if "lip_gap" in names or "jawOpen" in names else None
+        series = {}
+        for index, face in faces:
+            if name == "lip_gap":
+                face = {k: v for k, v in face.items() if k != "blendshapes"}
+            kind, value = mouth_opening(face)
+            if kind == name and value is not None:
+                series[index] = value
+        signals[track] = (name, series)
+    return signals
+
+
+def active_speakers(segments, frame_count, fps):
+    """Per frame, the set of speakers whose segment covers the frame's middle (start inclusive, end exclusive)."""
+    active = [set() for _ in range(frame_count)]
+    for seg in segments:
+        first = max(0, math.ceil(seg["start"] * fps - 0.5))
+        for index in range(first, frame_count):
+            middle = (index + 0.5) / fps
+            if middle >= seg["end"]:
+                break
+            if middle >= seg["start"]:
+                active[index].add(seg["speaker"])
+    return active
+
+
+def link_evidence(moving, visible, active, speakers):
+    """Per speaker (and ``SILENCE``): frames of the track visible then, and how many of those its mouth moved."""
+    evidence = {s: [0, 0] for s in [*speakers, SILENCE]}
+    for frame in visible:
+        for speaker in active[frame] or {SILENCE}:
+            evidence[speaker][0] += 1
+            evidence[speaker][1] += bool(moving.get(frame))
+    return evidence
+
+
+def choose_speaker(evidence, settings):
+    """``(speaker or None, reason)`` for one track from :func:`link_evidence`."""
+    scored = {s: m / n for s, (n, m) in evidence.items() if n >= settings["min_turn_frames"]}
+    candidates = sorted(((f, s) for s, f in scored.items() if s is not SILENCE), key=lambda x: (-x[0], x[1]))
+    if not candidates:
+        return None, "not visible during enough speech"
+    best, speaker = candidates[0]
+    if best < settings["min_fraction"]:
+        return None, f"mouth moves in {best:.0%} of {speaker}'s turns at most"
+    others = [f for s, f in scored.items() if s != speaker]
+    if others and best - max(others) < settings["min_margin"]:
+        return None, f"mouth moves as much outside {speaker}'s turns"
+    return speaker, "linked"
+
+
+def link_speakers_to_tracks(tracking, diarization, settings=None):
+    """Return ``(faces, speakers)``: tracking.json with ``speaking``/``speaker`` per face, and the link record."""
+    settings = {**DEFAULTS, **(settings or {})}
+    fps, frame_count = tracking["fps"], tracking["frame_count"]
+    speakers = list(diarization.get("speakers") or sorted({s["speaker"] for s in diarization["segments"]}))
+    active = active_speakers(diarization["segments"], frame_count, fps)
+    thresholds = {"jawOpen": settings["jaw_motion"], "lip_gap": settings["lip_motion"]}
+
+    tracks, links, moving_by_track = [], {}, {}
+    for track, (signal, series) in sorted(track_signals(tracking).items()):
+        motion = mouth_motion(series, settings["window"]) if signal else {}
+        moving = {f: v >= thresholds[signal] for f, v in motion.items()}
+        visible = sorted(f for f in series if f < frame_count)
+        evidence = link_evidence(moving, visible, active, speakers)
+        speaker, reason = choose_speaker(evidence, settings) if signal else (None, "no mouth landmarks")
+        links[track], moving_by_track[track] = speaker, moving
+        tracks.append({"track_id": track, "signal": signal, "speaker": speaker, "reason": reason,
+                       "evidence": [{"speaker": s, "frames": n, "moving_frames": m,
+                                     "fraction": round(m / n, 3) if n else 0.0}
+                                    for s, (n, m) in evidence.items() if n]})
+
+    speaking_frames = dict.fromkeys(links, 0)
+    frames = []
+    for frame in tracking["frames"]:
+        faces = []
+        for face in frame["faces"]:
+            index, track = frame["frame"], face["track_id"]
+            now = active[index] if index < frame_count else set()
+            speaker = links[track]
+            speaking = bool(moving_by_track[track].get(index)) and bool(now) and (speaker is None or speaker in now)
+            speaking_frames[track] += speaking
+            faces.append({**face, "speaking": speaking, "speaker": speaker})
+        frames.append({**frame, "faces": faces})
+    for entry in tracks:
+        entry["speaking_frames"] = speaking_frames[entry["track_id"]]
+        LOG.info("track %s (%s): %s (%s), speaking in %d frames", entry["track_id"], entry["signal"],
+                 entry["speaker"], entry["reason"], entry["speaking_frames"])
+
+    record = {"fps": fps, "frame_count": frame_count, "settings": settings,
+              "speakers": [{"speaker": s, "tracks": sorted(t for t, linked in links.items() if linked == s)}
+                           for s in speakers],
+              "tracks": tracks}
+    return {**tracking, "frames": frames}, record
+
+
+def check_inputs(tracking, diarization, tracking_path, diarization_path):
+    """One-line UserError when either input lacks what linking needs."""
+    for key in ("fps", "frame_count", "frames"):
+        if key not in tracking:
+            raise UserError(tracking_path, f"no {key!r}: not a tracking.json")
+    if "segments" not in diarization:
+        raise UserError(diarization_path, "no 'segments': not a diarization.json")

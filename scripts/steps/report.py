@@ -1,0 +1,278 @@
+"""Review report, data side: tables and figure inputs from one video's step outputs (standard library only).
+
+The plotting lives in :mod:`steps.report_plots` (matplotlib, report env); everything here is plain data so the
+tests import it in the driver venv.
+"""
+
+import html
+import math
+from collections import Counter, defaultdict
+
+NO_LINK = "-"
+
+
+def round3(value):
+    return round(float(value), 3)
+
+
+def scene_cuts(scenes):
+    """Times (s) where a new scene starts, except the first."""
+    return [round3(s["start_time"]) for s in scenes["scenes"][1:]]
+
+
+def speaker_turns(diarization):
+    """{speaker: [(start, duration), ...]} in the order speakers first speak."""
+    turns = {name: [] for name in diarization["speakers"]}
+    for seg in diarization["segments"]:
+        turns.setdefault(seg["speaker"], []).append((seg["start"], round3(seg["end"] - seg["start"])))
+    return turns
+
+
+def faces_per_frame(tracking):
+    """(frame numbers, faces per frame, speaking faces per frame or None when no face carries ``speaking``)."""
+    frames = [f["frame"] for f in tracking["frames"]]
+    counts = [len(f["faces"]) for f in tracking["frames"]]
+    has_speaking = any("speaking" in face for f in tracking["frames"] for face in f["faces"])
+    speaking = [sum(bool(face.get("speaking")) for face in f["faces"]) for f in tracking["frames"]]
+    return frames, counts, speaking if has_speaking else None
+
+
+def track_speakers(tracking):
+    """{track_id: most frequent ``speaker`` label of its faces} for tracks that carry one (ties: smallest label)."""
+    votes = defaultdict(Counter)
+    for frame in tracking["frames"]:
+        for face in frame["faces"]:
+            if face.get("speaker"):
+                votes[face["track_id"]][face["speaker"]] += 1
+    return {tid: min(c.items(), key=lambda kv: (-kv[1], kv[0]))[0] for tid, c in votes.items()}
+
+
+def speaker_tracks(tracking):
+    """{speaker: [track ids linked to it]} (the inverse of :func:`track_speakers`)."""
+    out = defaultdict(list)
+    for tid, speaker in sorted(track_speakers(tracking).items()):
+        out[speaker].append(tid)
+    return dict(out)
+
+
+def speaker_table(diarization, tracking=None):
+    """Rows: speaker, talk time (s), share of speech (%), turns, first turn (s), linked face track(s)."""
+    links = speaker_tracks(tracking) if tracking else {}
+    total = sum(seg["end"] - seg["start"] for seg in diarization["segments"]) or 1.0
+    rows = []
+    for speaker, turns in speaker_turns(diarization).items():
+        talk = sum(d for _, d in turns)
+        rows.append({
+            "speaker": speaker,
+            "talk_time_s": round3(talk),
+            "share_pct": round(100 * talk / total, 1),
+            "turns": len(turns),
+            "first_turn_s": round3(turns[0][0]) if turns else None,
+            "face_track": ", ".join(map(str, links.get(speaker, []))) or NO_LINK,
+        })
+    return rows
+
+
+def scene_of(frame, scenes):
+    for index, scene in enumerate(scenes["scenes"], 1):
+        if scene["start_frame"] <= frame <= scene["end_frame"]:
+            return index
+    return None
+
+
+def track_table(tracking, scenes):
+    """Rows: track id, scene, first/last frame, frames seen, mean detector score, linked speaker."""
+    seen = defaultdict(list)
+    for frame in tracking["frames"]:
+        for face in frame["faces"]:
+            seen[face["track_id"]].append((frame["frame"], face.get("score")))
+    speakers = track_speakers(tracking)
+    rows = []
+    for tid in sorted(seen):
+        frames = [f for f, _ in seen[tid]]
+        scores = [s for _, s in seen[tid] if s is not None]
+        rows.append({
+            "track_id": tid,
+            "scene": scene_of(frames[0], scenes),
+            "first_frame": min(frames),
+            "last_frame": max(frames),
+            "frames": len(frames),
+            "mean_score": round3(sum(scores) / len(scores)) if scores else None,
+            "speaker": speakers.get(tid, NO_LINK),
+        })
+    return rows
+
+
+def thumbnail_frames(scenes, max_thumbnails):
+    """(scene number, mid-scene frame) for every scene, or for ``max_thumbnails`` evenly spaced scenes."""
+    items = [(i, (s["start_frame"] + s["end_frame"]) // 2) for i, s in enumerate(scenes["scenes"], 1)]
+    if len(items) <= max_thumbnails:
+        return items
+    step = len(items) / max_thumbnails
+    return [items[math.floor(k * step)] for k in range(max_thumbnails)]
+
+
+def faces_at(tracking, frame):
+    """Faces of one frame (``tracking.json`` lists every frame in order, but do not rely on it)."""
+    frames = tracking["frames"]
+    if 0 <= frame < len(frames) and frames[frame]["frame"] == frame:
+        return frames[frame]["faces"]
+    return next((f["faces"] for f in frames if f["frame"] == frame), [])
+
+
+def html_table(title, rows, columns, note=""):
+    """A small self-contained HTML page with one table (shown inline by Snakemake's report)."""
+    head = "".join(f"<th>{html.escape(label)}</th>" for _, label in columns)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(NO_LINK if row.get(key) is None else str(row[key]))}</td>"
+                         for key, _ in columns) + "</tr>"
+        for row in rows)
+    empty = f'<tr><td colspan="{len(columns)}">none</td></tr>' if not rows else ""
+    style = ("body{font-family:sans-serif;font-size:14px;margin:8px}table{border-collapse:collapse}"
+             "th,td{border:1px solid #ccc;padding:3px 8px;text-align:right}th{background:#eee}"
+             "td:first-child,th:first-child{text-align:left}")
+    note_html = f"<p>{html.escape(note)}</p>" if note else ""
+    return (f'<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
+            f"<style>{style}</style></head><body><h3>{html.escape(title)}</h3>{note_html}"
+            f"<table><thead><tr>{head}</tr></thead><tbody>{body}{empty}</tbody></table></body></html>\n")
+
+
+SPEAKER_COLUMNS = [("speaker", "speaker"), ("talk_time_s", "talk time (s)"), ("share_pct", "share of speech (%)"),
+                   ("turns", "turns"), ("first_turn_s", "first turn (s)"), ("face_track", "linked face track")]
+TRACK_COLUMNS = [("track_id", "track"), ("scene", "scene"), ("first_frame", "first frame"),
+                 ("last_frame", "last frame"), ("frames", "frames"), ("mean_score", "mean score"),
+                 ("speaker", "speaker")]
+
+
+def video_summary(project, video, info, scenes, diarization, tracking):
+    """Small per-video record (counts, devices, backends) that the run summary and diagnostics aggregate."""
+    tracks = {face["track_id"] for f in tracking["frames"] for face in f["faces"]}
+    return {
+        "project": project,
+        "video": video,
+        "duration": info["output"]["duration"],
+        "frames": scenes["frame_count"],
+        "scenes": len(scenes["scenes"]),
+        "speakers": len(diarization["speakers"]),
+        "tracks": len(tracks),
+        "devices": {
+            "convert": info.get("device"),
+            "detect_scenes": scenes.get("model", {}).get("device"),
+            "diarization": diarization.get("device"),
+            "tracking": tracking.get("device"),
+        },
+        "backends": {
+            "convert": info.get("encoder") or info.get("mode"),
+            "detect_scenes": scenes.get("model", {}).get("name"),
+            "diarization": diarization.get("backend"),
+            "tracking": tracking.get("engine"),
+        },
+    }
+
+
+# --- the run: per-project summary and the benchmark tables of every rule ---
+
+BENCHMARK_FIELDS = ("s", "max_rss", "cpu_time", "mean_load")
+
+
+def read_benchmark(path):
+    """The first row of a Snakemake benchmark TSV as floats (``-`` and ``NA`` become None)."""
+    lines = path.read_text(encoding="utf-8").splitlines()
+    if len(lines) < 2:
+        return None
+    row = dict(zip(lines[0].split("\t"), lines[1].split("\t")))
+    out = {}
+    for key in BENCHMARK_FIELDS:
+        try:
+            out[key] = float(row.get(key, ""))
+        except ValueError:
+            out[key] = None
+    return out
+
+
+def collect_benchmarks(root):
+    """[{rule, project, video, s, max_rss, ...}] for results/benchmarks/<rule>/<project>[/<video>].tsv."""
+    records = []
+    for path in sorted(root.rglob("*.tsv")):
+        parts = path.relative_to(root).with_suffix("").parts
+        bench = read_benchmark(path)
+        if bench is None:
+            continue
+        rule, project, video = parts[0], parts[1] if len(parts) > 1 else None, "/".join(parts[2:]) or None
+        records.append({"rule": rule, "project": project, "video": video, **bench})
+    return records
+
+
+def rule_table(records):
+    """Rows per rule: jobs, total/mean/max wall time (s), max RSS (MB), CPU time (s)."""
+    by_rule = defaultdict(list)
+    for rec in records:
+        by_rule[rec["rule"]].append(rec)
+    rows = []
+    for rule, recs in sorted(by_rule.items()):
+        secs = [r["s"] for r in recs if r["s"] is not None]
+        rss = [r["max_rss"] for r in recs if r["max_rss"] is not None]
+        cpu = [r["cpu_time"] for r in recs if r["cpu_time"] is not None]
+        rows.append({"rule": rule, "jobs": len(recs), "total_s": round(sum(secs), 2),
+                     "mean_s": round(sum(secs) / len(secs), 2) if secs else None,
+                     "max_s": round(max(secs), 2) if secs else None,
+                     "max_rss_mb": round(max(rss), 1) if rss else None,
+                     "cpu_s": round(sum(cpu), 2) if cpu else None})
+    return rows
+
+
+def project_table(manifests, summaries, records):
+    """Rows per project: videos processed, members rejected, media duration, frames, job time, throughput."""
+    rows = []
+    for manifest in manifests:
+        project = manifest["project"]
+        videos = [s for s in summaries if s["project"] == project]
+        rejected = [s for s in manifest.get("skipped", []) if not s["reason"].startswith("not a video (extension")]
+        job_s = sum(r["s"] or 0 for r in records if r["project"] == project)
+        duration = sum(v["duration"] for v in videos)
+        rows.append({"project": project, "videos": len(videos), "failed": len(rejected),
+                     "failed_members": "; ".join(f"{s['member']}: {s['reason']}" for s in rejected) or NO_LINK,
+                     "duration_s": round3(duration), "frames": sum(v["frames"] for v in videos),
+                     "job_time_s": round(job_s, 2),
+                     "throughput_x": round(duration / job_s, 3) if job_s else None,
+                     "fps": round(sum(v["frames"] for v in videos) / job_s, 1) if job_s else None})
+    if len(rows) > 1:
+        total = {"project": "all", "videos": sum(r["videos"] for r in rows), "failed": sum(r["failed"] for r in rows),
+                 "failed_members": NO_LINK, "duration_s": round3(sum(r["duration_s"] for r in rows)),
+                 "frames": sum(r["frames"] for r in rows), "job_time_s": round(sum(r["job_time_s"] for r in rows), 2)}
+        total["throughput_x"] = round(total["duration_s"] / total["job_time_s"], 3) if total["job_time_s"] else None
+        total["fps"] = round(total["frames"] / total["job_time_s"], 1) if total["job_time_s"] else None
+        rows.append(total)
+    return rows
+
+
+def video_table(summaries, records):
+    """Rows per video: duration, scenes, speakers, tracks, job time (s) summed over its rules, throughput."""
+    rows = []
+    for s in sorted(summaries, key=lambda s: (s["project"], s["video"])):
+        job_s = sum(r["s"] or 0 for r in records if r["project"] == s["project"] and r["video"] == s["video"])
+        rows.append({"project": s["project"], "video": s["video"], "duration_s": s["duration"], "frames": s["frames"],
+                     "scenes": s["scenes"], "speakers": s["speakers"], "tracks": s["tracks"],
+                     "job_time_s": round(job_s, 2),
+                     "throughput_x": round(s["duration"] / job_s, 3) if job_s else None})
+    return rows
+
+
+PROJECT_COLUMNS = [("project", "project"), ("videos", "videos processed"), ("failed", "videos failed"),
+                   ("failed_members", "failed members"), ("duration_s", "duration (s)"), ("frames", "frames"),
+                   ("job_time_s", "job time (s)"), ("throughput_x", "throughput (x real time)"),
+                   ("fps", "frames per job second")]
+VIDEO_COLUMNS = [("project", "project"), ("video", "video"), ("duration_s", "duration (s)"), ("frames", "frames"),
+                 ("scenes", "scenes"), ("speakers", "speakers"), ("tracks", "face tracks"),
+                 ("job_time_s", "job time (s)"), ("throughput_x", "throughput (x real time)")]
+RULE_COLUMNS = [("rule", "rule"), ("jobs", "jobs"), ("total_s", "total (s)"), ("mean_s", "mean (s)"),
+                ("max_s", "max (s)"), ("max_rss_mb", "max RSS (MB)"), ("cpu_s", "CPU time (s)")]
+
+
+def html_tables(title, sections):
+    """Several tables in one page: ``sections`` = [(heading, rows, columns, note)]."""
+    pages = [html_table(h, rows, cols, note) for h, rows, cols, note in sections]
+    bodies = [p.split("<body>", 1)[1].rsplit("</body>", 1)[0] for p in pages]
+    head = pages[0].split("<body>", 1)[0].replace(f"<title>{html.escape(sections[0][0])}</title>",
+                                                  f"<title>{html.escape(title)}</title>")
+    return f"{head}<body><h2>{html.escape(title)}</h2>{''.join(bodies)}</body></html>\n"

@@ -1,0 +1,197 @@
+"""Step 5b: speaking faces and speaker-to-track links, on synthetic tracks and on a real talking-face clip."""
+
+import json
+import math
+import wave
+
+import jsonschema
+import numpy as np
+import pytest
+
+from conftest import ROOT, require_binaries, run_snakemake
+from steps.link_speakers import active_speakers, link_speakers_to_tracks, mouth_opening
+
+FPS = 25
+SCHEMAS = ROOT / "schemas"
+
+
+def validate(data, name):
+    schema = json.loads((SCHEMAS / f"{name}.schema.json").read_text())
+    jsonschema.Draft202012Validator(schema).validate(json.loads(json.dumps(data)))
+
+
+def face(track, x, gap, jaw=None):
+    """A face whose mesh has lips ``gap`` face heights apart (face height 100 px)."""
+    landmarks = [[x + 50.0, 50.0]] * 478
+    landmarks = [list(p) for p in landmarks]
+    landmarks[10], landmarks[152] = [x + 50.0, 0.0], [x + 50.0, 100.0]
+    landmarks[13], landmarks[14] = [x + 50.0, 70.0], [x + 50.0, 70.0 + 100.0 * gap]
+    out = {"track_id": track, "bbox": [x, 0.0, 100.0, 100.0], "landmarks": landmarks}
+    if jaw is not None:
+        out["blendshapes"] = {"jawOpen": jaw}
+    return out
+
+
+def talking(frame, segments, speaker):
+    """Lip gap of a face that talks during ``speaker``'s segments (5 Hz syllables), else still."""
+    t = (frame + 0.5) / FPS
+    on = any(s["start"] <= t < s["end"] and s["speaker"] == speaker for s in segments)
+    return 0.03 + (0.04 * (1 + math.sin(2 * math.pi * 5 * t)) if on else 0.0)
+
+
+SEGMENTS = [{"start": 0.5, "end": 2.5, "speaker": "SPEAKER_00"}, {"start": 3.0, "end": 5.0, "speaker": "SPEAKER_01"},
+            {"start": 5.5, "end": 7.5, "speaker": "SPEAKER_00"}, {"start": 8.0, "end": 9.5, "speaker": "SPEAKER_01"}]
+DIARIZATION = {"duration": 10.0, "speakers": ["SPEAKER_00", "SPEAKER_01"], "segments": SEGMENTS}
+
+
+def tracking_of(make_faces, frames=250):
+    return {"fps": FPS, "width": 640, "height": 360, "frame_count": frames, "engine": "test",
+            "frames": [{"frame": f, "faces": make_faces(f)} for f in range(frames)]}
+
+
+def test_mouth_opening_prefers_jaw_open_and_normalises_the_lip_gap():
+    assert mouth_opening(face(1, 0, 0.05)) == ("lip_gap", pytest.approx(0.05))
+    assert mouth_opening(face(1, 0, 0.05, jaw=0.3)) == ("jawOpen", 0.3)
+    assert mouth_opening({"track_id": 1, "bbox": [0, 0, 10, 10]}) == (None, None)
+
+
+def test_active_speakers_sample_the_frame_middle():
+    active = active_speakers([{"start": 0.5, "end": 1.0, "speaker": "A"}], 30, FPS)
+    assert [i for i, a in enumerate(active) if a] == list(range(12, 25))  # (12 + 0.5) / 25 = 0.5
+
+
+def test_the_talking_track_is_linked_and_the_still_one_is_not():
+    tracking = tracking_of(lambda f: [face(1, 0, talking(f, SEGMENTS, "SPEAKER_00")), face(2, 300, 0.03)])
+    faces, record = link_speakers_to_tracks(tracking, DIARIZATION)
+    validate(faces, "tracking")
+    validate(record, "speakers")
+    assert {s["speaker"]: s["tracks"] for s in record["speakers"]} == {"SPEAKER_00": [1], "SPEAKER_01": []}
+    by_track = {t["track_id"]: t for t in record["tracks"]}
+    assert by_track[2]["speaker"] is None and by_track[2]["speaking_frames"] == 0
+    truth = active_speakers([s for s in SEGMENTS if s["speaker"] == "SPEAKER_00"], 250, FPS)
+    said = [f["frame"] for f in faces["frames"] for x in f["faces"] if x["track_id"] == 1 and x["speaking"]]
+    assert all(x["speaker"] == "SPEAKER_00" for f in faces["frames"] for x in f["faces"] if x["track_id"] == 1)
+    assert all(truth[f] for f in said)  # precision 1: only during its own turns
+    assert len(said) >= 0.9 * sum(map(bool, truth))  # recall
+
+
+def test_jaw_open_is_used_when_present():
+    tracking = tracking_of(lambda f: [face(1, 0, 0.03, jaw=0.1), face(2, 300, 0.03,
+                                                                     jaw=talking(f, SEGMENTS, "SPEAKER_01") * 5)])
+    _, record = link_speakers_to_tracks(tracking, DIARIZATION)
+    assert {t["track_id"]: (t["signal"], t["speaker"]) for t in record["tracks"]} == {
+        1: ("jawOpen", None), 2: ("jawOpen", "SPEAKER_01")}
+
+
+def test_a_mouth_that_always_moves_is_not_linked():
+    chewing = lambda f: 0.03 + 0.04 * (1 + math.sin(2 * math.pi * 4 * f / FPS))  # noqa: E731
+    _, record = link_speakers_to_tracks(tracking_of(lambda f: [face(1, 0, chewing(f))]), DIARIZATION)
+    assert record["tracks"][0]["speaker"] is None
+    assert "as much outside" in record["tracks"][0]["reason"]
+
+
+def test_one_speaker_links_to_tracks_in_two_shots_and_unseen_speakers_stay_unlinked():
+    def faces(f):  # the same person in two shots (two track ids); only SPEAKER_00's turns are seen
+        return [face(1 if f < 125 else 7, 0, talking(f, SEGMENTS, "SPEAKER_00"))]
+    diarization = {**DIARIZATION, "segments": [*SEGMENTS, {"start": 9.6, "end": 9.9, "speaker": "SPEAKER_02"}],
+                   "speakers": ["SPEAKER_00", "SPEAKER_01", "SPEAKER_02"]}
+    _, record = link_speakers_to_tracks(tracking_of(faces), diarization)
+    assert {s["speaker"]: s["tracks"] for s in record["speakers"]} == {
+        "SPEAKER_00": [1, 7], "SPEAKER_01": [], "SPEAKER_02": []}
+
+
+def test_output_is_deterministic_and_settings_are_recorded():
+    tracking = tracking_of(lambda f: [face(1, 0, talking(f, SEGMENTS, "SPEAKER_00"))])
+    first = link_speakers_to_tracks(tracking, DIARIZATION, {"min_fraction": 0.5})
+    assert json.dumps(first, sort_keys=True) == json.dumps(link_speakers_to_tracks(tracking, DIARIZATION,
+                                                                                   {"min_fraction": 0.5}),
+                                                           sort_keys=True)
+    assert first[1]["settings"]["min_fraction"] == 0.5
+
+
+# --------------------------------------------------------------------------- end to end on real media
+
+TALKER, OTHER = "en-us+m3", "en+f3"
+MAX_OPENING = 0.12  # face heights at the loudest moment of the talker's speech
+
+
+def speech_envelope(wav_path, segments, voice, frames):
+    """Per video frame, RMS of ``voice``'s turns only (0..1, normalised to the loudest frame)."""
+    with wave.open(str(wav_path)) as handle:
+        rate = handle.getframerate()
+        samples = np.frombuffer(handle.readframes(handle.getnframes()), dtype="<i2").astype(np.float64)
+    mask = np.zeros_like(samples, dtype=bool)
+    for seg in segments:
+        if seg["speaker"] == voice:
+            mask[round(seg["start"] * rate):round(seg["end"] * rate)] = True
+    voiced = np.where(mask, samples, 0.0)
+    step = rate // FPS
+    rms = np.array([np.sqrt(np.mean(voiced[f * step:(f + 1) * step] ** 2)) if f * step < len(voiced) else 0.0
+                    for f in range(frames)])
+    return rms / rms.max()
+
+
+@pytest.fixture(scope="module")
+def talking_clip(tmp_path_factory):
+    """480x270, ~12 s: two astronauts side by side; the left one's mouth opens with the en-us+m3 voice."""
+    require_binaries("ffmpeg", "espeak-ng")
+    from media_factory import Shot, layout_turns, make_speech, make_video, open_mouth, synthesize
+
+    folder = tmp_path_factory.mktemp("talk")
+    inputs = folder / "inputs"
+    inputs.mkdir()
+    turns = layout_turns([(TALKER, "Good morning, this is the first voice."),
+                          (OTHER, "And here is the second voice answering."),
+                          (TALKER, "The first voice talks again."),
+                          (OTHER, "The second voice has the last word.")], start=0.4, gap=0.6)
+    last = turns[-1]
+    frames = math.ceil((last[0] + len(synthesize(last[1], last[2])) / 16000 + 0.4) * FPS)
+    speech = make_speech(folder / "speech.wav", turns, frames / FPS)
+    envelope = speech_envelope(folder / "speech.wav", speech["segments"], TALKER, frames)
+
+    def hook(index, frame, faces):
+        left = min(faces, key=lambda f: f["bbox"][0])
+        return open_mouth(frame, left["bbox"], MAX_OPENING * envelope[index])
+
+    truth = make_video(inputs / "talk.mp4", [Shot("astronaut_pair", frames)], size=(480, 270),
+                       audio=folder / "speech.wav", frame_hook=hook)
+    truth["segments"] = speech["segments"]
+    truth["left_box"] = min(truth["faces"][0], key=lambda f: f["bbox"][0])["bbox"]
+    return inputs, truth
+
+
+def test_workflow_links_the_talking_voice_to_the_moving_face(talking_clip, tmp_path):
+    inputs, truth = talking_clip
+    results = tmp_path / "results" / "_loose" / "talk"
+    run_snakemake(tmp_path, "--nolock", "results/_loose/talk/faces.json", "results/_loose/talk/speakers.json",
+                  config={"input_dir": str(inputs)})
+    faces, record = (json.loads((results / name).read_text()) for name in ("faces.json", "speakers.json"))
+    diarization = json.loads((results / "diarization.json").read_text())
+    validate(faces, "tracking")
+    validate(record, "speakers")
+
+    # The diarization label of the talker: the one covering most of its true turns.
+    talker_turns = [s for s in truth["segments"] if s["speaker"] == TALKER]
+    truth_frames = {i for i, a in enumerate(active_speakers(talker_turns, truth["frame_count"], FPS)) if a}
+    found = active_speakers(diarization["segments"], truth["frame_count"], FPS)
+    label = max(diarization["speakers"], key=lambda s: sum(s in found[f] for f in truth_frames))
+
+    # Tracks: the one on the left (talking) and the one on the right (still).
+    sides = {}
+    for frame in faces["frames"]:
+        for f in frame["faces"]:
+            sides.setdefault(f["track_id"], []).append(f["bbox"][0] + f["bbox"][2] / 2)
+    left = {t for t, xs in sides.items() if np.mean(xs) < truth["width"] / 2}
+    right = set(sides) - left
+    assert left and right
+    linked = {s["speaker"]: set(s["tracks"]) for s in record["speakers"]}
+    assert linked[label] and linked[label] <= left, record["tracks"]
+    assert not any(tracks & right for tracks in linked.values()), record["tracks"]
+
+    said = [fr["frame"] for fr in faces["frames"] for f in fr["faces"] if f["speaking"]]
+    assert said
+    precision = sum(f in truth_frames for f in said) / len(said)
+    recall = len(truth_frames & set(said)) / len(truth_frames)
+    print(f"speaking: precision {precision:.3f}, recall {recall:.3f}, {len(said)} frames, truth {len(truth_frames)}")
+    assert precision >= 0.9
+    assert recall >= 0.4  # measured 0.49: the quiet parts of the envelope move the lips too little (see report)

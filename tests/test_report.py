@@ -1,0 +1,155 @@
+"""The review report: per-video figures/tables, run summary, diagnostics, `snakemake --report`, headless Chromium,
+and webhook notifications."""
+
+import base64
+import json
+import re
+import shutil
+import subprocess
+import threading
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+import pytest
+from conftest import ROOT, run_snakemake
+from steps.report import speaker_table, thumbnail_frames, track_table
+from vidflow.notify import notify, run_payload
+
+DEMO = ROOT / "resources" / "demo"
+ARTIFACTS = ROOT / "test-artifacts"
+ITEMS = ["timeline.png", "contact_sheet.png", "scene_probs.png", "speakers.html", "tracks.html"]
+
+
+@pytest.fixture(scope="module")
+def demo_report(tmp_path_factory):
+    work = tmp_path_factory.mktemp("report")
+    run_snakemake(work, config={"input_dir": str(DEMO)})
+    run_snakemake(work, "--report", "report.html", config={"input_dir": str(DEMO)})
+    return work
+
+
+def test_every_video_has_its_figures_and_tables(demo_report):
+    manifest = json.loads((demo_report / "results/demo_interviews/extracted/manifest.json").read_text())
+    videos = sorted(v["video"] for v in manifest["videos"])
+    assert videos == ["Lecture-2", "interview_one"]
+    for video in videos:
+        folder = demo_report / "results/demo_interviews" / video / "report"
+        for item in ITEMS:
+            data = (folder / item).read_bytes()
+            assert data[:8] == b"\x89PNG\r\n\x1a\n" if item.endswith(".png") else b"<table>" in data
+        summary = json.loads((folder / "summary.json").read_text())
+        diar = json.loads((demo_report / "results/demo_interviews" / video / "diarization.json").read_text())
+        assert summary["speakers"] == len(diar["speakers"]) and summary["devices"]["tracking"] == "cpu"
+        speakers = (folder / "speakers.html").read_text()
+        assert all(name in speakers for name in diar["speakers"])
+    # interview_one: 2 scenes (cut at frame 175), a face only in scene 1 (one track, frames 0-174)
+    tracks = (demo_report / "results/demo_interviews/interview_one/report/tracks.html").read_text()
+    assert re.search(r"<td>1</td><td>1</td><td>0</td><td>174</td><td>175</td>", tracks)
+
+
+def test_run_summary_benchmarks_and_diagnostics(demo_report):
+    run = (demo_report / "results/report/run.html").read_text()
+    assert re.search(r"<td>demo_interviews</td><td>2</td><td>0</td>", run)  # 2 processed, 0 failed
+    bench = (demo_report / "results/report/benchmarks.html").read_text()
+    for rule in ("extract", "convert", "detect_scenes", "track_faces_mediapipe", "finalize", "report_video"):
+        assert f"<td>{rule}</td>" in bench
+    diag = json.loads((demo_report / "results/diagnostics.json").read_text())
+    assert diag["ffmpeg"].startswith("ffmpeg version")
+    assert diag["environments"]["scenes"]["key"]["torch"] == "2.13.0"
+    assert diag["environments"]["report"]["pip"]["matplotlib"] == "3.10.8"
+    assert diag["steps"]["devices"]["detect_scenes"] == {"cpu": 2}
+    assert diag["steps"]["backends"]["diarization"] == {"vad_embed": 2}
+    assert diag["gpu"]["nvidia_smi"] and diag["videos"] == 2
+
+
+def test_report_html_embeds_each_videos_items(demo_report):
+    text = (demo_report / "report.html").read_text()
+    assert len(text) > 100_000
+    for video in ("Lecture-2", "interview_one"):
+        for item in ITEMS:
+            assert f"results/demo_interviews/{video}/report/{item}" in text
+    for caption in ("Contact sheet of", "TransNetV2's per-frame transition probability", "Run diagnostics"):
+        assert caption in text
+    for label in ("contact sheet", "scene probabilities", "face tracks", "timeline", "diagnostics"):
+        assert f'"{label}"' in text
+    assert base64.b64encode(b"\x89PNG\r\n\x1a\n").decode()[:8] in text  # PNGs embedded as data URIs
+
+
+def test_report_renders_in_headless_chromium(demo_report, tmp_path):
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        pytest.skip("chromium not installed (apt-get install chromium); report rendering not checked")
+    ARTIFACTS.mkdir(exist_ok=True)
+    shot = ARTIFACTS / "report.png"
+    shot.unlink(missing_ok=True)
+    cmd = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+           "--disable-component-update", "--disable-sync", f"--user-data-dir={tmp_path / 'profile'}",
+           "--enable-logging=stderr", "--v=0", "--virtual-time-budget=5000", f"--screenshot={shot}",
+           "--window-size=1280,900", (demo_report / "report.html").as_uri()]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
+    assert shot.exists(), proc.stderr[-3000:]
+    assert "Uncaught" not in proc.stderr, proc.stderr[-3000:]
+    import numpy as np
+    from skimage.io import imread
+
+    pixels = imread(shot)[..., :3].astype(float)
+    assert pixels.shape[:2] == (900, 1280)
+    assert pixels.std() > 10, "blank screenshot"
+
+
+# --- pure functions ---
+
+def test_tables_from_step_outputs():
+    diar = {"speakers": ["SPEAKER_00", "SPEAKER_01"], "segments": [
+        {"start": 0.0, "end": 2.0, "speaker": "SPEAKER_00"}, {"start": 2.5, "end": 3.5, "speaker": "SPEAKER_01"},
+        {"start": 4.0, "end": 5.0, "speaker": "SPEAKER_00"}]}
+    face = {"bbox": [0, 0, 10, 10], "score": 0.9}
+    tracking = {"frames": [{"frame": 0, "faces": [{**face, "track_id": 1, "speaker": "SPEAKER_00"}]},
+                           {"frame": 1, "faces": [{**face, "track_id": 1, "speaker": "SPEAKER_00", "score": 0.7},
+                                                  {**face, "track_id": 2}]}]}
+    scenes = {"scenes": [{"start_frame": 0, "end_frame": 1}]}
+    rows = speaker_table(diar, tracking)
+    assert rows[0] == {"speaker": "SPEAKER_00", "talk_time_s": 3.0, "share_pct": 75.0, "turns": 2,
+                       "first_turn_s": 0.0, "face_track": "1"}
+    assert rows[1]["face_track"] == "-" and rows[1]["turns"] == 1
+    tracks = track_table(tracking, scenes)
+    assert tracks[0] == {"track_id": 1, "scene": 1, "first_frame": 0, "last_frame": 1, "frames": 2,
+                         "mean_score": 0.8, "speaker": "SPEAKER_00"}
+    assert tracks[1]["speaker"] == "-"
+    many = {"scenes": [{"start_frame": 10 * i, "end_frame": 10 * i + 9} for i in range(100)]}
+    picks = thumbnail_frames(many, 24)
+    assert len(picks) == 24 and picks[0] == (1, 4) and picks[-1][0] <= 100
+
+
+# --- notifications ---
+
+class _Hook(BaseHTTPRequestHandler):
+    received = []
+
+    def do_POST(self):  # noqa: N802
+        _Hook.received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+def test_webhook_gets_success_and_error_payloads():
+    server = HTTPServer(("127.0.0.1", 0), _Hook)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_port}/hook"
+    try:
+        assert notify(url, run_payload("success", ["b", "a"], "/w"), timeout=5)
+        assert notify(url, run_payload("error", ["a"], "/w", "x" * 5000), timeout=5)
+    finally:
+        server.shutdown()
+    ok, err = _Hook.received[-2:]
+    assert ok == {"workflow": "video-analysis", "status": "success", "projects": ["a", "b"], "workdir": "/w",
+                  "message": ""}
+    assert err["status"] == "error" and len(err["message"]) == 2000
+
+
+def test_unreachable_or_empty_webhook_never_raises():
+    assert notify("", {"status": "success"}) is False
+    assert notify("http://127.0.0.1:9/hook", {"status": "error"}, timeout=1) is False
+    assert notify("not a url", {"status": "error"}, timeout=1) is False
