@@ -9,7 +9,8 @@ import pytest
 import yaml
 from build_env import read_env
 from conftest import ROOT
-from steps.tracking.engines import BLENDSHAPE_NAMES, ENGINES, check_model_file, engine_family, sha256_file
+from steps.tracking.engines import BLENDSHAPE_NAMES, ENGINES, check_model_file, engine_family
+from vidflow.io import sha256_file
 from steps.tracking.output import read_scenes, round_face, write_tracking
 from steps.tracking.pipeline import plan_chunks
 from steps.tracking.tracks import TrackAssigner, assign_track_ids, iou, linear_sum_assignment

@@ -11,7 +11,6 @@ Outputs (design.md section 4): ``diarization.json`` =
 ``SPEAKER_01``... in order of first appearance; times are seconds rounded to milliseconds.
 """
 
-import hashlib
 import importlib
 import logging
 import subprocess
@@ -22,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from vidflow.errors import UserError
-from vidflow.io import atomic_path, write_json
+from vidflow.io import atomic_path, sha256_file, write_json
 from vidflow.media import ffprobe, summarize
 
 log = logging.getLogger("diarization")
@@ -225,15 +224,7 @@ def _best_mapping(overlap):
     return pairs
 
 
-# --------------------------------------------------------------------------- provenance
-
-
-def sha256_file(path, chunk=1 << 20):
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(chunk), b""):
-            digest.update(block)
-    return digest.hexdigest()
+# --------------------------------------------------------------------------- summaries
 
 
 def speech_seconds(segments):

@@ -16,7 +16,7 @@ import os
 import time
 from pathlib import Path
 
-from steps.diarization import sha256_file
+from vidflow.io import sha256_file
 from vidflow.errors import UserError
 
 os.environ["PYANNOTE_METRICS_ENABLED"] = "0"  # before pyannote is imported

@@ -22,7 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from steps.diarization import sha256_file, speech_regions
+from steps.diarization import speech_regions
+from vidflow.io import sha256_file
 from steps.diarization_cluster import cluster_embeddings
 from vidflow.errors import UserError
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from vidflow.errors import UserError
-from vidflow.io import read_json, write_json
+from vidflow.io import read_json, sha256_file, write_json
 from vidflow.media import ffprobe, summarize
 from vidflow.naming import archive_stem, unique_slugs, video_stem
 
@@ -219,14 +219,6 @@ def extract_archive(archive, out_dir, project, limits, extensions):
     return manifest
 
 
-def _sha256_file(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(CHUNK), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def collect_loose(files, out_dir, project):
     """Register loose videos (no copy): ``out_dir/manifest.json`` points at the originals."""
     out_dir = Path(out_dir)
@@ -236,7 +228,7 @@ def collect_loose(files, out_dir, project):
     videos = _confirm_videos(candidates, skipped, "input folder")
     _name_videos(videos)
     for v in videos:
-        v["sha256"], v["bytes"] = _sha256_file(v["file"]), v["file"].stat().st_size
+        v["sha256"], v["bytes"] = sha256_file(v["file"]), v["file"].stat().st_size
     manifest = _manifest(project, {"kind": "loose"}, videos, skipped)
     out_dir.mkdir(parents=True, exist_ok=True)
     write_json(out_dir / "manifest.json", manifest)

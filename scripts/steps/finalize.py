@@ -6,7 +6,6 @@
 """
 
 import datetime
-import hashlib
 import logging
 import os
 import shutil
@@ -16,7 +15,7 @@ from pathlib import Path
 import jsonschema
 
 from vidflow.errors import UserError
-from vidflow.io import dumps_json, read_json, write_json
+from vidflow.io import dumps_json, read_json, sha256_file, write_json
 
 log = logging.getLogger("finalize")
 PROVENANCE_KEYS = ("backend", "engine", "model", "models", "device", "encoder", "mode")
@@ -40,14 +39,6 @@ def validate_file(path, schema):
         raise UserError(path, f"{pointer}: violates '{error.validator}' of {schema.get('$id', 'schema')}: "
                               f"{error.message}")
     return data
-
-
-def sha256_file(path, chunk=1 << 20):
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(chunk), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def step_provenance(outputs):

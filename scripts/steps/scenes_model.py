@@ -7,7 +7,6 @@ all of that, so nothing leaks into the rest of the process.
 """
 
 import contextlib
-import hashlib
 import importlib.metadata
 import logging
 import os
@@ -19,6 +18,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from vidflow.io import sha256_file
 
 log = logging.getLogger("scenes")
 
@@ -79,14 +80,6 @@ def preserved_global_state(device):
             del os.environ[key]
         os.environ.update(environ)
         warnings.filters[:] = filters
-
-
-def sha256_file(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 class FastDilatedBlock(nn.Module):

@@ -1,5 +1,6 @@
 """Atomic, deterministic file writing."""
 
+import hashlib
 import json
 import os
 import tempfile
@@ -49,3 +50,12 @@ def write_json(path, data, compact=False):
 def read_json(path):
     with open(path, encoding="utf-8") as handle:
         return json.load(handle)
+
+
+def sha256_file(path, chunk=1 << 20):
+    """SHA-256 hex digest of a file, read in ``chunk``-byte blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(chunk), b""):
+            digest.update(block)
+    return digest.hexdigest()

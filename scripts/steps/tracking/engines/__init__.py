@@ -9,12 +9,12 @@ This module is standard library only: the Snakefile and the driver-venv tests im
 modules import their heavy stack at import time and are imported only inside their own env.
 """
 
-import hashlib
 import importlib
 from dataclasses import dataclass
 from pathlib import Path
 
 from vidflow.errors import UserError
+from vidflow.io import sha256_file
 
 
 @dataclass(frozen=True)
@@ -102,14 +102,6 @@ class Engine:
 
     def close(self):
         pass
-
-
-def sha256_file(path, block=1 << 20):
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(block), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def check_model_file(path, sha256, key, download):
