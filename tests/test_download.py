@@ -217,3 +217,15 @@ def test_workflow_downloads_extracts_and_reports(server, tmp_path, archive_bytes
     assert table[3].split("\t")[1] == "skipped"
     assert "manual download required" in table[3]
     assert server.hits == {"/talks.zip": 1, "/copy.zip": 1, "/gone.zip": 1}
+
+
+def test_identical_content_downloaded_in_parallel_is_stored_once(server, tmp_path, archive_bytes):
+    """The history records a file only once it is in place, so a parallel twin sees it."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    for name in ("a", "b", "c"):
+        server.file(f"/{name}.zip", archive_bytes)
+    with ThreadPoolExecutor(3) as pool:
+        statuses = list(pool.map(lambda name: fetch(server, tmp_path, f"/{name}.zip"), ("a", "b", "c")))
+    assert sorted(s["status"] for s in statuses) == ["downloaded", "duplicate", "duplicate"]
+    assert len({s["file"] for s in statuses}) == 1 and len(list((tmp_path / "dl").rglob("*.zip"))) == 1

@@ -28,10 +28,11 @@ pytestmark = [pytest.mark.slurm, pytest.mark.skipif(not slurm_ready(), reason="n
 
 
 def result_checksums(workdir):
-    """sha256 of every result file, benchmarks (timings) excluded."""
+    """sha256 of every result file; timings (benchmarks and the run-level report built from them) excluded."""
     results = workdir / "results"
     return {str(p.relative_to(results)): hashlib.sha256(p.read_bytes()).hexdigest()
             for p in sorted(results.rglob("*")) if p.is_file() and "benchmarks" not in p.parts
+            and p.relative_to(results).parts[0] != "report"
             and p.name != ".snakemake_timestamp"}
 
 

@@ -177,27 +177,30 @@ def download_link(link, out_dir, history_dir, timeout=60, retries=3, backoff=1.0
     url, out_dir = link["url"], Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-    try:
-        status = _download_into(link, staging, out_dir, history_dir, timeout, retries, backoff, now)
+
+    def publish(status):  # called under the history lock: a recorded file is always in place
         write_json(staging / "status.json", status)
         os.replace(staging, out_dir)
+        return status
+
+    try:
+        return _download_into(link, staging, out_dir, history_dir, timeout, retries, backoff, now, publish)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    return status
 
 
 def _stored(entry):
     return entry.get("file") and Path(entry["file"]).is_file()
 
 
-def _download_into(link, staging, out_dir, history_dir, timeout, retries, backoff, now):
+def _download_into(link, staging, out_dir, history_dir, timeout, retries, backoff, now, publish):
     url = link["url"]
     with locked_history(history_dir) as history:
         known = next((h for h in history if h["url"] == url and _stored(h)), None)
-    if known:
-        log.info("%s: already downloaded as %s; not downloading again", url, known["file"])
-        return {"url": url, "status": "duplicate", "reason": "same URL", **_pick(known)}
+        if known:
+            log.info("%s: already downloaded as %s; not downloading again", url, known["file"])
+            return publish({"url": url, "status": "duplicate", "reason": "same URL", **_pick(known)})
     tmp, name, sha, size = fetch(url, staging, timeout, retries, backoff)
     if link.get("sha256") and link["sha256"] != sha:
         tmp.unlink()
@@ -212,12 +215,13 @@ def _download_into(link, staging, out_dir, history_dir, timeout, retries, backof
             record = {"url": url, "timestamp": round(now(), 3), "sha256": sha, "size": size, "file": same["file"]}
             history.append(record)
             log.info("%s: same content as %s; stored once", url, same["url"])
-            return {"url": url, "status": "duplicate", "reason": f"same content as {same['url']}", **_pick(same)}
+            return publish({"url": url, "status": "duplicate", "reason": f"same content as {same['url']}",
+                            **_pick(same)})
         final = out_dir / name
         os.replace(tmp, staging / name)
         history.append({"url": url, "timestamp": round(now(), 3), "sha256": sha, "size": size, "file": str(final)})
-    log.info("%s: %d bytes, sha256 %s -> %s", url, size, sha, final)
-    return {"url": url, "status": "downloaded", "file": str(final), "sha256": sha, "size": size}
+        log.info("%s: %d bytes, sha256 %s -> %s", url, size, sha, final)
+        return publish({"url": url, "status": "downloaded", "file": str(final), "sha256": sha, "size": size})
 
 
 def _pick(entry):
