@@ -109,13 +109,14 @@ def finalize_video(*, video, project, manifest_path, converted, json_inputs, sch
     outputs = {}
     for step, (path, schema_name, _) in json_inputs.items():
         outputs[step] = validate_file(path, load_schema(Path(schema_dir) / schema_name))
-    entry = next((v for v in read_json(manifest_path)["videos"] if v["video"] == video), None)
+    manifest = read_json(manifest_path)
+    entry = next((v for v in manifest["videos"] if v["video"] == video), None)
     if entry is None:
         raise UserError(manifest_path, f"video {video!r} is not in the manifest")
-    source = read_json(manifest_path)["source"]
+    source = manifest["source"]
     entry = {**entry, "archive": source.get("name") or source.get("url")}
     sha = sha256_file(converted)
-    files = {name: path for name, path in extra_files.items()}
+    files = dict(extra_files)
     files.update({name: path for _, (path, _, name) in json_inputs.items() if name})
     metadata = build_metadata(video=video, project=project, source=entry, converted_sha256=sha, config=config,
                               steps=step_provenance(outputs), environments=environments,
