@@ -23,7 +23,7 @@ from steps.download import (
     read_sources,
     url_filename,
 )  # noqa: E402
-from steps.tracking.engines import engine_family  # noqa: E402
+from steps.tracking.engines import ENGINES, engine_family  # noqa: E402
 from vidflow.errors import UserError  # noqa: E402
 from vidflow.inputs import discover_projects  # noqa: E402
 from vidflow.io import read_json  # noqa: E402

@@ -1,6 +1,7 @@
 """Step 5 entry point: every face in every frame of one video, with track ids stable within a scene."""
 
 import argparse
+import json
 
 from steps.tracking.pipeline import DEFAULTS, track_faces
 from vidflow.logs import run_main, setup_logging
@@ -25,6 +26,8 @@ def main(argv=None):
     parser.add_argument("--chunk-frames", type=int, default=DEFAULTS["chunk_frames"])
     parser.add_argument("--task-model", default="", help="MediaPipe Tasks .task bundle (engine mediapipe_tasks)")
     parser.add_argument("--task-sha256", default="")
+    parser.add_argument("--options", type=json.loads, default={},
+                        help="the engine's own settings (its tracking.<engine> config section) as JSON")
     args = parser.parse_args(argv)
     setup_logging(args.log)
     settings = {k: getattr(args, k) for k in DEFAULTS}

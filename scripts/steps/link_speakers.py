@@ -5,8 +5,9 @@ speech makes the lips oscillate, an open but still mouth does not count) *and* t
 frame (sampled at the frame's middle, as step 6 does). Once a track is linked to a speaker, it speaks only while that
 speaker's turns are running.
 
-The mouth signal is the blendshape ``jawOpen`` when the engine gives it (mediapipe_tasks), else the inner-lip gap of
-the MediaPipe mesh (points 13 and 14) divided by the face height (points 10 to 152, or the box height).
+The mouth signal is the blendshape ``jawOpen`` when the engine gives it (mediapipe_tasks, yunet), else the inner-lip
+gap divided by the face height, from the landmarks of the engine's point scheme (:data:`MOUTH_POINTS`, told apart by
+the number of points: the MediaPipe mesh, dlib/iBUG 68 points, OpenSeeFace 66 points).
 
 A diarization speaker is linked to a track when, over the frames where the track is visible during that speaker's
 turns, its mouth moves in at least ``min_fraction`` of them (and in at least ``min_turn_frames`` frames of turns),
@@ -22,8 +23,13 @@ from vidflow.errors import UserError
 
 LOG = logging.getLogger("link_speakers")
 
-LIP_UPPER, LIP_LOWER = 13, 14  # inner lips of the MediaPipe face mesh
-FOREHEAD, CHIN = 10, 152  # top and bottom of the face oval
+# landmark count -> (upper inner lip, lower inner lip, top of the face, chin), 0-based point indices
+MOUTH_POINTS = {
+    468: (13, 14, 10, 152),  # MediaPipe face mesh (forehead to chin)
+    478: (13, 14, 10, 152),  # ... with irises
+    68: (62, 66, 27, 8),  # iBUG 300-W / dlib (nose bridge top to chin)
+    66: (61, 64, 27, 8),  # OpenSeeFace: iBUG 68 without the inner mouth corners (60 and 64)
+}
 SILENCE = None  # pseudo-speaker of the frames without speech (evidence only)
 
 DEFAULTS = {"window": 5, "lip_motion": 0.012, "jaw_motion": 0.06, "min_fraction": 0.4, "min_margin": 0.2,
@@ -40,12 +46,13 @@ def mouth_opening(face):
     if "jawOpen" in blendshapes:
         return "jawOpen", float(blendshapes["jawOpen"])
     landmarks = face.get("landmarks") or []
-    if len(landmarks) <= LIP_LOWER:
+    if len(landmarks) not in MOUTH_POINTS:
         return None, None
-    height = _distance(landmarks[FOREHEAD], landmarks[CHIN]) if len(landmarks) > CHIN else face["bbox"][3]
+    upper, lower, top, chin = MOUTH_POINTS[len(landmarks)]
+    height = _distance(landmarks[top], landmarks[chin])
     if height <= 0:
         return None, None
-    return "lip_gap", _distance(landmarks[LIP_UPPER], landmarks[LIP_LOWER]) / height
+    return "lip_gap", _distance(landmarks[upper], landmarks[lower]) / height
 
 
 def _std(values):

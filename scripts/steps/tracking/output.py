@@ -8,7 +8,7 @@ from vidflow.errors import UserError
 from vidflow.io import atomic_path, dumps_json, read_json
 
 # Fixed rounding, so the same input and config give byte-identical JSON.
-ROUND = {"bbox": 1, "landmarks": 1, "score": 3, "blendshapes": 4, "head_pose": 1}
+ROUND = {"bbox": 1, "landmarks": 1, "score": 3, "blendshapes": 4, "head_pose": 1, "other": 4}
 FRAMES_MARK = "\u0000frames\u0000"
 
 
@@ -48,9 +48,24 @@ def round_face(face):
             out[key] = dict(zip(value, scores))
         elif key == "head_pose":
             out[key] = {k: round(float(v), ROUND["head_pose"]) for k, v in value.items()}
-        else:
-            out[key] = value
+        else:  # engine-specific numbers (coefficients, action units, ...): ROUND["other"] decimals
+            out[key] = _round_numbers(value)
     return out
+
+
+def _round_numbers(value):
+    """``value`` with every float (also numpy scalars/arrays, in lists and dicts) rounded to ROUND["other"]."""
+    if isinstance(value, np.ndarray):
+        value = value.tolist()
+    if isinstance(value, dict):
+        return {k: _round_numbers(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_round_numbers(v) for v in value]
+    if isinstance(value, (bool, int, str)) or value is None:
+        return value
+    if isinstance(value, np.integer):
+        return int(value)
+    return round(float(value), ROUND["other"])
 
 
 def write_tracking(path, header, frame_lines):

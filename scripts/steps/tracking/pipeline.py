@@ -29,7 +29,7 @@ log = logging.getLogger("tracking")
 
 DEFAULTS = {"engine": "mediapipe", "detect_every": 1, "min_score": 0.5, "max_faces": 10, "refine_landmarks": True,
             "max_gap": 5, "min_iou": 0.2, "max_center_dist": 0.6, "min_track_frames": 3, "chunk_frames": 250,
-            "task_model": "", "task_sha256": ""}
+            "task_model": "", "task_sha256": "", "options": {}}
 TRACKER_KEYS = ("max_gap", "min_iou", "max_center_dist", "min_track_frames")
 
 

@@ -30,6 +30,12 @@ ENGINES = {
     "mediapipe_tasks": EngineSpec("mediapipe_tasks", "mediapipe",
                                   "MediaPipe full-range face detection + Tasks FaceLandmarker (.task bundle): "
                                   "478 landmarks, 52 blendshapes, head pose"),
+    "yunet": EngineSpec("yunet", "yunet",
+                        "OpenCV YuNet face detection + FaceMesh landmarks and blendshapes in ONNX (user-supplied models)"),
+    "openseeface": EngineSpec("openseeface", "openseeface",
+                              "OpenSeeFace ONNX face detection + 66 landmarks (user-supplied models)"),
+    "eos": EngineSpec("eos", "eos",
+                      "dlib HOG detection + 68 landmarks, eos 3D morphable model fit: head pose, shape, expression"),
 }
 
 # The 52 blendshapes of MediaPipe's FaceLandmarker (ARKit names plus "_neutral"), in the model's order;

@@ -12,8 +12,8 @@ from mediapipe.tasks.python import vision
 from mediapipe.tasks.python.core import base_options
 
 from steps.tracking.engines import BLENDSHAPE_NAMES, check_model_file
-from steps.tracking.engines.mediapipe_common import (FOLLOW_MIN_IOU, MediaPipeCropEngine, box_iou, points_box,
-                                                     square_crop, to_frame_points)
+from steps.tracking.engines.crop import FOLLOW_MIN_IOU, box_iou, points_box, square_crop, to_frame_points
+from steps.tracking.engines.mediapipe_common import MediaPipeCropEngine
 
 MODEL_KEY = "tracking.mediapipe_tasks.model"
 DOWNLOAD = ("https://storage.googleapis.com/mediapipe-models/face_landmarker/face_landmarker/float16/1/"
