@@ -125,12 +125,22 @@ def test_output_does_not_depend_on_the_thread_count(legacy, python, clip):
     assert one.read_bytes() == legacy.read_bytes()
 
 
-def test_detecting_every_fifth_frame_follows_faces_by_their_landmarks(python, clip):
-    result = json.loads(track(python, clip, "every5", "--engine", "mediapipe", "--detect-every", "5").read_text())
-    check_tracking(result, clip[1], 478)
+def test_by_default_faces_are_detected_every_fifth_frame_and_followed_by_their_landmarks(legacy, clip):
+    result = json.loads(legacy.read_text())
+    assert result["settings"]["detect_every"] == 5
     # in the pair shot, only every fifth frame runs the detector (so has scores); the others follow the faces
     scored = {f for f in shot_frames(clip[1], 1) for face in result["frames"][f]["faces"] if "score" in face}
     assert scored == {f for f in shot_frames(clip[1], 1) if (f - clip[1]["shots"][1]["start_frame"]) % 5 == 0}
+
+
+def test_detecting_on_every_frame(python, clip):
+    result = json.loads(track(python, clip, "every1", "--engine", "mediapipe", "--detect-every", "1").read_text())
+    check_tracking(result, clip[1], 478)
+    # the detector runs on every frame; where it misses the small face, its landmarks still follow it
+    for k in (0, 1):
+        assert all("score" in face for f in shot_frames(clip[1], k) for face in result["frames"][f]["faces"])
+    faces = [face for frame in result["frames"] for face in frame["faces"]]
+    assert sum("score" in face for face in faces) >= 0.9 * len(faces)
 
 
 def test_mediapipe_tasks_adds_blendshapes_and_head_pose(tasks, clip):

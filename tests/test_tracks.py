@@ -12,6 +12,7 @@ from conftest import ROOT
 from steps.tracking.engines import BLENDSHAPE_NAMES, ENGINES, check_model_file, engine_family
 from vidflow.io import sha256_file
 from steps.tracking.output import read_scenes, round_face, write_tracking
+from steps.tracking import pipeline
 from steps.tracking.pipeline import plan_chunks
 from steps.tracking.tracks import TrackAssigner, assign_track_ids, iou, linear_sum_assignment
 from test_envs import imported_modules, rule_blocks
@@ -130,8 +131,8 @@ def test_scenes_are_checked_against_the_video(tmp_path):
 
 
 def test_streamed_output_equals_compact_sorted_json(tmp_path):
-    frames = [{"frame": 0, "faces": []}, {"frame": 1, "faces": [round_face({"bbox": [1.04, 2, 3, 4], "score": 0.12345,
-                                                                            "track_id": 1})]}]
+    frames = [{"frame": 0, "faces": []}, {"frame": 1, "faces": [{**round_face({"bbox": [1.04, 2, 3, 4], "score": 0.12345}),
+                                                                  "track_id": 1}]}]
     header = {"width": 320, "fps": 25, "engine": "x", "model": {"b": 1, "a": 2}}
     write_tracking(tmp_path / "t.json", header, (json.dumps(f, sort_keys=True, separators=(",", ":")) for f in frames))
     assert (tmp_path / "t.json").read_text() == dumps_json({**header, "frames": frames}, compact=True)
@@ -139,6 +140,28 @@ def test_streamed_output_equals_compact_sorted_json(tmp_path):
     shapes = round_face({"blendshapes": {"_neutral": 0.123456, "jawOpen": 1 / 3}, "landmarks": [[1.06, 2.04, -0.25]]})
     assert shapes == {"blendshapes": {"_neutral": 0.1235, "jawOpen": 0.3333}, "landmarks": [[1.1, 2.0, -0.2]]}
     assert list(BLENDSHAPE_NAMES) == sorted(BLENDSHAPE_NAMES) and len(BLENDSHAPE_NAMES) == 52
+    other = round_face({"head_pose": {"yaw": 12.345}, "shape_coefficients": np.array([0.123456, -2.0]),
+                        "expression_coefficients": [np.float32(1 / 3)]})
+    assert other == {"head_pose": {"yaw": 12.3}, "shape_coefficients": [0.1235, -2.0], "expression_coefficients": [0.3333]}
+    with pytest.raises(ValueError, match="sort before 'track_id'"):
+        round_face({"bbox": [0, 0, 1, 1], "zoom": 1})
+
+
+def test_track_ids_are_added_without_reparsing_faces_and_give_the_same_bytes(tmp_path):
+    """Chunk files hold ``[frame, boxes]`` then one line per face; unmatched faces are dropped."""
+    faces = [[round_face({"bbox": [1, 2, 3, 4], "score": 0.9, "landmarks": [[1.0, 2.0, 3.0]]}),
+              round_face({"bbox": [50, 2, 3, 4], "blendshapes": {"jawOpen": 0.5}})], [], [round_face({"bbox": [1, 2, 3, 5]})]]
+    chunk = tmp_path / "000000000.jsonl"
+    with open(chunk, "w", encoding="utf-8") as out:
+        for index, frame_faces in enumerate(faces):
+            out.write(dumps_json([index, [f["bbox"] for f in frame_faces]], compact=True))
+            out.writelines(dumps_json(f, compact=True) for f in frame_faces)
+    assert list(pipeline._boxes([chunk])) == [(i, [f["bbox"] for f in ff]) for i, ff in enumerate(faces)]
+    ids = [[1, None], [], [1]]
+    expected = [json.dumps({"frame": i, "faces": [{**f, "track_id": t} for f, t in zip(ff, fi) if t is not None]},
+                           sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+                for i, (ff, fi) in enumerate(zip(faces, ids))]
+    assert list(pipeline._frames_with_ids([chunk], ids)) == expected
 
 
 def test_missing_or_wrong_model_is_one_line_naming_the_key(tmp_path):

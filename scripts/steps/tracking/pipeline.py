@@ -27,7 +27,7 @@ from steps.tracking.tracks import assign_track_ids, iou
 
 log = logging.getLogger("tracking")
 
-DEFAULTS = {"engine": "mediapipe", "detect_every": 1, "min_score": 0.5, "max_faces": 10, "refine_landmarks": True,
+DEFAULTS = {"engine": "mediapipe", "detect_every": 5, "min_score": 0.5, "max_faces": 10, "refine_landmarks": True,
             "max_gap": 5, "min_iou": 0.2, "max_center_dist": 0.6, "min_track_frames": 3, "chunk_frames": 250,
             "task_model": "", "task_sha256": "", "options": {}}
 TRACKER_KEYS = ("max_gap", "min_iou", "max_center_dist", "min_track_frames")
@@ -65,7 +65,7 @@ def process_chunk(task):
     every = settings["detect_every"] if follow else 1
     previous, frames = [], 0
     started = time.monotonic()
-    with open(out_path, "w", encoding="utf-8") as out:
+    with open(out_path, "w", encoding="utf-8") as out:  # per frame: [frame, boxes], then one line per face
         for index, frame in read_frames(video, width, height, start, count):
             if (index - start) % every == 0 or not previous:  # nothing to follow: look for faces now
                 hints = engine.detect(frame)
@@ -76,7 +76,9 @@ def process_chunk(task):
                 hints = [{"bbox": f["bbox"]} for f in previous]
             faces = engine.describe(frame, hints) if hints else []
             previous = faces
-            out.write(dumps_json({"frame": index, "faces": [round_face(f) for f in faces]}, compact=True))
+            rounded = [round_face(f) for f in faces]
+            out.write(dumps_json([index, [f["bbox"] for f in rounded]], compact=True))
+            out.writelines(dumps_json(f, compact=True) for f in rounded)
             frames += 1
     if frames != count:
         raise UserError(video, f"decoded {frames} frames from frame {start}, expected {count} (truncated video?)")
@@ -158,22 +160,31 @@ def track_faces(video, scenes_path, output, settings, threads=1):
     return header
 
 
-def _lines(parts):
+def _frame_records(parts):
+    """``(frame, boxes, face lines)`` per frame from the chunk files, in frame order (faces not parsed)."""
     for path in parts:
         with open(path, encoding="utf-8") as handle:
-            yield from handle
+            for line in handle:
+                frame, boxes = json.loads(line)
+                yield frame, boxes, [next(handle) for _ in boxes]
 
 
 def _boxes(parts):
-    for line in _lines(parts):
-        frame = json.loads(line)
-        yield frame["frame"], [face["bbox"] for face in frame["faces"]]
+    for frame, boxes, _faces in _frame_records(parts):
+        yield frame, boxes
 
 
 def _frames_with_ids(parts, ids):
-    for line, frame_ids in zip(_lines(parts), ids):
-        frame = json.loads(line)
-        for face, track_id in zip(frame["faces"], frame_ids):
-            face["track_id"] = track_id
-        frame["faces"] = [face for face in frame["faces"] if face["track_id"] is not None]
-        yield json.dumps(frame, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    """Each frame's compact JSON with ``track_id`` in every kept face, built without re-parsing the faces.
+
+    A face line is the face's compact JSON with sorted keys, all of which sort before ``track_id``
+    (checked), so appending ``"track_id"`` keeps the bytes equal to dumping the face with its id.
+    """
+    for (frame, _boxes, faces), frame_ids in zip(_frame_records(parts), ids):
+        kept = []
+        for line, track_id in zip(faces, frame_ids):
+            if track_id is not None:
+                face = line.rstrip("\n")
+                assert face.endswith("}") and face != "{}"
+                kept.append(f'{face[:-1]},"track_id":{track_id}}}')
+        yield f'{{"faces":[{",".join(kept)}],"frame":{frame}}}'
