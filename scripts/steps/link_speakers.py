@@ -28,7 +28,7 @@ MOUTH_POINTS = {
     468: (13, 14, 10, 152),  # MediaPipe face mesh (forehead to chin)
     478: (13, 14, 10, 152),  # ... with irises
     68: (62, 66, 27, 8),  # iBUG 300-W / dlib (nose bridge top to chin)
-    66: (61, 64, 27, 8),  # OpenSeeFace: iBUG 68 without the inner mouth corners (60 and 64)
+    66: (60, 64, 27, 8),  # OpenSeeFace: iBUG 68 without the outer mouth corners (48 and 54)
 }
 SILENCE = None  # pseudo-speaker of the frames without speech (evidence only)
 
