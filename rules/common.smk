@@ -83,6 +83,7 @@ def env_ready(env):
 STEP_CONFIG = {
     step: config[step]
     for step in ("extract", "convert", "scenes", "audio", "tracking", "link")
+    + (("expressions",) if config["expressions"]["enabled"] else ())
 }
 STEP_ENVS = [
     "extract",
@@ -90,6 +91,7 @@ STEP_ENVS = [
     "scenes",
     "pyannote" if config["audio"]["backend"] == "pyannote" else "diarization",
     f"tracking_{engine_family(config['tracking']['engine'])}",
+    *(["expressions"] if config["expressions"]["enabled"] else []),
     "finalize",
 ]
 

@@ -5,6 +5,7 @@ VIDEO_OUTPUTS.append("results/{project}/{video}/archive.json")
 
 rule finalize:
     input:
+        unpack(expressions_inputs),
         manifest=lambda wc: Path(checkpoints.extract.get(project=wc.project).output[0])
         / "manifest.json",
         video="results/{project}/{video}/video.mp4",
@@ -38,6 +39,7 @@ rule finalize:
         snakemake_version=snakemake_version,
         archive_root=config["finalize"]["archive_dir"],
         schemas=_from_workdir(SCHEMAS_DIR),
+        expressions=expressions_finalize_args,
     shell:
         "{params.python} {params.script} --video {wildcards.video} --project {wildcards.project}"
         " --manifest {input.manifest} --converted {input.video} --schemas {params.schemas}"
@@ -49,4 +51,4 @@ rule finalize:
         " {wildcards.video}_diarization.rttm={input.rttm}"
         " --config-json {params.config} --env-files {params.env_files}"
         " --snakemake-version {params.snakemake_version} --archive-root {params.archive_root}"
-        " --receipt {output} --log {log}"
+        " --receipt {output}{params.expressions} --log {log}"

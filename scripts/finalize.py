@@ -17,15 +17,16 @@ def pair(text):
     return name, path
 
 
-def main(argv=None):
+def build_parser():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--video", required=True, help="video slug")
     parser.add_argument("--project", required=True)
     parser.add_argument("--manifest", required=True)
     parser.add_argument("--converted", required=True, help="the 25 fps video (its SHA-256 keys the archive)")
-    parser.add_argument("--validate", nargs="+", type=pair, default=[],
+    parser.add_argument("--validate", nargs="+", type=pair, default=[], action="extend",
                         help="SCHEMA=PATH: JSON outputs to validate (and archive when named in --archive-as)")
-    parser.add_argument("--archive-as", nargs="*", type=pair, default=[], help="NAME=PATH files to archive")
+    parser.add_argument("--archive-as", nargs="*", type=pair, default=[], action="extend",
+                        help="NAME=PATH files to archive")
     parser.add_argument("--schemas", required=True, help="folder of *.schema.json")
     parser.add_argument("--config-json", required=True, help="effective config of every step (JSON)")
     parser.add_argument("--env-files", nargs="+", required=True, help="envs/*.yaml of the steps that ran")
@@ -33,7 +34,11 @@ def main(argv=None):
     parser.add_argument("--archive-root", required=True)
     parser.add_argument("--receipt", required=True)
     parser.add_argument("--log")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
     setup_logging(args.log)
     archived = dict(args.archive_as)
     by_path = {path: name for name, path in archived.items()}

@@ -74,3 +74,16 @@ def test_archive_is_verifiable_and_idempotent(tmp_path):
     assert meta["config"] == {"convert": {"crf": 23}} and meta["created_at"].startswith("2026-01-03")
     subprocess.run(["sha256sum", "--quiet", "-c", "MANIFEST.sha256"], cwd=folder, check=True)
     assert sorted(p.name for p in root.iterdir()) == ["f" * 64], "no temporary folders left"
+
+
+def test_optional_outputs_add_to_the_validated_and_archived_files():
+    """rules/finalize.smk appends ``--validate``/``--archive-as`` for optional steps (expressions.json)."""
+    import finalize as cli
+
+    args = cli.build_parser().parse_args(
+        ["--video", "v", "--project", "p", "--manifest", "m", "--converted", "c", "--schemas", "s",
+         "--config-json", "{}", "--env-files", "e.yaml", "--snakemake-version", "9", "--archive-root", "a",
+         "--validate", "scenes=s.json", "tracking=t.json", "--archive-as", "v_scenes.csv=s.csv",
+         "--receipt", "r", "--validate", "expressions=x.json", "--archive-as", "v_expressions.json=x.json"])
+    assert args.validate == [("scenes", "s.json"), ("tracking", "t.json"), ("expressions", "x.json")]
+    assert args.archive_as == [("v_scenes.csv", "s.csv"), ("v_expressions.json", "x.json")]
