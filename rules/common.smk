@@ -79,6 +79,26 @@ def env_ready(env):
     )
 
 
+# --- optional steps: extra inputs of finalize ---
+def expressions_inputs(wildcards):
+    """finalize validates and archives expressions.json when the step is on."""
+    if not config["expressions"]["enabled"]:
+        return {}
+    return {
+        "expressions": f"results/{wildcards.project}/{wildcards.video}/expressions.json"
+    }
+
+
+def expressions_finalize_args(wildcards, input):
+    if "expressions" not in input.keys():
+        return ""
+    path = shlex.quote(input.expressions)
+    return (
+        f" --validate expressions={path}"
+        f" --archive-as {wildcards.video}_expressions.json={path}"
+    )
+
+
 # --- provenance: the effective config and the envs of the steps that produce each archived video ---
 STEP_CONFIG = {
     step: config[step]

@@ -6,25 +6,6 @@ if EXPRESSIONS["enabled"]:
     VIDEO_OUTPUTS.append("results/{project}/{video}/expressions.json")
 
 
-def expressions_inputs(wildcards):
-    """finalize validates and archives expressions.json when the step is on."""
-    if not EXPRESSIONS["enabled"]:
-        return {}
-    return {
-        "expressions": f"results/{wildcards.project}/{wildcards.video}/expressions.json"
-    }
-
-
-def expressions_finalize_args(wildcards, input):
-    if "expressions" not in input.keys():
-        return ""
-    path = shlex.quote(input.expressions)
-    return (
-        f" --validate expressions={path}"
-        f" --archive-as {wildcards.video}_expressions.json={path}"
-    )
-
-
 rule face_expressions:
     input:
         video="results/{project}/{video}/video.mp4",

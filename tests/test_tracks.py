@@ -192,6 +192,6 @@ def test_every_engine_has_its_rule_env_and_config_choice():
         provided = {req.split("==")[0].lower() for req in env["pip"] + env["nodeps"]}
         module = ROOT / "scripts" / "steps" / "tracking" / "engines" / f"{spec.module}.py"
         distributions = {"cv2": {"opencv-contrib-python-headless", "opencv-python-headless"},
-                         "google": {"protobuf"}, "dlib": {"dlib-bin"}, "eos": {"eos-py"}}
+                         "google": {"protobuf"}, "dlib": {"dlib-bin"}, "eos": {"eos-py"}, "PIL": {"pillow"}}
         for imported in imported_modules(module):
             assert distributions.get(imported, {imported}) & provided, (name, imported)

@@ -4,12 +4,13 @@
 # chromium (the tests render the HTML report headless).
 set -euo pipefail
 
-PACKAGES=(ffmpeg espeak-ng libarchive13 zip chromium)
+PACKAGES=(ffmpeg espeak-ng libarchive13 zip chromium libdlib-data)
 
 missing() {
   local out=()
   for bin in ffmpeg ffprobe espeak-ng zip chromium; do command -v "$bin" >/dev/null 2>&1 || out+=("$bin"); done
   ldconfig -p 2>/dev/null | grep -q 'libarchive\.so' || out+=(libarchive)
+  [ -f /usr/share/dlib/shape_predictor_68_face_landmarks.dat ] || out+=(libdlib-data)  # eos engine's predictor
   echo "${out[@]:-}"
 }
 
