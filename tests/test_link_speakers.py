@@ -195,3 +195,13 @@ def test_workflow_links_the_talking_voice_to_the_moving_face(talking_clip, tmp_p
     print(f"speaking: precision {precision:.3f}, recall {recall:.3f}, {len(said)} frames, truth {len(truth_frames)}")
     assert precision >= 0.9
     assert recall >= 0.4  # measured 0.49: the quiet parts of the envelope move the lips too little (see report)
+
+
+@pytest.mark.parametrize("count, upper, lower, top, chin", [(68, 62, 66, 27, 8), (66, 60, 64, 27, 8),
+                                                            (468, 13, 14, 10, 152)])
+def test_lip_gap_uses_the_points_of_each_engines_landmark_scheme(count, upper, lower, top, chin):
+    """dlib/eos (iBUG 68), OpenSeeFace (66: iBUG without the outer mouth corners), the MediaPipe mesh."""
+    points = [[50.0, 50.0]] * count
+    points[upper], points[lower], points[top], points[chin] = [50, 60], [50, 66], [50, 20], [50, 100]
+    assert mouth_opening({"bbox": [0, 0, 100, 100], "landmarks": points}) == ("lip_gap", 6 / 80)
+    assert mouth_opening({"bbox": [0, 0, 100, 100], "landmarks": points[:30]}) == (None, None)
