@@ -195,3 +195,12 @@ def test_every_engine_has_its_rule_env_and_config_choice():
                          "google": {"protobuf"}, "dlib": {"dlib-bin"}, "eos": {"eos-py"}, "PIL": {"pillow"}}
         for imported in imported_modules(module):
             assert distributions.get(imported, {imported}) & provided, (name, imported)
+
+
+def test_a_face_in_every_frame_of_a_scene_shorter_than_min_track_frames_is_kept():
+    """One-frame videos and two-frame scenes keep their faces; a blip inside a long scene is still dropped."""
+    box = [10, 10, 20, 20]
+    assert assign_track_ids([(0, [box])], [0], min_track_frames=3, frame_count=1) == [[1]]
+    frames = [(0, [box]), (1, [box]), (2, [box]), (3, [box]), (4, [[100, 100, 20, 20]])]
+    assert assign_track_ids(frames, [0, 2, 4], min_track_frames=3, frame_count=10) == [[1], [1], [2], [2], [None]]
+    assert assign_track_ids(frames[:2], [0], min_track_frames=3) == [[1], [1]]  # the video ends after frame 1

@@ -9,6 +9,7 @@ and the log says why.
 import logging
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -115,9 +116,18 @@ def run_ffmpeg(src, dst, out_args, threads, duration):
         proc.wait()
         errors.seek(0)
         message = errors.read().strip()
+    if proc.returncode < 0:  # e.g. SIGXFSZ: the output hit the file size limit (ulimit -f)
+        name = signal.Signals(-proc.returncode).name
+        hint = " (file size limit exceeded while writing the output)" if name == "SIGXFSZ" else ""
+        raise UserError(src, f"ffmpeg failed: killed by {name}{hint}")
     if proc.returncode != 0:
         raise UserError(src, f"ffmpeg failed: {message.splitlines()[-1] if message else 'exit ' + str(proc.returncode)}")
     return time.monotonic() - start
+
+
+def _disk_full_hint(path):
+    free = shutil.disk_usage(os.path.dirname(os.path.abspath(path))).free
+    return f"; the disk is full ({free} bytes free)" if free < (1 << 20) else ""
 
 
 def convert_video(src, dst, info_path, settings, threads=1, gpus=0):
@@ -145,7 +155,10 @@ def convert_video(src, dst, info_path, settings, threads=1, gpus=0):
                 encoder = "libx264"
                 seconds = run_ffmpeg(src, tmp, encode_args(encoder, settings, source["audio"], threads),
                                      threads, source["duration"])
-        output = summarize(ffprobe(tmp))
+        try:  # FFmpeg 5.1 can exit 0 after failing to write (e.g. a full disk while moving the moov atom)
+            output = summarize(ffprobe(tmp))
+        except UserError as err:
+            raise UserError(dst, f"FFmpeg wrote an unreadable file ({err.reason}){_disk_full_hint(dst)}") from None
     speed = source["duration"] / max(seconds, 1e-6)
     log.info("done: %.2f s of video in %.2f s (%.2f video-seconds per second)", source["duration"], seconds, speed)
     record = {"mode": mode, "reasons": reasons, "encoder": encoder,

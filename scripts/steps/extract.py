@@ -13,11 +13,12 @@ import os
 import re
 import shutil
 import tempfile
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from vidflow.errors import UserError
-from vidflow.io import read_json, sha256_file, write_json
+from vidflow.io import WRITE_ERRNOS, read_json, sha256_file, write_error, write_json
 from vidflow.media import ffprobe, summarize
 from vidflow.naming import archive_stem, unique_slugs, video_stem
 
@@ -27,6 +28,8 @@ ARCHIVE_KINDS = {".zip": "zip", ".rar": "rar", ".7z": "7z", ".tar": "tar", ".tgz
                  ".txz": "tar", ".gz": "tar", ".bz2": "tar", ".xz": "tar"}
 _DRIVE = re.compile(r"^[A-Za-z]:")
 CHUNK = 1 << 20
+# Skip reasons not warned about member by member (the others already gave one warning line each).
+QUIET_SKIPS = {"not a video (extension)", "macOS metadata"}
 # Below this many extracted bytes the ratio check is not applied (tiny archives have noisy ratios).
 RATIO_FLOOR_BYTES = 1 << 20
 
@@ -144,6 +147,8 @@ def _stream_candidates(archive, staging, limits, extensions):
                                              f"are not supported)")
                 reason = skip_reason(member, extensions)
                 if reason:
+                    if reason.startswith("nested archive"):  # likely holds videos the user expects
+                        log.warning("%s: skipping %s: %s", archive.name, member, reason)
                     skipped.append({"member": member, "reason": reason})
                     continue
                 dest = staging / f"{len(candidates):06d}{PurePosixPath(member).suffix.lower()}"
@@ -197,8 +202,11 @@ def extract_archive(archive, out_dir, project, limits, extensions):
     """
     archive, out_dir = Path(archive), Path(out_dir)
     extensions = {e.lower() for e in extensions}
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    try:
+        out_dir.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    except OSError as err:
+        raise write_error(out_dir, err) from None
     try:
         (staging / "videos").mkdir()
         candidates, skipped = _stream_candidates(archive, staging, limits, extensions)
@@ -210,13 +218,47 @@ def extract_archive(archive, out_dir, project, limits, extensions):
             v["path"], v["bytes"] = str(out_dir / final), (staging / final).stat().st_size
         manifest = _manifest(project, {"kind": "archive", "name": archive.name}, videos, skipped)
         write_json(staging / "manifest.json", manifest)
-        os.replace(staging, out_dir)
-    except BaseException:
+        _publish_dir(staging, out_dir)
+    except BaseException as err:
         shutil.rmtree(staging, ignore_errors=True)
+        if isinstance(err, OSError) and err.errno in WRITE_ERRNOS:  # disk full while extracting
+            raise write_error(out_dir, err) from None
         raise
     log.info("%s: %d video(s), %d other member(s) skipped", archive.name, len(manifest["videos"]),
              len(manifest["skipped"]))
+    if not manifest["videos"] and all(s["reason"] in QUIET_SKIPS for s in manifest["skipped"]):
+        log.warning("%s: no video found (%s)", archive.name, _skip_counts(manifest["skipped"]))
     return manifest
+
+
+def _skip_counts(skipped):
+    """``3 member(s) skipped: 2 not a video (extension), 1 macOS metadata`` (most frequent reasons first)."""
+    counts = Counter(s["reason"] for s in skipped)
+    reasons = ", ".join(f"{n} {reason}" for reason, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+    return f"{len(skipped)} member(s) skipped" + (f": {reasons}" if reasons else "")
+
+
+def _publish_dir(staging, out_dir):
+    """Rename the finished staging folder to ``out_dir``, with the usual permissions (mkdtemp makes 0700)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    os.chmod(staging, 0o777 & ~mask)
+    os.replace(staging, out_dir)
+
+
+def _publish_manifest(out_dir, manifest):
+    """Create ``out_dir`` holding only ``manifest.json``, atomically (a killed job leaves no half folder)."""
+    try:
+        out_dir.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    except OSError as err:
+        raise write_error(out_dir, err) from None
+    try:
+        write_json(staging / "manifest.json", manifest)
+        _publish_dir(staging, out_dir)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
 
 
 def collect_loose(files, out_dir, project):
@@ -230,8 +272,7 @@ def collect_loose(files, out_dir, project):
     for v in videos:
         v["sha256"], v["bytes"] = sha256_file(v["file"]), v["file"].stat().st_size
     manifest = _manifest(project, {"kind": "loose"}, videos, skipped)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    write_json(out_dir / "manifest.json", manifest)
+    _publish_manifest(out_dir, manifest)
     log.info("loose videos: %d registered, %d skipped", len(manifest["videos"]), len(manifest["skipped"]))
     return manifest
 
@@ -247,10 +288,8 @@ def extract_download(status_path, out_dir, project, limits, extensions, earlier=
     first = next((s for s in map(read_json, earlier) if s["sha256"] == status["sha256"]), None)
     if first is not None:
         note = f"same content as {first['url']}"
-        out_dir = Path(out_dir)
-        out_dir.mkdir(parents=True, exist_ok=True)
         manifest = _manifest(project, {"kind": "download", "url": status["url"], "note": note}, [], [])
-        write_json(out_dir / "manifest.json", manifest)
+        _publish_manifest(Path(out_dir), manifest)
         log.info("%s: %s; nothing to extract", status["url"], note)
         return manifest
     path = Path(status["file"])

@@ -1,11 +1,14 @@
 """Atomic, deterministic file writing."""
 
+import errno
 import hashlib
 import json
 import os
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
+
+from .errors import UserError
 
 
 def _umask():
@@ -22,16 +25,30 @@ def atomic_path(path, suffix=None):
     format from it) and is removed if the block raises.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix or path.suffix, dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix or path.suffix, dir=path.parent)
+    except OSError as err:
+        raise write_error(path, err) from None
     os.close(fd)
     try:
         yield Path(tmp)
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; outputs get the usual permissions
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(err, OSError) and err.errno in WRITE_ERRNOS:
+            raise write_error(path, err) from None
         raise
+
+
+# A full disk or quota, a file-size limit, a read-only or unwritable folder: the user's to fix.
+WRITE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM}
+
+
+def write_error(path, err):
+    """UserError for an OSError of ``WRITE_ERRNOS`` while writing ``path``."""
+    return UserError(path, f"cannot write ({err.strerror or err}); free disk space or fix the output folder")
 
 
 def dumps_json(data, compact=False):

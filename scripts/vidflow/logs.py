@@ -25,7 +25,7 @@ def setup_logging(log_path=None, level=logging.INFO):
 def run_main(main, argv=None):
     """Run ``main(argv)`` and turn failures into one clear line and exit status 1.
 
-    A :class:`UserError` is reported as ``ERROR: <file>: <reason>``. Anything else
+    A :class:`UserError` is reported as ``ERROR: <file>: <reason>``, Ctrl-C as ``interrupted``. Anything else
     is a bug: its traceback goes to the log file only, and stderr gets one line.
     """
     log = logging.getLogger("vidflow")
@@ -34,6 +34,9 @@ def run_main(main, argv=None):
     except UserError as err:
         log.error("%s", err)
         sys.exit(1)
+    except KeyboardInterrupt:  # Ctrl-C reaches the whole process group: one line, no traceback
+        log.error("interrupted")
+        sys.exit(130)
     except Exception as err:  # noqa: BLE001 - last-resort reporting
         for handler in logging.getLogger().handlers:
             if not isinstance(handler, logging.FileHandler):

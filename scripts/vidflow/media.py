@@ -1,6 +1,9 @@
 """FFprobe queries and frame/time conversion (the ``ffprobe`` binary, no Python deps)."""
 
+import codecs
 import json
+import os
+import re
 import subprocess
 from fractions import Fraction
 
@@ -19,13 +22,37 @@ def time_to_frame(seconds, fps=FPS):
     return int(round(seconds * fps))
 
 
+def _ffprobe_reason(path, stderr):
+    """ffprobe's error lines without the path and ``[demuxer @ 0x...]`` prefixes, joined with ``; ``."""
+    lines = []
+    for line in stderr.strip().splitlines():
+        line = re.sub(r"^\[[^\]]* @ 0x[0-9a-f]+\] ", "", line.strip())
+        line = line.removeprefix(f"{path}: ")
+        if line and line not in lines:
+            lines.append(line)
+    return "; ".join(lines) or "ffprobe failed"
+
+
+def _looks_like_text(path, size=4096):
+    with open(path, "rb") as handle:
+        head = handle.read(size)
+    try:  # incremental: a character cut at the end of the block is fine
+        codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
+    except UnicodeDecodeError:
+        return False
+    return b"\x00" not in head
+
+
 def ffprobe(path):
     """Return ffprobe's JSON (format + streams) for ``path``; UserError if unreadable."""
+    if os.path.isfile(path) and os.path.getsize(path) == 0:
+        raise UserError(path, "empty file (0 bytes)")
     cmd = ["ffprobe", "-v", "error", "-print_format", "json", "-show_format", "-show_streams", str(path)]
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
-        reason = (proc.stderr.strip().splitlines() or ["ffprobe failed"])[-1]
-        raise UserError(path, f"not a readable media file ({reason})")
+        if os.path.isfile(path) and _looks_like_text(path):
+            raise UserError(path, "not a readable media file (it is a text file)")
+        raise UserError(path, f"not a readable media file ({_ffprobe_reason(path, proc.stderr)})")
     return json.loads(proc.stdout)
 
 

@@ -145,7 +145,8 @@ def track_faces(video, scenes_path, output, settings, threads=1):
             done += frames
             elapsed = time.monotonic() - started
             log.info("progress: %d / %d frames (%.1f fps)", done, frame_count, done / max(elapsed, 1e-6))
-        ids = assign_track_ids(_boxes(parts), cuts, **{k: settings[k] for k in TRACKER_KEYS})
+        ids = assign_track_ids(_boxes(parts), cuts, frame_count=frame_count,
+                               **{k: settings[k] for k in TRACKER_KEYS})
         header = {"fps": 25, "width": width, "height": height, "frame_count": frame_count,
                   "engine": settings["engine"], "device": "cpu", "model": model,
                   "scene_count": len(cuts), "track_count": max((t for i in ids for t in i if t), default=0),

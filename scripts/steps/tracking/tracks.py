@@ -153,29 +153,38 @@ class TrackAssigner:
         return ids
 
 
-def assign_track_ids(frames, cuts=(), min_track_frames=1, **options):
+def assign_track_ids(frames, cuts=(), min_track_frames=1, frame_count=None, **options):
     """Track ids for a whole video.
 
     frames: iterable of ``(frame_index, [box, ...])`` in increasing frame order (frames without
     faces may be left out). cuts: first frames of new scenes (all tracks end before them).
-    min_track_frames: tracks seen in fewer frames are dropped (id None): one-frame false alarms.
+    min_track_frames: tracks seen in fewer frames are dropped (id None): one-frame false alarms;
+    a track seen in every frame of a scene shorter than that is kept (a one-frame video has a face).
+    frame_count: frames of the video (end of the last scene; default: the last frame given + 1).
     options: see :class:`TrackAssigner`. Returns a list of id lists parallel to ``frames``; the
     kept tracks are numbered 1, 2, ... in order of first appearance.
     """
     assigner = TrackAssigner(**options)
     cuts = sorted(set(cuts))
-    next_cut, raw = 0, []
+    next_cut, raw, scene_start, last = 0, [], {}, -1
     for index, boxes in frames:
         while next_cut < len(cuts) and cuts[next_cut] <= index:
             assigner.cut()
             next_cut += 1
-        raw.append(assigner.update(index, boxes))
+        ids = assigner.update(index, boxes)
+        for track_id in ids:
+            scene_start.setdefault(track_id, cuts[next_cut - 1] if next_cut else 0)
+        raw.append(ids)
+        last = index
+    end = frame_count if frame_count is not None else last + 1
     seen = {}
     for ids in raw:
         for track_id in ids:
             seen[track_id] = seen.get(track_id, 0) + 1
     final = {}
     for track_id in sorted(seen):
-        if seen[track_id] >= min_track_frames:
+        start = scene_start[track_id]
+        scene_length = min([c for c in cuts if c > start] + [end]) - start
+        if seen[track_id] >= min(min_track_frames, scene_length):
             final[track_id] = len(final) + 1
     return [[final.get(track_id) for track_id in ids] for ids in raw]
