@@ -14,23 +14,21 @@ Prints a table and writes results/benchmarks/diarization_speed.json. Run with th
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "scripts"), str(ROOT / "tools")]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import common  # noqa: E402
 import media_factory as mf  # noqa: E402
 from steps.diarization import diarization_error_rate  # noqa: E402
 
-MEDIA = ROOT / "results" / "benchmarks" / "media"
-VENVS = ROOT / ".venvs"
+ROOT = common.ROOT
+VENVS = common.VENV_DIR
 SUBJECTS = ["The committee", "My neighbour", "A young doctor", "Our director", "The old farmer", "Every student",
             "The reporter"]
 VERBS = ["discussed", "remembered", "described", "questioned", "photographed"]
@@ -62,10 +60,10 @@ def speech_base():
 
 def bench_media(minutes):
     """A cached clip of ``minutes`` of looped speech under a 64x64 still video, and its truth."""
-    path, truth_path = MEDIA / f"speech_{minutes}min.mp4", MEDIA / f"speech_{minutes}min.truth.json"
+    media = common.media_dir()
+    path, truth_path = media / f"speech_{minutes}min.mp4", media / f"speech_{minutes}min.truth.json"
     if path.exists() and truth_path.exists():
         return path, json.loads(truth_path.read_text())
-    MEDIA.mkdir(parents=True, exist_ok=True)
     base, segments = speech_base()
     loops = -(-minutes // BASE_MINUTES)
     samples = np.tile(base, loops)[:minutes * 60 * 16000]
@@ -83,15 +81,11 @@ def bench_media(minutes):
 
 
 def run_measured(cmd):
-    """(wall seconds, peak RSS MiB, exit status) of one child process."""
-    start = time.monotonic()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.monotonic() - start
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode != 0:
-        raise RuntimeError(f"{' '.join(map(str, cmd))} failed: {proc.stderr.read().decode()[-2000:]}")
-    return wall, usage.ru_maxrss / 1024
+    """(wall seconds, peak RSS MiB) of one run of the script (its children included)."""
+    run = common.run_measured(cmd)
+    if run["returncode"] != 0:
+        raise RuntimeError(f"{' '.join(map(str, cmd))} failed: {run['output'][-2000:]}")
+    return run["wall_s"], run["peak_rss_mib"]
 
 
 def diarize_cmd(env, video, out, *extra):
@@ -130,16 +124,11 @@ def main():
                          "speakers": len(record["speakers"]), "der": round(score["der"], 4), "steps": log_tail})
             print(f"{name} {minutes} min: {wall:.1f} s, RTF {wall / (60 * minutes):.4f}, {rss:.0f} MiB, "
                   f"{len(record['speakers'])} speakers, DER {score['der']:.3f}", flush=True)
-    header = ["backend", "audio_min", "wall_s", "real_time_factor", "peak_rss_mib", "speakers", "der"]
-    print(" | ".join(header))
-    for row in rows:
-        print(" | ".join(str(row[h]) for h in header))
-    result = {"cpu_count": os.cpu_count(), "rows": rows}
-    out = ROOT / "results" / "benchmarks" / "diarization_speed.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {out}")
-
+    print(common.format_table(rows, [("backend", "backend"), ("audio_min", "audio min"), ("wall_s", "wall s"),
+                                     ("real_time_factor", "real-time factor"), ("peak_rss_mib", "peak RSS MiB"),
+                                     ("speakers", "speakers"), ("der", "DER")], "Diarization (fresh process each)"))
+    path = common.write_result("diarization_speed", {"rows": rows})
+    print(f"wrote {path}")
 
 if __name__ == "__main__":
     main()

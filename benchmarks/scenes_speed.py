@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Benchmark step 3 (scenes): TransNetV2 scene-detection speed next to the decode floor.
 
-Makes 60 s, 25 fps clips of real material (scikit-image photos panned and zoomed, a cut every
-~7.5 s) at 1280x720 and 640x360 (the driver venv renders them), then, in the scenes venv, times:
+Takes the 60 s benchmark clips at 25 fps (benchmarks/common.py: real astronaut faces panned and zoomed,
+a cut every 5 s) at 1280x720 and 640x360 (the driver venv makes them), then, in the scenes venv, times:
 the decode floor (``ffmpeg -i clip -f null -``), decoding straight to 48x27 alone, the step end to
 end split into decode wait / inference / post-processing (model loading reported apart), and bare
 inference on pre-decoded windows for several batch sizes, for the stock TransNetV2 network and the
@@ -11,47 +11,22 @@ probabilities are compared with the stock network at batch size 1 (max absolute 
 Prints a table and writes results/benchmarks/scenes_speed.json. Run with the driver venv:
 
     .venvs/workflow/bin/python benchmarks/scenes_speed.py [--seconds 60] [--threads 2] [--batch-sizes 1,2,4]
+        [--sizes 1280x720,640x360]
 """
 
 import argparse
 import json
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "scripts"), str(ROOT / "tools")]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-MEDIA = ROOT / "results" / "benchmarks" / "media"
-SCENES_PYTHON = ROOT / ".venvs" / "scenes" / "bin" / "python"
-IMAGES = ["astronaut", "coffee", "rocket", "chelsea", "astronaut_pair", "camera", "coffee", "rocket"]
+import common  # noqa: E402 - standard library only at import: the scenes venv imports it too
 
-
-def bench_clip(size, seconds, fps=25):
-    """A cached 25 fps clip: 8 shots of real photos with a moving camera (hard cuts between them)."""
-    import media_factory as mf  # noqa: PLC0415 - driver venv only
-
-    path = MEDIA / f"shots_{size[0]}x{size[1]}_{seconds}s_{fps}fps.mp4"
-    if path.exists():
-        return path
-    MEDIA.mkdir(parents=True, exist_ok=True)
-    total = seconds * fps
-    bounds = [round(i * total / len(IMAGES)) for i in range(len(IMAGES) + 1)]
-    shots = [mf.Shot(image, b - a, zoom=(1.0 + 0.1 * (i % 3), 1.3 - 0.1 * (i % 2)),
-                     pan=(0.4, 0.45, 0.6, 0.55) if i % 2 else (0.55, 0.5, 0.45, 0.5))
-             for i, (image, a, b) in enumerate(zip(IMAGES, bounds, bounds[1:]))]
-    partial = path.with_name(f".{path.name}.partial.mp4")
-    mf.make_video(partial, shots, fps=fps, size=size, crf=20)
-    partial.replace(path)
-    return path
-
-
-def decode_floor(path, threads):
-    start = time.perf_counter()
-    subprocess.run(["ffmpeg", "-v", "error", "-threads", str(threads), "-i", str(path), "-f", "null", "-"], check=True)
-    return time.perf_counter() - start
+ROOT = common.ROOT
+SCENES_PYTHON = common.VENV_DIR / "scenes" / "bin" / "python"
 
 
 # --------------------------------------------------------------------------- scenes venv part
@@ -123,45 +98,55 @@ def measure(path, threads, batch_sizes):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seconds", type=int, default=60)
+    parser.add_argument("--seconds", type=int, default=60, help="clip length (a multiple of 10)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--batch-sizes", default="1,2,4")
+    parser.add_argument("--sizes", default="1280x720,640x360")
     parser.add_argument("--measure", help=argparse.SUPPRESS)  # internal: run in the scenes venv
     args = parser.parse_args()
     sizes = [int(s) for s in args.batch_sizes.split(",")]
     if args.measure:
-        print(json.dumps(measure(args.measure, args.threads, sizes)))
+        print("RESULT " + json.dumps(measure(args.measure, args.threads, sizes)))
         return
     if not SCENES_PYTHON.exists():
         sys.exit(f"build the scenes venv first: python tools/build_env.py envs/scenes.yaml {SCENES_PYTHON.parents[1]}")
     rows = []
-    for size in ((1280, 720), (640, 360)):
-        clip = bench_clip(size, args.seconds)
-        floor = min(decode_floor(clip, args.threads) for _ in range(2))
-        out = subprocess.run([str(SCENES_PYTHON), __file__, "--measure", str(clip), "--threads", str(args.threads),
-                              "--batch-sizes", args.batch_sizes], capture_output=True, text=True, check=True)
-        row = json.loads(out.stdout.strip().splitlines()[-1])
-        row.update({"clip": clip.name, "size": f"{size[0]}x{size[1]}", "decode_floor_s": floor})
+    for size in map(common.parse_size, args.sizes.split(",")):
+        clip, _ = common.clip_25fps(args.seconds, size)
+        floor = common.decode_floor(clip, args.threads)
+        run = common.run_measured([SCENES_PYTHON, __file__, "--measure", clip, "--threads", args.threads,
+                                   "--batch-sizes", args.batch_sizes])
+        lines = [line for line in run["output"].splitlines() if line.startswith("RESULT ")]
+        if run["returncode"] or not lines:
+            raise SystemExit(f"scenes measurement failed:\n{run['output'][-3000:]}")
+        row = json.loads(lines[-1][len("RESULT "):])
+        row.update({"clip": clip.name, "size": f"{size[0]}x{size[1]}", "decode_floor_s": floor,
+                    "peak_rss_mib": round(run["peak_rss_mib"])})
         rows.append(row)
 
-    print(f"threads={args.threads}; fps = frames per wall second; model load not included in end-to-end")
-    header = ["size", "frames", "floor fps", "48x27 decode fps", "end-to-end fps", "decode wait %", "inference %",
-              "post %", "model load s", "scenes"]
-    print(" | ".join(header))
+    table = []
     for r in rows:
         e2e = r["end_to_end_s"]
-        print(" | ".join(str(v) for v in [
-            r["size"], r["frames"], round(r["frames"] / r["decode_floor_s"]), round(r["frames"] / r["decode_resize_s"]),
-            round(r["frames"] / e2e, 1), round(100 * r["decode_s"] / e2e, 1), round(100 * r["inference_s"] / e2e, 1),
-            round(100 * r["postprocess_s"] / e2e, 2), round(r["model_load_s"], 2), r["scenes"]]))
-    print("\nbare inference (pre-decoded windows): network | batch | grad mode | fps | max |prob diff| vs stock")
-    for r in rows:
-        for b in r["bare"]:
-            print(f"{r['size']} | {b['network']} | {b['batch']} | {b['grad']} | {b['fps']:.1f} | {b['max_diff']:.1e}")
-    out = ROOT / "results" / "benchmarks" / "scenes_speed.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"threads": args.threads, "rows": rows}, indent=2) + "\n")
-
+        table.append({"size": r["size"], "frames": r["frames"], "floor_fps": round(r["frames"] / r["decode_floor_s"]),
+                      "decode_fps": round(r["frames"] / r["decode_resize_s"]), "fps": round(r["frames"] / e2e, 1),
+                      "x_floor": round(e2e / r["decode_floor_s"], 2), "decode_pct": round(100 * r["decode_s"] / e2e, 1),
+                      "inference_pct": round(100 * r["inference_s"] / e2e, 1),
+                      "post_pct": round(100 * r["postprocess_s"] / e2e, 2), "load_s": round(r["model_load_s"], 2),
+                      "peak_rss_mib": r["peak_rss_mib"], "scenes": r["scenes"]})
+    print(common.format_table(table, [
+        ("size", "size"), ("frames", "frames"), ("floor_fps", "floor fps"), ("decode_fps", "48x27 decode fps"),
+        ("fps", "end-to-end fps"), ("x_floor", "x floor"), ("decode_pct", "decode wait %"),
+        ("inference_pct", "inference %"), ("post_pct", "post %"), ("load_s", "model load s"),
+        ("peak_rss_mib", "peak RSS MiB"), ("scenes", "scenes")],
+        f"Scene detection, threads={args.threads} (model load not in end-to-end; RSS of the whole measurement)"))
+    print()
+    bare = [{"size": r["size"], **b, "fps": round(b["fps"], 1), "max_diff": f"{b['max_diff']:.1e}"}
+            for r in rows for b in r["bare"]]
+    print(common.format_table(bare, [("size", "size"), ("network", "network"), ("batch", "batch"),
+                                     ("grad", "grad mode"), ("fps", "fps"), ("max_diff", "max |prob diff| vs stock")],
+                              "Bare inference on pre-decoded windows"))
+    path = common.write_result("scenes_speed", {"seconds": args.seconds, "threads": args.threads, "rows": rows})
+    print(f"wrote {path}")
 
 if __name__ == "__main__":
     main()

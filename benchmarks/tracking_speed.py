@@ -1,129 +1,91 @@
 #!/usr/bin/env python3
-"""Benchmark step 5 (face tracking): frames per second of the whole script (decode included) per engine.
+"""Benchmark step 5 (face tracking): every engine in ENGINES, frames per second of the whole script.
 
-Makes 60 s, 25 fps clips of real faces (scikit-image astronaut: zoomed, a pair side by side, no face,
-a small face) at 640x360 and 1280x720, writes their scenes.json from the known cuts, then runs
-scripts/track_faces.py in the tracking_mediapipe venv with 1 and 2 threads, next to the decode floor
-(``ffmpeg -i clip -f null -``), with tracking.detect_every 1 (default) and 5. Peak RSS is the largest
-sum over the script and its workers.
+Runs scripts/track_faces.py in each engine's venv (.venvs/tracking_<family>, built from
+envs/tracking_<family>.yaml when missing) on the benchmark clips at 25 fps (benchmarks/common.py: real
+astronaut faces, one and two per shot, a cut every 5 s) with 1 and 2 threads and
+tracking.detect_every 1 and 5, next to the decode floor (``ffmpeg -i clip -f null -``) of the same
+file. Engine settings are the project config's ``tracking.<engine>`` section with model files taken
+from $VIDFLOW_TEST_MODELS (default ../shared/models); an engine whose models, env file or module are
+missing, or whose env does not build, is listed as skipped with the reason. Peak RSS is the largest
+sum over the script and its workers. Model loading and interpreter start-up are included.
 Prints a table and writes results/benchmarks/tracking_speed.json. Run with the driver venv:
 
-    .venvs/workflow/bin/python benchmarks/tracking_speed.py [--seconds 60] [--engines mediapipe,mediapipe_tasks]
+    .venvs/workflow/bin/python benchmarks/tracking_speed.py [--seconds 60] [--engines yunet,eos]
 """
 
 import argparse
 import json
-import os
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "scripts"), str(ROOT / "tools")]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import media_factory as mf  # noqa: E402
-from build_env import build  # noqa: E402
+import common  # noqa: E402
 
-MEDIA = ROOT / "results" / "benchmarks" / "media"
-MODELS = Path(os.environ.get("VIDFLOW_TEST_MODELS", ROOT.parent / "shared" / "models"))
-TASK = MODELS / "mediapipe" / "face_landmarker_v2_with_blendshapes.task"
+COLUMNS = [("engine", "engine"), ("size", "size"), ("threads", "threads"), ("detect_every", "detect every"),
+           ("wall_s", "wall s"), ("video_s_per_s", "video s / s"), ("fps", "fps"), ("floor_fps", "floor fps"),
+           ("x_floor", "x floor"), ("peak_rss_mib", "peak RSS MiB"), ("note", "note")]
 
 
-def bench_clip(size, seconds):
-    """A cached 25 fps clip with four shots and its scenes.json."""
-    path = MEDIA / f"faces_{size[0]}x{size[1]}_{seconds}s_25fps.mp4"
-    scenes = path.with_suffix(".scenes.json")
-    if path.exists() and scenes.exists():
-        return path, scenes
-    MEDIA.mkdir(parents=True, exist_ok=True)
-    per_shot = seconds * 25 // 4
-    shots = [mf.Shot("astronaut", per_shot, zoom=(1.0, 1.5), pan=(0.4, 0.4, 0.5, 0.3)),
-             mf.Shot("astronaut_pair", per_shot, zoom=(1.0, 1.2)), mf.Shot("blank", per_shot),
-             mf.Shot("astronaut", seconds * 25 - 3 * per_shot, face_scale=0.1, pan=(0.4, 0.5, 0.6, 0.5))]
-    truth = mf.make_video(path, shots, fps=25, size=size, crf=20)
-    scenes.write_text(json.dumps({"fps": 25, "frame_count": truth["frame_count"], "scenes": [
-        {"start_frame": s["start_frame"], "end_frame": s["end_frame"]} for s in truth["shots"]]}))
-    return path, scenes
+def track_command(python, engine, video, scenes, out, threads, detect_every):
+    cmd = [python, common.ROOT / "scripts" / "track_faces.py", "--video", video, "--scenes", scenes,
+           "--output", out / "tracking.json", "--log", out / "tracking.log", "--threads", threads,
+           "--engine", engine["name"], "--detect-every", detect_every,
+           "--options", json.dumps(engine["options"], sort_keys=True)]
+    if engine["name"] == "mediapipe_tasks":
+        options = engine["options"]
+        cmd += ["--task-model", options.get("model", ""), "--task-sha256", options.get("sha256", "")]
+    return cmd
 
 
-def tree_rss(pid):
-    """Resident memory (bytes) of ``pid`` and all its descendants."""
-    children, rss = {}, {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            status = (entry / "status").read_text()
-        except OSError:
-            continue
-        fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
-        children.setdefault(int(fields["PPid"].strip()), []).append(int(entry.name))
-        rss[int(entry.name)] = int(fields.get("VmRSS", "0 kB").split()[0]) * 1024
-    total, todo = 0, [pid]
-    while todo:
-        p = todo.pop()
-        total += rss.get(p, 0)
-        todo += children.get(p, [])
-    return total
-
-
-def run_tracking(python, clip, scenes, engine, threads, out, detect_every=1):
-    cmd = [str(python), str(ROOT / "scripts" / "track_faces.py"), "--video", str(clip), "--scenes", str(scenes),
-           "--output", str(out), "--log", str(out.with_suffix(".log")), "--threads", str(threads),
-           "--engine", engine, "--detect-every", str(detect_every)]
-    if engine == "mediapipe_tasks":
-        cmd += ["--task-model", str(TASK)]
-    start, peak = time.monotonic(), 0
-    proc = subprocess.Popen(cmd)
-    while proc.poll() is None:
-        peak = max(peak, tree_rss(proc.pid))
-        time.sleep(0.2)
-    if proc.returncode != 0:
-        raise SystemExit(f"tracking failed: {out.with_suffix('.log').read_text()[-2000:]}")
-    return time.monotonic() - start, peak
-
-
-def decode_floor(path, threads):
-    start = time.monotonic()
-    subprocess.run(["ffmpeg", "-v", "error", "-threads", str(threads), "-i", str(path), "-f", "null", "-"], check=True)
-    return time.monotonic() - start
-
-
-def main():
+def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seconds", type=int, default=60)
-    parser.add_argument("--engines", default="mediapipe,mediapipe_tasks")
+    parser.add_argument("--seconds", type=int, default=60, help="clip length (a multiple of 10)")
+    parser.add_argument("--engines", default="", help="comma-separated engines (default: every one in ENGINES)")
     parser.add_argument("--threads", default="1,2")
     parser.add_argument("--sizes", default="640x360,1280x720")
     parser.add_argument("--detect-every", default="1,5", help="tracking.detect_every values to compare")
-    args = parser.parse_args()
-    python = build(ROOT / "envs" / "tracking_mediapipe.yaml", ROOT / ".venvs" / "tracking_mediapipe")
-    engines = [e for e in args.engines.split(",") if e != "mediapipe_tasks" or TASK.exists()]
+    parser.add_argument("--work", type=Path, default=common.WORK)
+    args = parser.parse_args(argv)
+    wanted = [e for e in args.engines.split(",") if e]
+    engines = [e for e in common.tracking_engines() if not wanted or e["name"] in wanted]
     rows = []
+    for engine in engines:
+        if not engine["missing"]:
+            try:
+                engine["python"] = str(common.build_venv(engine["env"]))
+            except Exception as err:  # noqa: BLE001 - reported as a skipped engine
+                engine["missing"] = [f"env {engine['env']} did not build: {str(err).splitlines()[0][:200]}"]
+        if engine["missing"]:
+            rows.append({"engine": engine["name"], "note": "skipped: missing " + ", ".join(engine["missing"])})
+            print(rows[-1], flush=True)
     with tempfile.TemporaryDirectory() as tmp:
-        for size in args.sizes.split(","):
-            width, height = (int(v) for v in size.split("x"))
-            clip, scenes = bench_clip((width, height), args.seconds)
-            frames = args.seconds * 25
+        for size in map(common.parse_size, args.sizes.split(",")):
+            video, scenes = common.clip_25fps(args.seconds, size, args.work)
+            video_s, frames, _, _ = common.video_info(video)
             for threads in (int(t) for t in args.threads.split(",")):
-                floor = decode_floor(clip, threads)
-                for engine, every in [(e, int(n)) for e in engines for n in args.detect_every.split(",")]:
-                    wall, peak = run_tracking(python, clip, scenes, engine, threads, Path(tmp) / f"{engine}.json",
-                                              every)
-                    rows.append({"engine": engine, "detect_every": every, "size": size, "threads": threads,
-                                 "frames": frames,
-                                 "decode_floor_fps": round(frames / floor), "fps": round(frames / wall, 1),
-                                 "wall_s": round(wall, 1), "peak_rss_mb": round(peak / 2**20)})
-                    print(rows[-1], flush=True)
-    header = list(rows[0])
-    print(" | ".join(header))
-    for row in rows:
-        print(" | ".join(str(row[h]) for h in header))
-    out = ROOT / "results" / "benchmarks" / "tracking_speed.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"seconds": args.seconds, "cpus": os.cpu_count(), "rows": rows}, indent=2) + "\n")
+                floor = common.decode_floor(video, threads)
+                for engine in (e for e in engines if not e["missing"]):
+                    for every in (int(n) for n in args.detect_every.split(",")):
+                        out = Path(tempfile.mkdtemp(dir=tmp))
+                        run = common.run_measured(track_command(engine["python"], engine, video, scenes, out,
+                                                                threads, every))
+                        row = {"engine": engine["name"], "size": f"{size[0]}x{size[1]}", "threads": threads,
+                               "detect_every": every, "wall_s": round(run["wall_s"], 1),
+                               "peak_rss_mib": round(run["peak_rss_mib"])}
+                        if run["returncode"]:
+                            log = (out / "tracking.log").read_text() if (out / "tracking.log").exists() else ""
+                            row["note"] = "failed: " + (log or run["output"]).strip().splitlines()[-1][:200]
+                        else:
+                            row.update(common.rates(video_s, frames, run["wall_s"], floor))
+                        rows.append(row)
+                        print(row, flush=True)
+    print(common.format_table(rows, COLUMNS, f"Face tracking, {args.seconds} s clips (script start-up and model "
+                                             "loading included)"))
+    path = common.write_result("tracking_speed", {"seconds": args.seconds, "models": str(common.MODELS), "rows": rows})
+    print(f"wrote {path}")
 
 
 if __name__ == "__main__":
