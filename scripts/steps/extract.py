@@ -202,11 +202,7 @@ def extract_archive(archive, out_dir, project, limits, extensions):
     """
     archive, out_dir = Path(archive), Path(out_dir)
     extensions = {e.lower() for e in extensions}
-    try:
-        out_dir.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-    except OSError as err:
-        raise write_error(out_dir, err) from None
+    staging = _staging_dir(out_dir)
     try:
         (staging / "videos").mkdir()
         candidates, skipped = _stream_candidates(archive, staging, limits, extensions)
@@ -238,6 +234,15 @@ def _skip_counts(skipped):
     return f"{len(skipped)} member(s) skipped" + (f": {reasons}" if reasons else "")
 
 
+def _staging_dir(out_dir):
+    """A new hidden folder beside ``out_dir`` to build it in (UserError naming ``out_dir`` if it cannot be made)."""
+    try:
+        out_dir.parent.mkdir(parents=True, exist_ok=True)
+        return Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    except OSError as err:
+        raise write_error(out_dir, err) from None
+
+
 def _publish_dir(staging, out_dir):
     """Rename the finished staging folder to ``out_dir``, with the usual permissions (mkdtemp makes 0700)."""
     mask = os.umask(0)
@@ -248,11 +253,7 @@ def _publish_dir(staging, out_dir):
 
 def _publish_manifest(out_dir, manifest):
     """Create ``out_dir`` holding only ``manifest.json``, atomically (a killed job leaves no half folder)."""
-    try:
-        out_dir.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-    except OSError as err:
-        raise write_error(out_dir, err) from None
+    staging = _staging_dir(out_dir)
     try:
         write_json(staging / "manifest.json", manifest)
         _publish_dir(staging, out_dir)
