@@ -334,7 +334,7 @@ def test_full_or_read_only_disk_gives_a_clear_error_and_no_corrupt_output(tmp_pa
         "results/_loose/extracted/.snakemake_timestamp", "results/_loose/extracted/manifest.json"]
 
 
-# --- interruption: Ctrl-C (SIGINT to the process group) or SIGKILL of the whole group, in each heavy rule ---
+# --- interruption: SIGKILL of the whole process group, in each heavy rule ---
 
 HEAVY = [("convert", "video.mp4"), ("detect_scenes", "scenes.json"), ("diarize_vad_embed", "diarization.json"),
          ("track_faces_mediapipe", "tracking.json")]
@@ -365,7 +365,7 @@ def step_running(group):
 
 def interrupt(work, rule, output, sig, attempts=5):
     """Run the workflow up to ``output``, send ``sig`` to its process group once ``rule`` has started working
-    (its log has a line), and wait until every process of the group is gone. Returns the run's output.
+    (its log has a line), and wait until every process of the group is gone.
 
     The group is frozen (SIGSTOP) while checking that the step still runs, and the signal lands before it
     continues; if the step had already finished (the run succeeded), its output is removed and the run retried."""
@@ -389,7 +389,7 @@ def interrupt(work, rule, output, sig, attempts=5):
         (work / "results" / "_loose" / "good" / output).unlink(missing_ok=True)
     else:
         raise AssertionError(f"{rule} finished every time before it could be interrupted")
-    for _ in range(200):  # SIGINT: Snakemake waits for its jobs to stop; SIGKILL: nothing may survive
+    for _ in range(200):  # nothing of the killed run may survive
         try:
             os.killpg(proc.pid, 0)
         except ProcessLookupError:
@@ -397,7 +397,6 @@ def interrupt(work, rule, output, sig, attempts=5):
         time.sleep(0.05)
     else:
         raise AssertionError(f"processes of the interrupted run survived (group {proc.pid})")
-    return transcript.read_text()
 
 
 def outputs_of(work):
@@ -434,18 +433,14 @@ def test_interrupted_runs_resume_to_identical_outputs(odd_run, good_clip, tmp_pa
     (tmp_path / "input").mkdir()
     shutil.copy(good_clip[0], tmp_path / "input" / "good.mp4")
     for rule, output in HEAVY:
-        text = interrupt(tmp_path, rule, output, sig)
+        interrupt(tmp_path, rule, output, sig)
         assert not (tmp_path / "results" / "_loose" / "good" / output).exists(), f"{rule} was not interrupted"
-        if sig == signal.SIGINT:  # Snakemake cancels; the step logs "interrupted" (an ImportError if hit mid-import)
-            assert "Terminating processes on user request" in text
         partial = outputs_of(tmp_path)
         temporary = sorted(name for name in partial if is_temporary(name))
-        if sig == signal.SIGINT:
-            assert temporary == [], "a Ctrl-C left temporary files behind"
         for name in set(partial) - set(temporary):  # whatever exists under a final name is complete
             assert partial[name] == reference[name], f"{name} differs after interrupting {rule}"
-        if sig == signal.SIGKILL:  # Snakemake's lock outlives a killed run; --unlock is the documented fix
-            run_snakemake(tmp_path, "--unlock", config={"input_dir": str(tmp_path / "input")})
+        # Snakemake's lock outlives a killed run; --unlock is the documented fix
+        run_snakemake(tmp_path, "--unlock", config={"input_dir": str(tmp_path / "input")})
     run_snakemake(tmp_path, "--rerun-incomplete", config={"input_dir": str(tmp_path / "input")})
     resumed = {name: data for name, data in outputs_of(tmp_path).items() if not is_temporary(name)}
     assert sorted(resumed) == sorted(reference)

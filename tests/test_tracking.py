@@ -55,6 +55,18 @@ def track(python, clip, name, *args, threads=2):
     return out
 
 
+def track_failing(python, clip, tmp_path, *args):
+    """Run the tracker expecting it to fail: ``(ERROR lines of stderr, log text, seconds)``; no output is written."""
+    folder, _ = clip
+    start = time.monotonic()
+    proc = subprocess.run([str(python), str(ROOT / "scripts" / "track_faces.py"), "--video", str(folder / "video.mp4"),
+                           "--scenes", str(folder / "scenes.json"), "--output", str(tmp_path / "t.json"),
+                           "--log", str(tmp_path / "t.log"), *args], capture_output=True, text=True, check=False)
+    assert proc.returncode == 1 and not (tmp_path / "t.json").exists(), proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if "ERROR" in line]
+    return errors, (tmp_path / "t.log").read_text(), time.monotonic() - start
+
+
 @pytest.fixture(scope="session")
 def legacy(python, clip):
     return track(python, clip, "mediapipe", "--engine", "mediapipe")

@@ -8,8 +8,6 @@ from $VIDFLOW_TEST_MODELS/openseeface (default ../shared/models); the tests skip
 """
 
 import json
-import subprocess
-import time
 
 import jsonschema
 import numpy as np
@@ -18,7 +16,8 @@ from build_env import build, read_env
 from conftest import ROOT, VENV_DIR
 from steps.link_speakers import MOUTH_POINTS
 from steps.tracking.tracks import iou
-from test_tracking import MODELS, SCHEMA, clip, matches, shot_frames, track  # noqa: F401 (clip is a fixture)
+from test_tracking import (MODELS, SCHEMA, clip, matches, shot_frames, track,  # noqa: F401 (clip is a fixture)
+                           track_failing)
 
 DETECTOR = MODELS / "openseeface" / "mnv3_detection_opt.onnx"
 LANDMARKS = MODELS / "openseeface" / "lm_model0_opt.onnx"
@@ -151,16 +150,9 @@ def test_output_does_not_depend_on_the_thread_count(result_path, python, clip):
     ("landmarks", {"landmarks_sha256": "0" * 64}),
 ])
 def test_missing_or_wrong_model_fails_at_once_with_one_line(python, clip, models, tmp_path, key, changes):
-    folder, _ = clip
     changes = {k: str(tmp_path / v) if v == "missing.onnx" else v for k, v in changes.items()}
-    start = time.monotonic()
-    proc = subprocess.run([str(python), str(ROOT / "scripts" / "track_faces.py"), "--video", str(folder / "video.mp4"),
-                           "--scenes", str(folder / "scenes.json"), "--output", str(tmp_path / "t.json"),
-                           "--log", str(tmp_path / "t.log"), *options(**changes)],
-                          capture_output=True, text=True, check=False)
-    assert proc.returncode == 1 and not (tmp_path / "t.json").exists()
-    errors = [line for line in proc.stderr.splitlines() if "ERROR" in line]
-    assert len(errors) == 1 and f"tracking.openseeface.{key}: model file" in errors[0], proc.stderr
+    errors, log, seconds = track_failing(python, clip, tmp_path, *options(**changes))
+    assert len(errors) == 1 and f"tracking.openseeface.{key}: model file" in errors[0], errors
     assert "download it from https://github.com/emilianavt/OpenSeeFace/tree/master/models" in errors[0]
-    assert "engine openseeface on" not in (tmp_path / "t.log").read_text(), "frames were read before the check"
-    assert time.monotonic() - start < 20
+    assert "engine openseeface on" not in log, "frames were read before the check"
+    assert seconds < 20

@@ -9,8 +9,6 @@ skip without them.
 """
 
 import json
-import subprocess
-import time
 
 import media_factory as mf
 import numpy as np
@@ -20,7 +18,7 @@ from conftest import ROOT, VENV_DIR, require_binaries, run_snakemake
 from steps.tracking.engines import BLENDSHAPE_NAMES
 from steps.tracking.tracks import iou
 from test_tracking import (MODELS, SHOTS, TASK, TASK_SHA256, check_tracking, clip,  # noqa: F401 (clip)
-                           shot_frames, track)
+                           shot_frames, track, track_failing)
 
 FILES = {"detector": (MODELS / "yunet" / "face_detection_yunet_2023mar.onnx",
                       "8f2383e4dd3cfbb4553ea8718107fc0423210dc964f9f4280604804ed2552fa4"),
@@ -216,20 +214,12 @@ def test_detecting_on_every_frame_without_blendshapes(models, python, clip):
     ("blendshapes", {"blendshapes_sha256": "0" * 64}),
 ])
 def test_missing_or_wrong_model_fails_at_once_with_one_line(models, python, clip, tmp_path, key, changes):
-    folder, _ = clip
     changes = {k: str(tmp_path / v) if v == "missing.onnx" else v for k, v in changes.items()}
-    start = time.monotonic()
-    proc = subprocess.run([str(python), str(ROOT / "scripts" / "track_faces.py"), "--video", str(folder / "video.mp4"),
-                           "--scenes", str(folder / "scenes.json"), "--output", str(tmp_path / "t.json"),
-                           "--log", str(tmp_path / "t.log"), *options(**changes)],
-                          capture_output=True, text=True, check=False)
-    assert proc.returncode == 1 and not (tmp_path / "t.json").exists()
-    errors = [line for line in proc.stderr.splitlines() if "ERROR" in line]
-    assert len(errors) == 1 and f"tracking.yunet.{key}: model file" in errors[0], proc.stderr
+    errors, log, seconds = track_failing(python, clip, tmp_path, *options(**changes))
+    assert len(errors) == 1 and f"tracking.yunet.{key}: model file" in errors[0], errors
     assert DOWNLOAD[key] in errors[0]
-    log = (tmp_path / "t.log").read_text()
     assert f"tracking.yunet.{key}: model file" in log and "engine yunet on" not in log, "frames read before the check"
-    assert time.monotonic() - start < 20
+    assert seconds < 20
 
 
 @pytest.mark.skipif(not (ROOT / "rules" / "scenes.smk").exists(), reason="needs the scenes step (rules/scenes.smk)")
