@@ -1,11 +1,13 @@
-"""The benchmarks' arithmetic and parsing (benchmarks/common.py), on known values: no benchmark is run."""
+"""The benchmarks' arithmetic and parsing (benchmarks/common.py) on known values; the GPU check's CPU fallback."""
 
 import importlib.util
 import json
+import subprocess
+import sys
 
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, make_testsrc
 
 
 @pytest.fixture(scope="module")
@@ -123,3 +125,17 @@ def test_serial_workflow_command_keeps_threads_and_runs_one_job_at_a_time(common
     assert cmd[cmd.index("--resources") + 1] == "bench_slot=1"
     assert "bench_slot=1" in cmd[cmd.index("--default-resources"):]
     assert cmd[-2:] == [f"venv_dir={common.VENV_DIR}", f"input_dir={tmp_path / 'in'}"]
+
+
+def test_gpu_check_reports_the_cpu_fallback_on_a_machine_without_gpu(tmp_path):
+    """benchmarks/gpu_check.py, convert part: without nvidia-smi both runs use libx264 and agree exactly."""
+    src = make_testsrc(tmp_path / "in.mp4", seconds=1, fps=30)
+    env = {"PATH": "/usr/bin:/bin", "CUDA_VISIBLE_DEVICES": ""}
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "gpu_check.py"), "--video", str(src), "--out",
+                           str(tmp_path / "gpu_check.json"), "--parts", "convert"], capture_output=True, text=True,
+                          env=env, check=False)
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads((tmp_path / "gpu_check.json").read_text())["convert"]
+    assert report["gpu"]["encoder"] == report["cpu"]["encoder"] == "libx264"
+    assert report["gpu"]["frames"] == report["cpu"]["frames"] == 25 and report["gpu"]["fps"] == "25"
+    assert report["same_frames"] and report["psnr_gpu_vs_cpu_db"] == "inf"

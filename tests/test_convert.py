@@ -1,12 +1,14 @@
 """Step 2: conversion to constant 25 fps H.264/AAC (decisions unit-tested, encodes checked with ffprobe)."""
 
+import logging
+import os
 import subprocess
 
 import pytest
 from conftest import make_testsrc
-from steps.convert import choose_encoder, convert_video, plan_conversion
+from steps.convert import choose_encoder, convert_video, ffmpeg_has_encoder, plan_conversion
 from vidflow.errors import UserError
-from vidflow.media import ffprobe, packet_durations, summarize
+from vidflow.media import ffmpeg_reason, ffprobe, packet_durations, summarize
 
 SETTINGS = {"encoder": "auto", "crf": 23, "preset": "ultrafast", "audio_bitrate": "96k"}
 
@@ -44,6 +46,60 @@ def test_encoder_choice_falls_back_to_cpu_and_says_why():
     assert choose_encoder("auto", 1, no, has) == ("libx264", "no GPU visible (nvidia-smi not found)")
     assert choose_encoder("h264_nvenc", 1, yes, lacks) == ("libx264", "this ffmpeg has no h264_nvenc encoder")
     assert choose_encoder("libx264", 1, yes, has)[0] == "libx264"
+
+
+# FFmpeg 9 (static build) on an H100 whose driver (580) is older than its NVENC API: the cause comes first
+NVENC_STDERR = """\
+[h264_nvenc @ 0x560b8cfe0fc0] Driver does not support the required nvenc API version. Required: 13.1 Found: 13.0
+[h264_nvenc @ 0x560b8cfe0fc0] The minimum required Nvidia driver for nvenc is 610.00 or newer
+[vost#0:0/h264_nvenc @ 0x560b8cfe0b00] [enc:h264_nvenc @ 0x560b8cfe0f40] Error while opening encoder - maybe \
+incorrect parameters such as bit_rate, rate, width or height.
+[vf#0:0 @ 0x560b8cffc380] Error sending frames to consumers: Function not implemented
+[vf#0:0 @ 0x560b8cffc380] Task finished with error code: -38 (Function not implemented)
+[vf#0:0 @ 0x560b8cffc380] Terminating thread with return code -38 (Function not implemented)
+[vost#0:0/h264_nvenc @ 0x560b8cfe0b00] [enc:h264_nvenc @ 0x560b8cfe0f40] Could not open encoder before EOF
+[vost#0:0/h264_nvenc @ 0x560b8cfe0b00] Task finished with error code: -22 (Invalid argument)
+[vost#0:0/h264_nvenc @ 0x560b8cfe0b00] Terminating thread with return code -22 (Invalid argument)
+[out#0/null @ 0x560b8cfe0780] Nothing was written into output file, because at least one of its streams received \
+no packets.
+"""
+
+
+def test_ffmpeg_reason_keeps_the_cause_and_drops_the_follow_up_lines():
+    assert ffmpeg_reason(NVENC_STDERR) == ("Driver does not support the required nvenc API version. Required: 13.1 "
+                                           "Found: 13.0; The minimum required Nvidia driver for nvenc is 610.00 or "
+                                           "newer")
+    debian_51 = ("[h264_nvenc @ 0x55c6193c7b00] Cannot load libcuda.so.1\nError initializing output stream 0:0 -- "
+                 "Error while opening encoder for output stream #0:0 - maybe incorrect parameters\n")
+    assert ffmpeg_reason(debian_51) == "Cannot load libcuda.so.1"
+    assert ffmpeg_reason("[out#0/mp4 @ 0x1] Error writing trailer: No space left on device\nConversion failed!\n") \
+        == "Error writing trailer: No space left on device"
+    assert ffmpeg_reason("Conversion failed!\n") == "Conversion failed!"  # nothing better: the last line
+    assert ffmpeg_reason("") == ""
+
+
+def test_nvenc_that_cannot_open_falls_back_to_the_same_libx264_output(tmp_path, monkeypatch, caplog):
+    """nvidia-smi lists a GPU but FFmpeg cannot open NVENC (no driver here; on the H100 a too old driver)."""
+    if not ffmpeg_has_encoder("h264_nvenc"):
+        pytest.skip("this FFmpeg has no h264_nvenc encoder")
+    smi = tmp_path / "bin" / "nvidia-smi"
+    smi.parent.mkdir()
+    smi.write_text("#!/bin/sh\necho 'GPU 0: a GPU without a usable NVENC (UUID: GPU-0)'\n")
+    smi.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{smi.parent}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    src = make_testsrc(tmp_path / "in.mp4", seconds=1, fps=30)
+    with caplog.at_level(logging.INFO, logger="convert"):
+        gpu_dst, record = convert(tmp_path / "gpu", src, gpus=1)
+    messages = [r.getMessage() for r in caplog.records]
+    assert any("with h264_nvenc: GPU visible (GPU 0: a GPU without a usable NVENC" in m for m in messages)
+    warnings = [m for m in messages if m.startswith("NVENC failed")]
+    assert len(warnings) == 1 and warnings[0].endswith("; falling back to libx264 on the CPU"), warnings
+    assert "Nothing was written" not in warnings[0] and "maybe incorrect parameters" not in warnings[0]
+    assert record["encoder"] == "libx264" and record["device"] == "cpu"
+    cpu_dst, _ = convert(tmp_path / "cpu", src, gpus=0)
+    assert video_md5(gpu_dst) == video_md5(cpu_dst)
+    assert not list(gpu_dst.parent.glob(".video.mp4*")), "temporary file left behind"
 
 
 def video_md5(path):

