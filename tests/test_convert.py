@@ -79,7 +79,7 @@ def test_ffmpeg_reason_keeps_the_cause_and_drops_the_follow_up_lines():
 
 
 def test_nvenc_that_cannot_open_falls_back_to_the_same_libx264_output(tmp_path, monkeypatch, caplog):
-    """nvidia-smi lists a GPU but FFmpeg cannot open NVENC (no driver here; on the H100 a too old driver)."""
+    """nvidia-smi lists a GPU but FFmpeg cannot open NVENC (no CUDA driver here; an H100 has no NVENC unit)."""
     if not ffmpeg_has_encoder("h264_nvenc"):
         pytest.skip("this FFmpeg has no h264_nvenc encoder")
     smi = tmp_path / "bin" / "nvidia-smi"
