@@ -1,9 +1,11 @@
-"""Step 5b entry point: faces.json (tracking.json + speaking/speaker per face) and speakers.json (the links)."""
+"""Step 5b entry point: faces.json (tracking.json + speaking/speaker per face) and speakers.json (the links).
+
+Streams tracking.json (two passes): memory does not grow with the video's length.
+"""
 
 import argparse
 
-from steps.link_speakers import check_inputs, link_speakers_to_tracks
-from vidflow.io import read_json, write_json
+from steps.link_speakers import link_speakers_files
 from vidflow.logs import run_main, setup_logging
 
 
@@ -22,14 +24,10 @@ def main(argv=None):
     parser.add_argument("--log")
     args = parser.parse_args(argv)
     setup_logging(args.log)
-    tracking, diarization = read_json(args.tracking), read_json(args.diarization)
-    check_inputs(tracking, diarization, args.tracking, args.diarization)
     settings = {"window": args.window, "lip_motion": args.lip_motion, "jaw_motion": args.jaw_motion,
                 "min_fraction": args.min_fraction, "min_margin": args.min_margin,
                 "min_turn_frames": args.min_turn_frames}
-    faces, speakers = link_speakers_to_tracks(tracking, diarization, settings)
-    write_json(args.out_faces, faces, compact=True)
-    write_json(args.out_speakers, speakers)
+    link_speakers_files(args.tracking, args.diarization, args.out_faces, args.out_speakers, settings)
 
 
 if __name__ == "__main__":

@@ -1,10 +1,10 @@
-"""Step 6 entry point: write {video}_tracking.json and {video}_audio.json in the seed's contract."""
+"""Step 6 entry point: write {video}_tracking.json and {video}_audio.json in the seed's contract (streamed)."""
 
 import argparse
 import logging
 
-from steps.reduce import reduce_audio, reduce_tracking
-from vidflow.io import read_json, write_json
+from steps.reduce import reduce_audio_file, reduce_tracking_file
+from vidflow.io import read_json
 from vidflow.logs import run_main, setup_logging
 
 
@@ -17,11 +17,9 @@ def main(argv=None):
     parser.add_argument("--log")
     args = parser.parse_args(argv)
     setup_logging(args.log)
-    tracking = reduce_tracking(read_json(args.tracking))
-    audio = reduce_audio(read_json(args.diarization), tracking["total_frames"], tracking["fps"])
-    write_json(args.out_tracking, tracking, compact=True)
-    write_json(args.out_audio, audio, compact=True)
-    for warning in audio["temporal_alignment"]["warnings"]:
+    fps, total_frames = reduce_tracking_file(args.tracking, args.out_tracking)
+    alignment = reduce_audio_file(read_json(args.diarization), total_frames, fps, args.out_audio)
+    for warning in alignment["warnings"]:
         logging.getLogger("reduce").warning("%s: %s", args.diarization, warning)
 
 

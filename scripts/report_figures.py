@@ -4,8 +4,8 @@ import argparse
 import logging
 from pathlib import Path
 
-from steps.report import (SPEAKER_COLUMNS, TRACK_COLUMNS, html_table, speaker_table, track_table,
-                          video_summary)
+from steps.report import (SPEAKER_COLUMNS, TRACK_COLUMNS, html_table, read_tracking, speaker_table,
+                          track_table, video_summary)
 from steps.report_plots import plot_contact_sheet, plot_scene_probs, plot_timeline
 from vidflow.io import atomic_path, read_json, write_json
 from vidflow.logs import run_main, setup_logging
@@ -31,7 +31,7 @@ def main(argv=None):
     setup_logging(args.log)
     out = Path(args.out_dir)
     info, scenes, probs = read_json(args.info), read_json(args.scenes), read_json(args.probs)
-    diarization, tracking = read_json(args.diarization), read_json(args.tracking)
+    diarization, tracking = read_json(args.diarization), read_tracking(args.tracking)
     title = f"{args.project} / {args.video_name}"
     plot_timeline(out / "timeline.png", title, scenes, diarization, tracking)
     plot_scene_probs(out / "scene_probs.png", title, probs, scenes, args.threshold)

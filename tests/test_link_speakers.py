@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 
 from conftest import ROOT, require_binaries, run_snakemake
-from steps.link_speakers import active_speakers, link_speakers_to_tracks, mouth_opening
+from steps.link_speakers import active_speakers, link_speakers_files, link_speakers_to_tracks, mouth_opening
+from steps.reduce import reduce_audio, reduce_audio_file, reduce_tracking, reduce_tracking_file
+from vidflow.io import dumps_json, read_json, write_json
 
 FPS = 25
 SCHEMAS = ROOT / "schemas"
@@ -109,6 +111,81 @@ def test_output_is_deterministic_and_settings_are_recorded():
     assert first[1]["settings"]["min_fraction"] == 0.5
 
 
+def mesh_face(track, x, gap, jaw=None, frame=0):
+    """:func:`face` with 3-D landmarks rounded as the tracking step writes them, a score on detection frames."""
+    out = face(track, x, gap, jaw)
+    out["landmarks"] = [[round(px + 0.1 * (i % 7), 1), round(py, 1), round(-0.3 * (i % 5), 1)]
+                        for i, (px, py) in enumerate(out["landmarks"])]
+    if frame % 5 == 0:
+        out["score"] = 0.912
+    return out
+
+
+def long_tracking(frames):
+    """Track 1 talks in SPEAKER_00's turns; track 2 gives jawOpen only sometimes (so its lip gap is used); track 3
+    has no landmarks; frames 40-59 have no face."""
+    def faces(f):
+        if 40 <= f < 60:
+            return []
+        out = [mesh_face(1, 0, talking(f, SEGMENTS, "SPEAKER_00"), frame=f),
+               mesh_face(2, 300, talking(f, SEGMENTS, "SPEAKER_01"), jaw=0.2 if f % 3 else None, frame=f)]
+        return out + ([{"track_id": 3, "bbox": [500.0, 0.0, 40.0, 40.0]}] if f % 4 == 0 else [])
+    tracking = tracking_of(faces, frames)
+    tracking.update(device="cpu", model={"landmarks": 478, "name": "test \u00e9"}, track_count=3)
+    return tracking
+
+
+def test_streamed_link_writes_the_bytes_of_the_full_load(tmp_path):
+    """faces.json and speakers.json from the two streamed passes equal the old full-load output byte for byte."""
+    tracking = long_tracking(300)  # ~9 MB: the reads cross many 1 MiB blocks
+    write_json(tmp_path / "tracking.json", tracking, compact=True)
+    write_json(tmp_path / "diarization.json", DIARIZATION)
+    faces, record = link_speakers_to_tracks(read_json(tmp_path / "tracking.json"), DIARIZATION, {"window": 4})
+    assert any(f["speaking"] for frame in faces["frames"] for f in frame["faces"])
+    assert {t["track_id"]: t["signal"] for t in record["tracks"]} == {1: "lip_gap", 2: "lip_gap", 3: None}
+    streamed = link_speakers_files(tmp_path / "tracking.json", tmp_path / "diarization.json",
+                                   tmp_path / "faces.json", tmp_path / "speakers.json", {"window": 4})
+    assert streamed == record
+    assert (tmp_path / "faces.json").read_text(encoding="utf-8") == dumps_json(faces, compact=True)
+    assert (tmp_path / "speakers.json").read_text(encoding="utf-8") == dumps_json(record)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["diarization.json", "faces.json", "speakers.json",
+                                                          "tracking.json"]
+
+
+def ibug_face(track, gap, frame):
+    """A dlib/iBUG 68-point face (3-D points) whose lips are ``gap`` face heights apart."""
+    points = [[50.0 + i % 3, 50.0, round(0.1 * i, 1)] for i in range(68)]
+    points[27], points[8], points[62], points[66] = [50.0, 0.0, 0.0], [50.0, 100.0, 0.0], [50.0, 70.0, 0.0], [
+        50.0, 70.0 + 100.0 * gap, 0.0]
+    return {"track_id": track, "bbox": [0.0, 0.0, 100.0, 100.0], "landmarks": points,
+            **({"score": 0.9} if frame % 5 == 0 else {})}
+
+
+def test_link_memory_does_not_grow_with_the_length(tmp_path, monkeypatch):
+    """Python's peak allocation while linking a 10x longer video grows by a few numbers per frame, not by the file."""
+    import tracemalloc
+
+    import vidflow.jsonstream
+
+    monkeypatch.setattr(vidflow.jsonstream, "CHUNK", 1 << 16)  # both files span many read blocks
+    peaks, sizes = [], []
+    for frames in (150, 1500):
+        segments = [{**s, "start": s["start"] + k * 10, "end": s["end"] + k * 10}
+                    for k in range(frames // 250 + 1) for s in SEGMENTS]
+        write_json(tmp_path / "diarization.json", {**DIARIZATION, "duration": frames / FPS, "segments": segments})
+        write_json(tmp_path / "tracking.json", tracking_of(
+            lambda f: [ibug_face(f // 250 + 1, talking(f % 250, SEGMENTS, "SPEAKER_00"), f)], frames), compact=True)
+        tracemalloc.start()
+        record = link_speakers_files(tmp_path / "tracking.json", tmp_path / "diarization.json",
+                                     tmp_path / "faces.json", tmp_path / "speakers.json")
+        peaks.append(tracemalloc.get_traced_memory()[1])
+        tracemalloc.stop()
+        sizes.append((tmp_path / "tracking.json").stat().st_size)
+        assert record["speakers"][0]["tracks"] == list(range(1, (frames + 249) // 250 + 1))
+    print(f"peak {peaks[0] >> 10} KiB for {sizes[0] >> 10} KiB, {peaks[1] >> 10} KiB for {sizes[1] >> 10} KiB")
+    assert peaks[1] - peaks[0] < 400 * 1350 and peaks[1] < sizes[1] / 2  # a full load: several times the file
+
+
 # --------------------------------------------------------------------------- end to end on real media
 
 TALKER, OTHER = "en-us+m3", "en+f3"
@@ -167,6 +244,15 @@ def test_workflow_links_the_talking_voice_to_the_moving_face(talking_clip, tmp_p
                   config={"input_dir": str(inputs)})
     faces, record = (json.loads((results / name).read_text()) for name in ("faces.json", "speakers.json"))
     diarization = json.loads((results / "diarization.json").read_text())
+    # the streamed step's bytes equal the old full load of the real tracking.json (and so do step 6's)
+    old_faces, old_record = link_speakers_to_tracks(read_json(results / "tracking.json"), diarization)
+    assert (results / "faces.json").read_text(encoding="utf-8") == dumps_json(old_faces, compact=True)
+    assert (results / "speakers.json").read_text(encoding="utf-8") == dumps_json(old_record)
+    fps, total = reduce_tracking_file(results / "faces.json", tmp_path / "reduced.json")
+    assert (tmp_path / "reduced.json").read_text(encoding="utf-8") == dumps_json(reduce_tracking(faces), compact=True)
+    reduce_audio_file(diarization, total, fps, tmp_path / "audio.json")
+    assert (tmp_path / "audio.json").read_text(encoding="utf-8") == dumps_json(reduce_audio(diarization, total, fps),
+                                                                               compact=True)
     validate(faces, "tracking")
     validate(record, "speakers")
 

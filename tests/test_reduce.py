@@ -5,7 +5,9 @@ import json
 import jsonschema
 import pytest
 from conftest import ROOT
-from steps.reduce import object_ids, reduce_audio, reduce_tracking, speakers_at
+from steps.reduce import (object_ids, reduce_audio, reduce_audio_file, reduce_tracking, reduce_tracking_file,
+                          speakers_at)
+from vidflow.io import dumps_json, write_json
 
 SEED = ROOT.parent / "shared" / "reference" / "seed-v4-archive"
 SCHEMAS = ROOT / "schemas"
@@ -74,6 +76,65 @@ def test_alignment_warns_when_audio_and_video_disagree():
     alignment = reduce_audio(short, total_frames=4)["temporal_alignment"]
     assert not alignment["aligned"] and alignment["warnings"] == ["audio covers 50 frames, video has 4"]
     assert "differs" in reduce_audio(diarization_fixture(), 4, fps=30)["temporal_alignment"]["warnings"][0]
+
+
+def landmarks(x):
+    return [[round(x + i * 0.7, 1), round(20 + i * 0.3, 1), -1.5] for i in range(478)]
+
+
+@pytest.mark.parametrize("variant", ["ordered", "gaps_and_beyond", "unordered", "no_frames_listed"])
+def test_streamed_reduction_writes_the_bytes_of_the_full_load(tmp_path, variant):
+    """{video}_tracking.json and {video}_audio.json written streamed equal write_json of the old full load."""
+    tracking = tracking_fixture()
+    for frame in tracking["frames"]:
+        for face in frame["faces"]:
+            face["landmarks"] = landmarks(face["bbox"][0])
+    if variant == "gaps_and_beyond":  # frames 1 and 4-5 not listed, frame 7 past frame_count, track 12 first there
+        tracking["frame_count"] = 6
+        tracking["frames"] = [tracking["frames"][0], tracking["frames"][2], {"frame": 3, "faces": [
+            {"track_id": 12, "bbox": [5, 5, 9, 9]}, *tracking["frames"][3]["faces"]]},
+            {"frame": 7, "faces": [{"track_id": 99, "bbox": [1, 1, 2, 2]}]}]
+    elif variant == "unordered":  # never written by our steps: falls back to the full reduction
+        tracking["frames"] = [tracking["frames"][2], tracking["frames"][0], tracking["frames"][3],
+                              tracking["frames"][1], {**tracking["frames"][3], "faces": []}]
+    elif variant == "no_frames_listed":
+        tracking["frames"] = []
+    write_json(tmp_path / "faces.json", tracking, compact=True)
+    fps, total = reduce_tracking_file(tmp_path / "faces.json", tmp_path / "v_tracking.json")
+    assert (fps, total) == (25, tracking["frame_count"])
+    full = reduce_tracking(json.loads((tmp_path / "faces.json").read_text()))
+    assert (tmp_path / "v_tracking.json").read_text(encoding="utf-8") == dumps_json(full, compact=True)
+    diarization = {**diarization_fixture(), "duration": 3.0}
+    alignment = reduce_audio_file(diarization, total, fps, tmp_path / "v_audio.json")
+    full = reduce_audio(diarization, total, fps)
+    assert (tmp_path / "v_audio.json").read_text(encoding="utf-8") == dumps_json(full, compact=True)
+    assert alignment == full["temporal_alignment"] and not alignment["aligned"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["faces.json", "v_audio.json", "v_tracking.json"]
+
+
+def test_streamed_reduction_of_a_long_video_keeps_memory_flat(tmp_path, monkeypatch):
+    """Peak allocation for a 10x longer faces.json grows by far less than the file (a full load: several times it)."""
+    import tracemalloc
+
+    import vidflow.jsonstream
+
+    monkeypatch.setattr(vidflow.jsonstream, "CHUNK", 1 << 16)
+    peaks, sizes = [], []
+    face = {"track_id": 1, "bbox": [10.0, 20.0, 40.0, 50.0], "score": 0.9, "landmarks": landmarks(10)[:100],
+            "speaking": True, "speaker": "SPEAKER_00"}
+    for frames in (100, 1000):
+        write_json(tmp_path / "faces.json", {"fps": 25, "frame_count": frames, "width": 320, "height": 180,
+                                             "engine": "mediapipe",
+                                             "frames": [{"frame": f, "faces": [face]} for f in range(frames)]},
+                   compact=True)
+        tracemalloc.start()
+        reduce_tracking_file(tmp_path / "faces.json", tmp_path / "v_tracking.json")
+        reduce_audio_file(diarization_fixture(), frames, 25, tmp_path / "v_audio.json")
+        peaks.append(tracemalloc.get_traced_memory()[1])
+        tracemalloc.stop()
+        sizes.append((tmp_path / "faces.json").stat().st_size)
+    print(f"peak {peaks[0] >> 10} KiB for {sizes[0] >> 10} KiB, {peaks[1] >> 10} KiB for {sizes[1] >> 10} KiB")
+    assert peaks[1] - peaks[0] < 64 * 900 and peaks[1] < sizes[1] / 2  # bytes per added frame
 
 
 def shape(value):

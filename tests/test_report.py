@@ -11,7 +11,8 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 from conftest import ROOT, run_snakemake
-from steps.report import speaker_table, thumbnail_frames, track_table
+from steps.report import (faces_at, faces_per_frame, read_tracking, speaker_table, thumbnail_frames, track_table,
+                          video_summary)
 from vidflow.notify import notify, run_payload
 
 DEMO = ROOT / "resources" / "demo"
@@ -118,6 +119,35 @@ def test_tables_from_step_outputs():
     many = {"scenes": [{"start_frame": 10 * i, "end_frame": 10 * i + 9} for i in range(100)]}
     picks = thumbnail_frames(many, 24)
     assert len(picks) == 24 and picks[0] == (1, 4) and picks[-1][0] <= 100
+
+
+def test_tables_and_figure_data_from_the_streamed_faces_equal_the_full_load(tmp_path):
+    """The report reads faces.json one frame at a time and keeps only what it shows: same tables, same figures."""
+    landmarks = [[1.5 * i, 2.5, -0.5] for i in range(478)]
+    frames = []
+    for f in range(40):
+        faces = [{"track_id": 1 + f // 20, "bbox": [f, 2.0, 30.0, 40.0], "landmarks": landmarks,
+                  "blendshapes": {"jawOpen": 0.1}, "speaking": f % 3 == 0, "speaker": "SPEAKER_00" if f < 30 else None,
+                  **({"score": 0.5 + f / 100} if f % 5 == 0 else {})}]
+        frames.append({"frame": f, "faces": faces if f % 7 else []})
+    tracking = {"fps": 25, "width": 320, "height": 180, "frame_count": 40, "engine": "mediapipe", "device": "cpu",
+                "frames": frames}
+    (tmp_path / "faces.json").write_text(json.dumps(tracking, sort_keys=True, separators=(",", ":")))
+    full, light = json.loads((tmp_path / "faces.json").read_text()), read_tracking(tmp_path / "faces.json")
+    assert "landmarks" not in light["frames"][1]["faces"][0] and light["width"] == 320
+    diar = {"speakers": ["SPEAKER_00"], "segments": [{"start": 0.0, "end": 1.0, "speaker": "SPEAKER_00"}]}
+    scenes = {"fps": 25, "frame_count": 40, "scenes": [{"start_frame": 0, "end_frame": 19},
+                                                       {"start_frame": 20, "end_frame": 39}]}
+    info = {"output": {"duration": 1.6}}
+    for data in (speaker_table(diar, full), track_table(full, scenes), faces_per_frame(full),
+                 [faces_at(full, f) for f in range(40)], video_summary("p", "v", info, scenes, diar, full)):
+        assert data  # non-trivial
+    assert speaker_table(diar, light) == speaker_table(diar, full)
+    assert track_table(light, scenes) == track_table(full, scenes)
+    assert faces_per_frame(light) == faces_per_frame(full)
+    assert [[(x["track_id"], x["bbox"]) for x in faces_at(light, f)] for f in range(40)] == [
+        [(x["track_id"], x["bbox"]) for x in faces_at(full, f)] for f in range(40)]
+    assert video_summary("p", "v", info, scenes, diar, light) == video_summary("p", "v", info, scenes, diar, full)
 
 
 # --- notifications ---

@@ -20,6 +20,8 @@ import logging
 import math
 
 from vidflow.errors import UserError
+from vidflow.io import read_json, write_json
+from vidflow.jsonstream import compact, read_document, write_object
 
 LOG = logging.getLogger("link_speakers")
 
@@ -72,30 +74,50 @@ def mouth_motion(series, window):
     return motion
 
 
-def track_signals(tracking):
-    """``{track_id: (signal name, {frame: value})}``; ``jawOpen`` only if every face of the track has it."""
-    raw = {}
-    for frame in tracking["frames"]:
+def mouth_values(face):
+    """``(jawOpen or None, lip gap or None)`` of one face: the two signals :func:`track_signals` chooses from."""
+    blendshapes = face.get("blendshapes") or {}
+    jaw = float(blendshapes["jawOpen"]) if "jawOpen" in blendshapes else None
+    kind, lip = mouth_opening({k: v for k, v in face.items() if k != "blendshapes"})
+    return jaw, lip if kind == "lip_gap" else None
+
+
+def collect_mouths(frames):
+    """``{track_id: [(frame, jawOpen, lip gap), ...]}`` in file order: the few numbers per face linking needs."""
+    mouths = {}
+    for frame in frames:
         for face in frame["faces"]:
-            raw.setdefault(face["track_id"], []).append((frame["frame"], face))
+            mouths.setdefault(face["track_id"], []).append((frame["frame"], *mouth_values(face)))
+    return mouths
+
+
+def signals_of(mouths):
+    """``{track_id: (signal name, {frame: value})}`` from :func:`collect_mouths`; ``jawOpen`` only if every face of
+    the track has it, else the lip gap (where the landmarks give one)."""
     signals = {}
-    for track, faces in raw.items():
-        names = {mouth_opening(face)[0] for _, face in faces}
+    for track, faces in mouths.items():
+        names = {"jawOpen" if jaw is not None else "lip_gap" if lip is not None else None for _, jaw, lip in faces}
         name = "jawOpen" if names == {"jawOpen"} else "lip_gap" if "lip_gap" in names or "jawOpen" in names else None
         series = {}
-        for index, face in faces:
-            if name == "lip_gap":
-                face = {k: v for k, v in face.items() if k != "blendshapes"}
-            kind, value = mouth_opening(face)
-            if kind == name and value is not None:
+        for index, jaw, lip in faces:
+            value = jaw if name == "jawOpen" else lip if name == "lip_gap" else None
+            if value is not None:
                 series[index] = value
         signals[track] = (name, series)
     return signals
 
 
+def track_signals(tracking):
+    """``{track_id: (signal name, {frame: value})}``; ``jawOpen`` only if every face of the track has it."""
+    return signals_of(collect_mouths(tracking["frames"]))
+
+
 def active_speakers(segments, frame_count, fps):
-    """Per frame, the set of speakers whose segment covers the frame's middle (start inclusive, end exclusive)."""
-    active = [set() for _ in range(frame_count)]
+    """Per frame, the set of speakers whose segment covers the frame's middle (start inclusive, end exclusive).
+
+    Frames with the same speakers share one frozenset, so a long video costs a pointer per frame.
+    """
+    active, shared = [frozenset()] * frame_count, {}
     for seg in segments:
         first = max(0, math.ceil(seg["start"] * fps - 0.5))
         for index in range(first, frame_count):
@@ -103,7 +125,10 @@ def active_speakers(segments, frame_count, fps):
             if middle >= seg["end"]:
                 break
             if middle >= seg["start"]:
-                active[index].add(seg["speaker"])
+                key = (active[index], seg["speaker"])
+                if key not in shared:
+                    shared[key] = active[index] | {seg["speaker"]}
+                active[index] = shared[key]
     return active
 
 
@@ -132,49 +157,81 @@ def choose_speaker(evidence, settings):
     return speaker, "linked"
 
 
-def link_speakers_to_tracks(tracking, diarization, settings=None):
-    """Return ``(faces, speakers)``: tracking.json with ``speaking``/``speaker`` per face, and the link record."""
-    settings = {**DEFAULTS, **(settings or {})}
-    fps, frame_count = tracking["fps"], tracking["frame_count"]
-    speakers = list(diarization.get("speakers") or sorted({s["speaker"] for s in diarization["segments"]}))
-    active = active_speakers(diarization["segments"], frame_count, fps)
-    thresholds = {"jawOpen": settings["jaw_motion"], "lip_gap": settings["lip_motion"]}
+class Linker:
+    """Speaker-to-track links from the tracks' mouth signals, then ``speaking``/``speaker`` for each frame's faces.
 
-    tracks, links, moving_by_track = [], {}, {}
-    for track, (signal, series) in sorted(track_signals(tracking).items()):
-        motion = mouth_motion(series, settings["window"]) if signal else {}
-        moving = {f: v >= thresholds[signal] for f, v in motion.items()}
-        visible = sorted(f for f in series if f < frame_count)
-        evidence = link_evidence(moving, visible, active, speakers)
-        speaker, reason = choose_speaker(evidence, settings) if signal else (None, "no mouth landmarks")
-        links[track], moving_by_track[track] = speaker, moving
-        tracks.append({"track_id": track, "signal": signal, "speaker": speaker, "reason": reason,
-                       "evidence": [{"speaker": s, "frames": n, "moving_frames": m,
-                                     "fraction": round(m / n, 3) if n else 0.0}
-                                    for s, (n, m) in evidence.items() if n]})
+    Feed the frames to :meth:`label` in file order (once the links are made), then take :meth:`record`.
+    """
 
-    speaking_frames = dict.fromkeys(links, 0)
-    frames = []
-    for frame in tracking["frames"]:
+    def __init__(self, signals, fps, frame_count, diarization, settings=None):
+        self.settings = settings = {**DEFAULTS, **(settings or {})}
+        self.fps, self.frame_count = fps, frame_count
+        self.speakers = list(diarization.get("speakers") or sorted({s["speaker"] for s in diarization["segments"]}))
+        self.active = active = active_speakers(diarization["segments"], frame_count, fps)
+        thresholds = {"jawOpen": settings["jaw_motion"], "lip_gap": settings["lip_motion"]}
+        self.tracks, self.links, self.moving = [], {}, {}
+        for track, (signal, series) in sorted(signals.items()):
+            motion = mouth_motion(series, settings["window"]) if signal else {}
+            moving = {f: v >= thresholds[signal] for f, v in motion.items()}
+            visible = sorted(f for f in series if f < frame_count)
+            evidence = link_evidence(moving, visible, active, self.speakers)
+            speaker, reason = choose_speaker(evidence, settings) if signal else (None, "no mouth landmarks")
+            self.links[track], self.moving[track] = speaker, {f for f, m in moving.items() if m}
+            self.tracks.append({"track_id": track, "signal": signal, "speaker": speaker, "reason": reason,
+                                "evidence": [{"speaker": s, "frames": n, "moving_frames": m,
+                                              "fraction": round(m / n, 3) if n else 0.0}
+                                             for s, (n, m) in evidence.items() if n]})
+        self.speaking_frames = dict.fromkeys(self.links, 0)
+
+    def label(self, frame):
+        """``frame`` with ``speaking`` and ``speaker`` on each face."""
         faces = []
         for face in frame["faces"]:
             index, track = frame["frame"], face["track_id"]
-            now = active[index] if index < frame_count else set()
-            speaker = links[track]
-            speaking = bool(moving_by_track[track].get(index)) and bool(now) and (speaker is None or speaker in now)
-            speaking_frames[track] += speaking
+            now = self.active[index] if index < self.frame_count else set()
+            speaker = self.links[track]
+            speaking = index in self.moving[track] and bool(now) and (speaker is None or speaker in now)
+            self.speaking_frames[track] += speaking
             faces.append({**face, "speaking": speaking, "speaker": speaker})
-        frames.append({**frame, "faces": faces})
-    for entry in tracks:
-        entry["speaking_frames"] = speaking_frames[entry["track_id"]]
-        LOG.info("track %s (%s): %s (%s), speaking in %d frames", entry["track_id"], entry["signal"],
-                 entry["speaker"], entry["reason"], entry["speaking_frames"])
+        return {**frame, "faces": faces}
 
-    record = {"fps": fps, "frame_count": frame_count, "settings": settings,
-              "speakers": [{"speaker": s, "tracks": sorted(t for t, linked in links.items() if linked == s)}
-                           for s in speakers],
-              "tracks": tracks}
-    return {**tracking, "frames": frames}, record
+    def record(self):
+        """The link record (speakers.json), with each track's speaking frames counted by :meth:`label`."""
+        for entry in self.tracks:
+            entry["speaking_frames"] = self.speaking_frames[entry["track_id"]]
+            LOG.info("track %s (%s): %s (%s), speaking in %d frames", entry["track_id"], entry["signal"],
+                     entry["speaker"], entry["reason"], entry["speaking_frames"])
+        return {"fps": self.fps, "frame_count": self.frame_count, "settings": self.settings,
+                "speakers": [{"speaker": s, "tracks": sorted(t for t, linked in self.links.items() if linked == s)}
+                             for s in self.speakers],
+                "tracks": self.tracks}
+
+
+def link_speakers_to_tracks(tracking, diarization, settings=None):
+    """Return ``(faces, speakers)``: tracking.json with ``speaking``/``speaker`` per face, and the link record."""
+    linker = Linker(track_signals(tracking), tracking["fps"], tracking["frame_count"], diarization, settings)
+    frames = [linker.label(frame) for frame in tracking["frames"]]
+    return {**tracking, "frames": frames}, linker.record()
+
+
+def link_speakers_files(tracking_path, diarization_path, faces_path, speakers_path, settings=None):
+    """:func:`link_speakers_to_tracks` from and to files, in memory that does not grow with the video's length.
+
+    Two streamed passes over ``tracking_path``: the mouth signals (a few numbers per face), then each frame labelled
+    and written to ``faces_path``; the bytes equal ``write_json(faces_path, faces, compact=True)``.
+    """
+    diarization = read_json(diarization_path)
+    header, frames = read_document(tracking_path, "frames")
+    mouths = collect_mouths(frames)
+    check_inputs(header, diarization, tracking_path, diarization_path)
+    linker = Linker(signals_of(mouths), header["fps"], header["frame_count"], diarization, settings)
+    del mouths
+    members = {k: v for k, v in header.items() if k != "frames"}
+    _, frames = read_document(tracking_path, "frames")
+    write_object(faces_path, members, "frames", (compact(linker.label(frame)) for frame in frames))
+    record = linker.record()
+    write_json(speakers_path, record)
+    return record
 
 
 def check_inputs(tracking, diarization, tracking_path, diarization_path):

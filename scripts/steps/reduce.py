@@ -9,6 +9,8 @@ Unlike the seed: real detector confidences (absent where no detector ran), and `
 speaker-to-face link (a face is never marked speaking just because someone speaks).
 """
 
+from vidflow.io import write_json
+from vidflow.jsonstream import compact, read_document, write_object
 from vidflow.media import FPS
 
 FACE_SOURCE = "face_landmarker"  # the seed's source name for faces; downstream scripts filter on it
@@ -24,24 +26,86 @@ def object_ids(tracking):
     return order
 
 
+def reduced_object(face, obj_id):
+    """One face of tracking.json as the seed's ``tracked_objects`` entry."""
+    x, y, w, h = face["bbox"]
+    speaker = face.get("speaker")
+    obj = {"id": obj_id, "centroid_x": int(round(x + w / 2)), "source": FACE_SOURCE, "label": FACE_LABEL,
+           "active_speakers": [speaker] if speaker and face.get("speaking") else [],
+           "bbox_width": int(round(w)), "bbox_height": int(round(h))}
+    if "score" in face:  # faces followed between detections have no detector score: no confidence
+        obj["confidence"] = round(float(face["score"]), 3)
+    return obj
+
+
+def reduced_frame(index, faces, ids):
+    return {"frame": index + 1,
+            "tracked_objects": [reduced_object(face, ids[face["track_id"]])
+                                for face in sorted(faces, key=lambda f: ids[f["track_id"]])]}
+
+
 def reduce_tracking(tracking):
     """The seed's ``{video}_tracking.json`` from our ``tracking.json``."""
     ids = object_ids(tracking)
     by_frame = {f["frame"]: f["faces"] for f in tracking["frames"]}
-    frames = []
-    for index in range(tracking["frame_count"]):
-        objects = []
-        for face in sorted(by_frame.get(index, []), key=lambda f: ids[f["track_id"]]):
-            x, y, w, h = face["bbox"]
-            speaker = face.get("speaker")
-            obj = {"id": ids[face["track_id"]], "centroid_x": int(round(x + w / 2)), "source": FACE_SOURCE,
-                   "label": FACE_LABEL, "active_speakers": [speaker] if speaker and face.get("speaking") else [],
-                   "bbox_width": int(round(w)), "bbox_height": int(round(h))}
-            if "score" in face:  # faces followed between detections have no detector score: no confidence
-                obj["confidence"] = round(float(face["score"]), 3)
-            objects.append(obj)
-        frames.append({"frame": index + 1, "tracked_objects": objects})
+    frames = [reduced_frame(index, by_frame.get(index, []), ids) for index in range(tracking["frame_count"])]
     return {"fps": tracking["fps"], "total_frames": tracking["frame_count"], "frames_analysis": frames}
+
+
+class Unordered(Exception):
+    """tracking.json does not list its frames in increasing order (never so in our files)."""
+
+
+def _streamed_frames(header, frames):
+    """Reduced frames 0..frame_count-1 from frames that come in increasing order (else :class:`Unordered`).
+
+    Object ids are numbered as the frames come, which is the order :func:`object_ids` numbers them in.
+    """
+    ids, done = {}, 0
+    for frame in frames:
+        index = frame["frame"]
+        if type(index) is not int or index < done:
+            raise Unordered(index)
+        for face in sorted(frame["faces"], key=lambda f: f["track_id"]):
+            ids.setdefault(face["track_id"], f"obj_{len(ids) + 1}")
+        for empty in range(done, min(index, header["frame_count"])):
+            yield reduced_frame(empty, [], ids)
+        if index < header["frame_count"]:
+            yield reduced_frame(index, frame["faces"], ids)
+        done = index + 1
+    for empty in range(done, header["frame_count"]):
+        yield reduced_frame(empty, [], ids)
+
+
+def slim_face(face):
+    """The fields of a face that step 6 and the report read (no landmarks, blendshapes, ...)."""
+    return {k: face[k] for k in ("track_id", "bbox", "score", "speaking", "speaker") if k in face}
+
+
+def reduce_tracking_file(tracking_path, out_path):
+    """Write :func:`reduce_tracking` of ``tracking_path`` to ``out_path`` (same bytes as ``write_json(...,
+    compact=True)``), streaming both files; return ``(fps, total_frames)``."""
+    header, frames = read_document(tracking_path, "frames")
+    try:
+        first = next(frames, None)
+        if first is not None:
+            frames = _chain(first, frames)
+        elif "frames" not in header:
+            raise KeyError("frames")
+        if not {"fps", "frame_count"} <= header.keys():
+            raise Unordered("fps or frame_count after the frames")
+        write_object(out_path, {"fps": header["fps"], "total_frames": header["frame_count"]}, "frames_analysis",
+                     (compact(frame) for frame in _streamed_frames(header, frames)))
+    except Unordered:  # an unusual file: the full reduction, on the faces without their landmarks
+        header, frames = read_document(tracking_path, "frames")
+        kept = [{**f, "faces": [slim_face(x) for x in f["faces"]]} for f in frames]
+        write_json(out_path, reduce_tracking({**header, "frames": kept}), compact=True)
+    return header["fps"], header["frame_count"]
+
+
+def _chain(first, rest):
+    yield first
+    yield from rest
 
 
 def speakers_at(segments, seconds):
@@ -74,15 +138,35 @@ def temporal_alignment(total_frames, fps, audio_duration, audio_fps=FPS):
             "aligned": not warnings, "warnings": warnings}
 
 
+def audio_frames(segments, total_frames, fps=FPS):
+    """The seed's ``frames_analysis`` of ``{video}_audio.json``, one frame at a time."""
+    for index in range(total_frames):
+        labels = speakers_at(segments, (index + 0.5) / fps)
+        yield {"frame": index + 1, "audio_info": {"is_speech_present": bool(labels), "active_speaker_labels": labels,
+                                                   "timecode_sec": round(index / fps, 3)}}
+
+
 def reduce_audio(diarization, total_frames, fps=FPS):
     """The seed's ``{video}_audio.json``: who speaks at each video frame (sampled at the frame's middle)."""
     segments = diarization["segments"]
-    frames = []
-    for index in range(total_frames):
-        labels = speakers_at(segments, (index + 0.5) / fps)
-        frames.append({"frame": index + 1, "audio_info": {"is_speech_present": bool(labels),
-                                                           "active_speaker_labels": labels,
-                                                           "timecode_sec": round(index / fps, 3)}})
+    frames = list(audio_frames(segments, total_frames, fps))
     return {"fps": fps, "total_frames": total_frames, "frames_analysis": frames,
             "speaker_stats": speaker_stats(segments, frames),
             "temporal_alignment": temporal_alignment(total_frames, fps, diarization["duration"])}
+
+
+def reduce_audio_file(diarization, total_frames, fps, out_path):
+    """Write :func:`reduce_audio` to ``out_path`` (same bytes as ``write_json(..., compact=True)``), streaming the
+    frames; return its ``temporal_alignment``."""
+    segments = diarization["segments"]
+    stats = speaker_stats(segments, ())
+    alignment = temporal_alignment(total_frames, fps, diarization["duration"])
+
+    def texts():
+        for frame in audio_frames(segments, total_frames, fps):
+            for label in frame["audio_info"]["active_speaker_labels"]:
+                stats[label]["frames"] += 1
+            yield compact(frame)
+    write_object(out_path, {"fps": fps, "temporal_alignment": alignment, "total_frames": total_frames},
+                 "frames_analysis", texts(), late=lambda: {"speaker_stats": stats})
+    return alignment

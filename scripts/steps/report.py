@@ -8,7 +8,10 @@ import html
 import math
 from collections import Counter, defaultdict
 
+from vidflow.jsonstream import read_document
+
 NO_LINK = "-"
+FACE_FIELDS = ("track_id", "bbox", "score", "speaking", "speaker")  # all the report reads of a face
 
 
 def round3(value):
@@ -26,6 +29,15 @@ def speaker_turns(diarization):
     for seg in diarization["segments"]:
         turns.setdefault(seg["speaker"], []).append((seg["start"], round3(seg["end"] - seg["start"])))
     return turns
+
+
+def read_tracking(path):
+    """tracking.json/faces.json with each face cut to :data:`FACE_FIELDS` (no landmarks, blendshapes, ...), read one
+    frame at a time: what the report's tables and figures need, in a small fraction of the file's memory."""
+    header, frames = read_document(path, "frames")
+    kept = [{**frame, "faces": [{k: face[k] for k in FACE_FIELDS if k in face} for face in frame["faces"]]}
+            for frame in frames]
+    return {**header, "frames": kept}
 
 
 def faces_per_frame(tracking):
