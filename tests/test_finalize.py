@@ -6,7 +6,8 @@ import subprocess
 
 import pytest
 from conftest import ROOT
-from steps.finalize import build_metadata, load_schema, validate_file, write_archive
+import jsonschema
+from steps.finalize import build_metadata, load_schema, plainly_valid, streamed_arrays, validate_file, write_archive
 from vidflow.errors import UserError
 
 SCHEMAS = ROOT / "schemas"
@@ -36,6 +37,83 @@ def test_validation_names_file_pointer_and_rule(tmp_path):
     broken.write_text("{")
     with pytest.raises(UserError, match="not valid JSON"):
         validate_file(broken, load_schema(SCHEMAS / "reduced_audio.schema.json"))
+
+
+def full_load_message(path, schema):
+    """The message of the old validation: the whole document loaded, best_match over all its errors."""
+    error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schema).iter_errors(
+        json.loads(path.read_text())))
+    return None if error is None else (f"{path}: /{'/'.join(str(p) for p in error.absolute_path)}: violates "
+                                       f"'{error.validator}' of {schema['$id']}: {error.message}")
+
+
+def faces_json(frames=6):
+    face = {"track_id": 1, "bbox": [1.0, 2.0, 30.0, 40.0], "score": 0.9, "speaking": False, "speaker": None,
+            "landmarks": [[1.5 + i, 2.5, -0.1] for i in range(478)]}
+    return {"fps": 25, "width": 320, "height": 180, "frame_count": frames, "engine": "mediapipe", "device": "cpu",
+            "frames": [{"frame": f, "faces": [face] if f % 2 else []} for f in range(frames)]}
+
+
+BREAKS = {
+    "valid": lambda d: None,
+    "landmark": lambda d: d["frames"][3]["faces"][0]["landmarks"][17].__setitem__(1, "x"),
+    "two frames": lambda d: (d["frames"][5]["faces"][0].pop("bbox"), d["frames"][1].__setitem__("frame", -1)),
+    "header and frame": lambda d: (d.__setitem__("width", 0), d["frames"][3]["faces"][0].__setitem__("score", 2)),
+    "deep header": lambda d: (d.__setitem__("engine", 5), d["frames"][1]["faces"][0].__setitem__("track_id", "a")),
+    "frames not a list": lambda d: d.__setitem__("frames", {"0": []}),
+    "no frames": lambda d: d.pop("frames"),
+    "frame not an object": lambda d: d["frames"].__setitem__(2, 7),
+    "landmark of 4 numbers": lambda d: d["frames"][1]["faces"][0]["landmarks"][0].append(1.0),
+    "landmark of 1 number": lambda d: d["frames"][1]["faces"][0]["landmarks"].__setitem__(9, [1.0]),
+    "boolean coordinate": lambda d: d["frames"][5]["faces"][0]["landmarks"][477].__setitem__(2, True),
+    "landmarks not a list": lambda d: d["frames"][3]["faces"][0].__setitem__("landmarks", {"0": [1, 2]}),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BREAKS))
+def test_streamed_validation_says_what_the_full_load_said(tmp_path, name):
+    """Frames are validated one at a time; the message (pointer incl. frame index, rule, schema) is unchanged."""
+    schema = load_schema(SCHEMAS / "tracking.schema.json")
+    data = faces_json()
+    BREAKS[name](data)
+    path = tmp_path / "faces.json"
+    path.write_text(json.dumps(data, sort_keys=True, separators=(",", ":")))
+    want = full_load_message(path, schema)
+    if want is None:
+        header = validate_file(path, schema)
+        assert header == {**data, "frames": []}  # the members, with the frames not kept in memory
+    else:
+        with pytest.raises(UserError) as err:
+            validate_file(path, schema)
+        assert str(err.value) == want
+
+
+def test_plain_numeric_arrays_take_the_fast_path_only_when_valid():
+    point = {"type": "array", "items": {"type": "number"}, "minItems": 2, "maxItems": 3}
+    landmarks = {"type": "array", "items": point}
+    assert plainly_valid(landmarks, [[1, 2.5], [0.0, -1, 3e9]]) and plainly_valid(landmarks, [])
+    for bad in ([[1]], [[1, 2, 3, 4]], [[1, True]], [[1, "2"]], [[1, None]], [(1, 2)], {"0": [1, 2]}, [1, 2]):
+        assert not plainly_valid(landmarks, bad), bad
+    assert not plainly_valid({**point, "items": {"type": "number", "minimum": 0}}, [1, 2])  # other keywords: no
+    assert not plainly_valid({"type": "integer"}, 1) and not plainly_valid({"type": "array", "uniqueItems": True}, [])
+
+
+def test_only_arrays_whose_schema_constrains_each_item_alone_are_streamed():
+    assert list(streamed_arrays(load_schema(SCHEMAS / "tracking.schema.json"))) == ["frames"]
+    assert list(streamed_arrays(load_schema(SCHEMAS / "reduced_audio.schema.json"))) == ["frames_analysis"]
+    schema = {"type": "object", "properties": {"frames": {"type": "array", "items": {}, "minItems": 1}}}
+    assert streamed_arrays(schema) == {}
+    assert streamed_arrays({**schema, "properties": {"frames": {"type": "array", "items": {}}},
+                            "anyOf": [{"required": ["frames"]}]}) == {}
+
+
+def test_a_document_that_is_no_object_gets_the_schemas_message(tmp_path):
+    path = tmp_path / "list.json"
+    path.write_text("[1]")
+    schema = load_schema(SCHEMAS / "tracking.schema.json")
+    with pytest.raises(UserError) as err:
+        validate_file(path, schema)
+    assert str(err.value) == full_load_message(path, schema)
 
 
 def make_files(tmp_path, text="a"):
