@@ -212,9 +212,11 @@ def rerun(args, work):
     wd = work / f"rerun_{args.rerun_videos}"
     inputs = folder
     first = None
-    if not (wd / "run" / ".complete").exists():
-        fresh(wd)
-        first = common.run_workflow(wd / "run", inputs, cores=args.cores)
+    if not (wd / "run" / ".complete").exists():  # a run stopped half-way is resumed (first run time: None)
+        resumed = (wd / "run").exists()
+        wd.mkdir(parents=True, exist_ok=True)
+        done = common.run_workflow(wd / "run", inputs, "--rerun-incomplete", "--keep-going", cores=args.cores)
+        first = None if resumed else done
         (wd / "run" / ".complete").write_text("")
     updates = 0
     while True:  # the project's code may change between runs (a git pull, an edit): bring outputs up to date first
