@@ -1,15 +1,13 @@
 """Inputs and outputs of the tracking step: scenes.json checks, rounding, the streamed tracking.json."""
 
-import json
-
 import numpy as np
 
 from vidflow.errors import UserError
-from vidflow.io import atomic_path, dumps_json, read_json
+from vidflow.io import read_json
+from vidflow.jsonstream import write_object
 
 # Fixed rounding, so the same input and config give byte-identical JSON.
 ROUND = {"bbox": 1, "landmarks": 1, "score": 3, "blendshapes": 4, "head_pose": 1, "other": 4}
-FRAMES_MARK = "\u0000frames\u0000"
 
 
 def read_scenes(path, frame_count):
@@ -76,10 +74,4 @@ def write_tracking(path, header, frame_lines):
     ``frame_lines`` yields each frame's compact JSON text in frame order. The bytes equal
     ``dumps_json({**header, "frames": [...]}, compact=True)``, without holding all frames in memory.
     """
-    text = dumps_json({**header, "frames": FRAMES_MARK}, compact=True)
-    before, after = text.split(json.dumps(FRAMES_MARK), 1)
-    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as handle:
-        handle.write(before + "[")
-        for n, line in enumerate(frame_lines):
-            handle.write(("," if n else "") + line)
-        handle.write("]" + after)
+    write_object(path, header, "frames", frame_lines)
