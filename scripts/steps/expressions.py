@@ -19,7 +19,8 @@ from pathlib import Path
 import numpy as np
 
 from vidflow.errors import UserError
-from vidflow.io import read_json, sha256_file, write_json
+from vidflow.io import sha256_file, write_json
+from vidflow.jsonstream import read_document
 
 log = logging.getLogger("expressions")
 
@@ -84,16 +85,25 @@ def resolve_model_files(model_dir, models):
 
 
 def read_tracking(path):
-    """tracking.json, checked for what this step needs: frame size and per-frame faces with ``track_id`` + ``bbox``."""
+    """tracking.json, checked for what this step needs: frame size and per-frame faces with ``track_id`` + ``bbox``.
+
+    Read a frame at a time and only ``track_id`` + ``bbox`` kept per face (no landmarks), so memory stays small
+    however long the video.
+    """
     try:
-        data = read_json(path)
-        width, height = int(data["width"]), int(data["height"])
-        for frame in data["frames"]:
+        data, items = read_document(path, "frames")
+        frames = []
+        for frame in items:
             int(frame["frame"])
+            faces = []
             for face in frame["faces"]:
                 int(face["track_id"])
                 if len(face["bbox"]) != 4:
                     raise ValueError(f"frame {frame['frame']}: bbox needs 4 numbers")
+                faces.append({"track_id": face["track_id"], "bbox": face["bbox"]})
+            frames.append({"frame": frame["frame"], "faces": faces})
+        data["frames"] = frames
+        width, height = int(data["width"]), int(data["height"])
     except (OSError, ValueError, KeyError, TypeError) as err:
         raise UserError(path, f"not a tracking.json ({type(err).__name__}: {err})") from None
     if width <= 0 or height <= 0:
