@@ -98,7 +98,11 @@ def matches(result, truth, k):
     return found
 
 
-def check_tracking(result, truth, landmark_count):
+def check_tracking(result, truth, landmark_count, landmark_dims=3):
+    """The checks every engine meets on the clip: each known face found (IoU >= 0.5) in >= 90% of its shot's
+    frames with one track id per shot and new ids after a cut, no face in the blank shot, and
+    ``landmark_count`` landmarks of ``landmark_dims`` coordinates inside the box of each face of the large shots.
+    Returns ``[(frame, face)]`` of all faces."""
     jsonschema.validate(result, SCHEMA)
     assert (result["width"], result["height"], result["frame_count"], result["fps"]) == (320, 180, 115, 25)
     assert [f["frame"] for f in result["frames"]] == list(range(115))
@@ -116,9 +120,10 @@ def check_tracking(result, truth, landmark_count):
     assert result["track_count"] == max(t for ids in shot_ids for t in ids)
     for f in [*shot_frames(truth, 0), *shot_frames(truth, 1)]:
         for face in result["frames"][f]["faces"]:
-            assert len(face["landmarks"]) == landmark_count and len(face["landmarks"][0]) == 3
+            assert len(face["landmarks"]) == landmark_count and len(face["landmarks"][0]) == landmark_dims
             x, y, w, h = face["bbox"]
             assert all(x - 2 <= p[0] <= x + w + 2 and y - 2 <= p[1] <= y + h + 2 for p in face["landmarks"])
+    return [(frame["frame"], face) for frame in result["frames"] for face in frame["faces"]]
 
 
 def test_mediapipe_finds_tracks_and_describes_faces(legacy, clip):

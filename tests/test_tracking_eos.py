@@ -6,7 +6,7 @@ The predictor comes from Debian's libdlib-data ($VIDFLOW_DLIB_PREDICTOR override
 Surrey Face Model files from $VIDFLOW_TEST_MODELS/eos (default ../shared/models/eos).
 
 Boxes are compared as in test_tracking: the engine's output ``bbox`` (the box of the 68 landmarks,
-eyebrows to chin, cheek to cheek) against the factory's truth (hairline to chin): IoU 0.73-0.82 measured.
+eyebrows to chin, cheek to cheek) against the factory's truth (hairline to chin): IoU 0.71-0.82 measured.
 """
 
 import json
@@ -15,12 +15,12 @@ import subprocess
 import time
 from pathlib import Path
 
-import jsonschema
 import numpy as np
 import pytest
 from build_env import build
 from conftest import ROOT, VENV_DIR
-from test_tracking import SCHEMA, clip, matches, shot_frames, track  # noqa: F401 (clip is a fixture)
+from steps.tracking.tracks import iou
+from test_tracking import check_tracking, clip, shot_frames, track  # noqa: F401 (clip is a fixture)
 
 MODELS = Path(os.environ.get("VIDFLOW_TEST_MODELS", ROOT.parent / "shared" / "models"))
 SFM = MODELS / "eos"
@@ -55,25 +55,14 @@ def fitted(python, clip):  # noqa: F811
 
 def test_eos_finds_tracks_and_fits_faces(fitted, clip):  # noqa: F811
     result, truth = fitted, clip[1]
-    jsonschema.validate(result, SCHEMA)
-    assert (result["width"], result["height"], result["frame_count"], result["engine"]) == (320, 180, 115, "eos")
-    assert [f["frame"] for f in result["frames"]] == list(range(115))
-    # the small face (18 px high) is at the HOG detector's limit (80 px window: the frame is enlarged 5.6x);
-    # its first frames score just below the threshold, so it is found in fewer of its frames
-    shot_ids = []
-    for k, share in ((0, 0.9), (1, 0.9), (3, 0.6)):
-        found = matches(result, truth, k)
-        for face in range(len(found[0])):
-            ids = [row[face] for row in found]
-            assert sum(i is not None for i in ids) >= share * len(ids), f"shot {k} face {face}: found in too few frames"
-            assert len({i for i in ids if i is not None}) == 1, f"shot {k} face {face}: id not stable: {ids}"
-        shot_ids.append({row[face] for row in found for face in range(len(row))} - {None})
-    assert len(shot_ids[1]) == 2, "two faces side by side need two ids"
-    assert not (shot_ids[0] & shot_ids[1]) and not (shot_ids[1] & shot_ids[2]), "a cut must give new ids"
-    assert all(result["frames"][f]["faces"] == [] for f in shot_frames(truth, 2)), "faces found in a shot without"
-    assert result["track_count"] == max(t for ids in shot_ids for t in ids)
-
-    faces = [face for frame in result["frames"] for face in frame["faces"]]
+    assert result["engine"] == "eos"
+    # every known face in >= 90% of its frames, also the small one (18 px high: at the HOG detector's limit,
+    # its candidates are confirmed by their mean score over crops at several sizes)
+    found = check_tracking(result, truth, 68, landmark_dims=2)
+    # no false faces (the mission patches of the pair shot score just below the threshold)
+    assert result["track_count"] == 4, "no tracks beyond the true faces"
+    assert all(max(iou(face["bbox"], t["bbox"]) for t in truth["faces"][f]) >= 0.3 for f, face in found)
+    faces = [face for _, face in found]
     assert faces and all("score" not in f and "blendshapes" not in f for f in faces), "an SVM margin is no score"
     for face in faces:
         assert len(face["landmarks"]) == 68 and all(len(p) == 2 for p in face["landmarks"])
