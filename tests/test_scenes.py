@@ -7,6 +7,7 @@ fewer than 100 frames, a single frame and no audio track.
 """
 
 import json
+import platform
 import subprocess
 import sys
 from pathlib import Path
@@ -68,7 +69,8 @@ def test_kept_predictions_line_up_with_frames(monkeypatch, n, batch):
     """Each frame gets the prediction made for it in the middle of its window, whatever the batching."""
     frames = indexed_frames(n)
     monkeypatch.setattr(sc, "decode_small_frames", lambda path, threads: iter(chunked(frames, 37)))
-    sizes = []
+    sizes, released = [], []
+    monkeypatch.setattr(sc, "release_free_memory", lambda: released.append(len(sizes)))
 
     def model(windows):  # "probability" = the frame's own index, read back from the pixels
         sizes.append(len(windows))
@@ -78,6 +80,7 @@ def test_kept_predictions_line_up_with_frames(monkeypatch, n, batch):
     probs = sc.predict_video("clip.mp4", model, batch_size=batch, timings=timings)
     assert probs.tolist() == list(range(n))
     assert max(sizes) <= batch and sum(sizes) == -(-n // 50)
+    assert released == list(range(1, len(sizes) + 1))  # after every batch: memory stays flat (see the function)
     assert set(timings) == {"decode", "inference"}
 
 
@@ -320,6 +323,68 @@ print("ok")
     assert proc.stdout.strip() == "ok", proc.stderr
     for path in out:
         assert path.read_bytes() == (folder / path.name).read_bytes(), path.name
+
+
+FRAGMENTED_HEAP = """
+import ctypes, sys
+sys.path.insert(0, sys.argv[1])
+from steps.scenes import release_free_memory
+def rss_mib():
+    return int(next(line for line in open("/proc/self/status") if line.startswith("VmRSS")).split()[1]) >> 10
+libc = ctypes.CDLL(None)
+libc.malloc.restype, libc.malloc.argtypes, libc.free.argtypes = ctypes.c_void_p, [ctypes.c_size_t], [ctypes.c_void_p]
+def block(size):
+    address = libc.malloc(size)
+    ctypes.memset(address, 1, size)
+    return address
+libc.free(block(16 << 20))  # freeing an mmap'ed block raises glibc's dynamic threshold to 16 MiB
+before = rss_mib()
+blocks = [block(4 << 20) for _ in range(25)]  # 100 MiB, like the model's per-window tensors
+for address in blocks[:-1]:  # the last block pins the top of the heap: free() gives nothing back
+    libc.free(address)
+if sys.argv[2] == "released":
+    assert release_free_memory()
+print(rss_mib() - before)
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc",
+                    reason="glibc's malloc only")
+def test_freed_model_tensors_go_back_to_the_system():
+    """The mechanism behind memory growing with video length, and its fix (see release_free_memory)."""
+    kept = {mode: int(subprocess.run([sys.executable, "-c", FRAGMENTED_HEAP, str(ROOT / "scripts"), mode],
+                                     capture_output=True, text=True, check=True).stdout)
+            for mode in ("kept", "released")}
+    assert kept["kept"] >= 90 and kept["released"] <= 8, kept
+
+
+def test_ctrl_c_while_loading_the_model_stays_a_ctrl_c():
+    """A Ctrl-C that cuts an import short breaks the import torch does while restoring its state; that error
+    must not replace the KeyboardInterrupt (it did: "unexpected AttributeError" and a traceback)."""
+    python = VENV_DIR / "scenes" / "bin" / "python"
+    if not python.exists():
+        pytest.skip("scenes venv not built")
+    check = """
+import sys
+sys.path.insert(0, sys.argv[1])
+import torch
+from steps.scenes_model import preserved_global_state
+def broken(*args, **kwargs):  # as after a Ctrl-C during the import of sympy
+    raise AttributeError("module 'sympy' has no attribute 'printing'")
+torch.use_deterministic_algorithms = broken
+try:
+    with preserved_global_state("cpu"):
+        raise KeyboardInterrupt
+except KeyboardInterrupt:
+    print("interrupted")
+try:
+    with preserved_global_state("cpu"):
+        pass
+except AttributeError:
+    print("restore errors are raised when nothing else is")
+"""
+    proc = subprocess.run([str(python), "-c", check, str(ROOT / "scripts")], capture_output=True, text=True)
+    assert proc.stdout.splitlines() == ["interrupted", "restore errors are raised when nothing else is"], proc.stderr
 
 
 def test_bad_video_fails_with_one_line(tmp_path):

@@ -2,11 +2,16 @@
 
 import os
 import pickle
+import signal
 import stat
+import subprocess
+import sys
 
 import pytest
+from conftest import ROOT
 from vidflow.errors import UserError
-from vidflow.io import atomic_path, read_json, write_json
+from vidflow.io import atomic_path, read_json, remove_stale_temporaries, stale_temporaries, write_json
+from vidflow.logs import interrupted
 
 
 def test_write_json_is_atomic_sorted_and_readable_by_others(tmp_path):
@@ -33,3 +38,50 @@ def test_atomic_path_leaves_nothing_on_failure(tmp_path):
 def test_user_error_survives_pickling():
     err = pickle.loads(pickle.dumps(UserError("a.mp4", "no video stream")))
     assert isinstance(err, UserError) and str(err) == "a.mp4: no video stream" and err.reason == "no video stream"
+
+
+def test_atomic_path_removes_what_a_killed_writer_of_the_same_output_left(tmp_path):
+    target = tmp_path / "out.json"
+    writer = ("import os, signal\nfrom vidflow.io import atomic_path\n"
+              f"with atomic_path({str(target)!r}) as tmp:\n"
+              "    tmp.write_text('half')\n    os.kill(os.getpid(), signal.SIGKILL)\n")
+    left = []
+    for _ in range(2):  # the second killed writer removes what the first left, then leaves its own
+        proc = subprocess.run([sys.executable, "-c", writer], check=False,
+                              env={**os.environ, "PYTHONPATH": str(ROOT / "scripts")})
+        assert proc.returncode == -signal.SIGKILL
+        left.append(stale_temporaries(target, ".json"))
+    assert len(left[0]) == len(left[1]) == 1 and left[0] != left[1] and not target.exists()
+    assert left[1][0].read_text() == "half" and not left[0][0].exists()
+    left = left[1]
+    (tmp_path / f"{left[0].name}.d").mkdir()  # not one of ours (the name goes on): kept
+    stale_dir = tmp_path / ".out.json.abcd_123.json"  # a staging folder of the same output: removed
+    (stale_dir / "sub").mkdir(parents=True)
+    kept = [".out.json.lock", ".out.json.ABCD1234.json", ".out.json.abcd1234.csv", ".out.json.abcd12345.json",
+            ".other.json.abcd1234.json", "out.json.abcd1234.json", ".out.jsonXabcd1234.json"]
+    for name in kept:
+        (tmp_path / name).write_text("keep")
+    write_json(target, {"a": 1})
+    assert read_json(target) == {"a": 1}
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([*kept, f"{left[0].name}.d", "out.json"])
+    assert remove_stale_temporaries(tmp_path / "missing" / "x.json", ".json") == []
+
+
+def test_an_error_caused_by_ctrl_c_counts_as_interrupted():
+    def import_failed_by_ctrl_c():
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt as err:
+            raise ImportError("initialization failed") from err
+
+    with pytest.raises(ImportError) as caught:
+        import_failed_by_ctrl_c()
+    assert interrupted(caught.value) and interrupted(KeyboardInterrupt())
+    try:
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt:
+            raise RuntimeError("while handling it") from None  # context kept, cause suppressed
+    except RuntimeError as err:
+        assert interrupted(err)
+    assert not interrupted(ValueError("plain")) and not interrupted(None)

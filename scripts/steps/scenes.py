@@ -12,7 +12,9 @@ Everything here needs numpy only (tests import it in the driver venv); the model
 """
 
 import csv
+import ctypes
 import fcntl
+import functools
 import io
 import logging
 import subprocess
@@ -248,6 +250,33 @@ def write_text(path, text):
 # --------------------------------------------------------------------------- the step
 
 
+def release_free_memory():
+    """Give the free pages of the C heap back to the system (glibc's ``malloc_trim``); False where there is none.
+
+    The model's per-window tensors (1-33 MB) come from glibc's heap once its dynamic mmap threshold has grown,
+    and the heap fragments: without this, peak RSS grew with every window (660 MiB after 5 windows, 740 MiB
+    after 100, 1271 MiB for a 600 s video). Called after each batch it keeps the peak flat (~640 MiB at 60 s
+    and at 600 s) and was no slower in an A/B run; a fixed mmap threshold (mallopt) kept it flat too, but made
+    inference ~1.5x slower (every large tensor then faults in fresh pages).
+    """
+    trim = _malloc_trim()
+    if trim is None:
+        return False
+    trim(0)
+    return True
+
+
+@functools.cache
+def _malloc_trim():
+    """glibc's ``malloc_trim``, or None."""
+    try:
+        trim = ctypes.CDLL(None).malloc_trim
+    except (OSError, AttributeError):
+        return None
+    trim.argtypes, trim.restype = [ctypes.c_size_t], ctypes.c_int
+    return trim
+
+
 class Progress:
     """Logs frames done and speed every ~10 s."""
 
@@ -288,6 +317,7 @@ def predict_video(path, model, threads=1, batch_size=1, expected_frames=None, ti
     for batch in iter_batches(iter_windows(timed_chunks()), batch_size):
         t0 = time.perf_counter()
         outputs.append(kept_predictions(model(batch)))
+        release_free_memory()  # else the heap fragments and peak memory grows with the video's length
         timings["inference"] = timings.get("inference", 0.0) + time.perf_counter() - t0
         predicted += len(outputs[-1])
         progress.update(min(predicted, frames_seen[0]))

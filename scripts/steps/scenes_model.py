@@ -68,18 +68,27 @@ def preserved_global_state(device):
     numpy_state, python_state = np.random.get_state(), random.getstate()
     environ, filters = dict(os.environ), list(warnings.filters)
     cuda_devices = list(range(torch.cuda.device_count())) if device.startswith("cuda") else []
+    failing = True
     try:
         with torch.random.fork_rng(devices=cuda_devices):
             yield
+        failing = False
     finally:
-        torch.use_deterministic_algorithms(deterministic, warn_only=warn_only)
-        torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = cudnn
-        np.random.set_state(numpy_state)
-        random.setstate(python_state)
-        for key in set(os.environ) - set(environ):
-            del os.environ[key]
-        os.environ.update(environ)
-        warnings.filters[:] = filters
+        # Restoring imports torch._inductor (and sympy): after a Ctrl-C that cut an import short, that import
+        # fails too, and its error must not hide the KeyboardInterrupt (or the first error) being raised.
+        with contextlib.suppress(Exception) if failing else contextlib.nullcontext():
+            _restore_global_state(deterministic, warn_only, cudnn, numpy_state, python_state, environ, filters)
+
+
+def _restore_global_state(deterministic, warn_only, cudnn, numpy_state, python_state, environ, filters):
+    torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = cudnn
+    np.random.set_state(numpy_state)
+    random.setstate(python_state)
+    for key in set(os.environ) - set(environ):
+        del os.environ[key]
+    os.environ.update(environ)
+    warnings.filters[:] = filters
+    torch.use_deterministic_algorithms(deterministic, warn_only=warn_only)  # last: it imports torch._inductor
 
 
 class FastDilatedBlock(nn.Module):

@@ -3,12 +3,18 @@
 import errno
 import hashlib
 import json
+import logging
 import os
+import re
+import shutil
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
 from .errors import UserError
+
+log = logging.getLogger("vidflow")
+TEMP_RANDOM = r"[a-z0-9_]{8}"  # the random part of a name from tempfile.mkstemp / mkdtemp
 
 
 def _umask():
@@ -22,12 +28,15 @@ def atomic_path(path, suffix=None):
     """Yield a temporary path beside ``path``; rename it onto ``path`` only on success.
 
     The temporary name keeps the final suffix (tools such as ffmpeg pick the
-    format from it) and is removed if the block raises.
+    format from it) and is removed if the block raises. Temporaries of ``path`` that a
+    killed run left behind (SIGKILL skips every clean-up) are removed first.
     """
     path = Path(path)
+    suffix = suffix or path.suffix
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix or path.suffix, dir=path.parent)
+        remove_stale_temporaries(path, suffix)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
     except OSError as err:
         raise write_error(path, err) from None
     os.close(fd)
@@ -40,6 +49,33 @@ def atomic_path(path, suffix=None):
         if isinstance(err, OSError) and err.errno in WRITE_ERRNOS:
             raise write_error(path, err) from None
         raise
+
+
+def stale_temporaries(path, suffix=""):
+    """Temporary files and folders of ``path`` in its folder: ``.{name}.XXXXXXXX{suffix}`` as ``atomic_path``
+    (and a ``mkdtemp(prefix=f".{name}.", suffix=suffix)`` staging folder) names them, sorted."""
+    path = Path(path)
+    pattern = re.compile(re.escape(f".{path.name}.") + TEMP_RANDOM + re.escape(suffix))
+    try:
+        names = os.listdir(path.parent)
+    except FileNotFoundError:
+        return []
+    return sorted(path.parent / name for name in names if pattern.fullmatch(name))
+
+
+def remove_stale_temporaries(path, suffix=""):
+    """Remove the temporaries of ``path`` (:func:`stale_temporaries`) that a killed writer left behind.
+
+    Only for a path that no other process is writing now: Snakemake runs one job per output. Returns them.
+    """
+    stale = stale_temporaries(path, suffix)
+    for old in stale:
+        if old.is_dir() and not old.is_symlink():
+            shutil.rmtree(old)
+        else:
+            old.unlink(missing_ok=True)
+        log.info("removed %s, left by an interrupted run", old)
+    return stale
 
 
 # A full disk or quota, a file-size limit, a read-only or unwritable folder: the user's to fix.

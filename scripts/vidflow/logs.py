@@ -22,6 +22,17 @@ def setup_logging(log_path=None, level=logging.INFO):
     logging.basicConfig(level=level, format=LOG_FORMAT, handlers=handlers, force=True)
 
 
+def interrupted(err):
+    """True when a KeyboardInterrupt is among the causes of ``err`` (raised ``from`` it or while handling it)."""
+    seen = set()
+    while err is not None and id(err) not in seen:
+        if isinstance(err, KeyboardInterrupt):
+            return True
+        seen.add(id(err))
+        err = err.__cause__ or err.__context__
+    return False
+
+
 def run_main(main, argv=None):
     """Run ``main(argv)`` and turn failures into one clear line and exit status 1.
 
@@ -38,6 +49,9 @@ def run_main(main, argv=None):
         log.error("interrupted")
         sys.exit(130)
     except Exception as err:  # noqa: BLE001 - last-resort reporting
+        if interrupted(err):  # e.g. Ctrl-C inside `import onnxruntime` surfaces as ImportError
+            log.error("interrupted")
+            sys.exit(130)
         for handler in logging.getLogger().handlers:
             if not isinstance(handler, logging.FileHandler):
                 continue

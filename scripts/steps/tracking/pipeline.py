@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from vidflow.errors import UserError
-from vidflow.io import dumps_json
+from vidflow.io import dumps_json, remove_stale_temporaries
 from vidflow.media import ffprobe, summarize
 
 from steps.tracking.engines import engine_family, load_engine
@@ -135,6 +135,7 @@ def track_faces(video, scenes_path, output, settings, threads=1):
     log.info("engine %s on %s (%dx%d, %d frames, %d scenes): %d chunks, %d worker process(es), device cpu",
              settings["engine"], video, width, height, frame_count, len(cuts), len(chunks),
              min(threads, len(chunks)) if chunks else 0)
+    remove_stale_temporaries(Path(output).parent / "tracking")  # a killed run's .tracking.XXXXXXXX work folder
     workdir = Path(tempfile.mkdtemp(prefix=".tracking.", dir=Path(output).parent))
     try:
         tasks = [(str(video), width, height, start, count, settings, str(workdir / f"{start:09d}.jsonl"))
