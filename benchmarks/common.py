@@ -119,7 +119,7 @@ def clip_25fps(seconds, size, work=WORK):
     """``clip(seconds, size)`` at 25 fps (as step 2 writes it: fps filter, x264), and its scenes.json.
 
     For benchmarks of one step on its real input without running the workflow. The unit's hard cuts
-    fall every 5 s, so the scenes are known: 125 frames each.
+    fall every 5 s, so the scenes are known: 125 frames each (the last one may be shorter).
     """
     source = clip(seconds, size, work)
     path = source.with_name(f"{source.stem}_25fps.mp4")
@@ -131,7 +131,9 @@ def clip_25fps(seconds, size, work=WORK):
                             "-c:v", "libx264", "-preset", "fast", "-crf", "20", "-c:a", "aac", "-b:a", "128k",
                             str(partial)], check=True)
             os.replace(partial, path)
-    frames = seconds * 25
+    from vidflow.media import ffprobe, summarize  # noqa: PLC0415
+
+    frames = summarize(ffprobe(path))["video"]["nb_frames"]  # 30 -> 25 fps: a 60 s clip has 1502 frames
     scene = UNIT_SECONDS * 25 // 2
     scenes.write_text(json.dumps({"fps": 25, "frame_count": frames, "scenes": [
         {"start_frame": a, "end_frame": min(a + scene, frames) - 1} for a in range(0, frames, scene)]}))
