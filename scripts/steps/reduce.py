@@ -9,6 +9,9 @@ Unlike the seed: real detector confidences (absent where no detector ran), and `
 speaker-to-face link (a face is never marked speaking just because someone speaks).
 """
 
+import itertools
+
+from steps.report import read_tracking
 from vidflow.io import write_json
 from vidflow.jsonstream import compact, read_document, write_object
 from vidflow.media import FPS
@@ -77,11 +80,6 @@ def _streamed_frames(header, frames):
         yield reduced_frame(empty, [], ids)
 
 
-def slim_face(face):
-    """The fields of a face that step 6 and the report read (no landmarks, blendshapes, ...)."""
-    return {k: face[k] for k in ("track_id", "bbox", "score", "speaking", "speaker") if k in face}
-
-
 def reduce_tracking_file(tracking_path, out_path):
     """Write :func:`reduce_tracking` of ``tracking_path`` to ``out_path`` (same bytes as ``write_json(...,
     compact=True)``), streaming both files; return ``(fps, total_frames)``."""
@@ -89,23 +87,17 @@ def reduce_tracking_file(tracking_path, out_path):
     try:
         first = next(frames, None)
         if first is not None:
-            frames = _chain(first, frames)
+            frames = itertools.chain([first], frames)
         elif "frames" not in header:
             raise KeyError("frames")
         if not {"fps", "frame_count"} <= header.keys():
             raise Unordered("fps or frame_count after the frames")
         write_object(out_path, {"fps": header["fps"], "total_frames": header["frame_count"]}, "frames_analysis",
                      (compact(frame) for frame in _streamed_frames(header, frames)))
-    except Unordered:  # an unusual file: the full reduction, on the faces without their landmarks
-        header, frames = read_document(tracking_path, "frames")
-        kept = [{**f, "faces": [slim_face(x) for x in f["faces"]]} for f in frames]
-        write_json(out_path, reduce_tracking({**header, "frames": kept}), compact=True)
+    except Unordered:  # an unusual file: the full reduction
+        header = read_tracking(tracking_path)  # the whole document, faces without their landmarks
+        write_json(out_path, reduce_tracking(header), compact=True)
     return header["fps"], header["frame_count"]
-
-
-def _chain(first, rest):
-    yield first
-    yield from rest
 
 
 def speakers_at(segments, seconds):

@@ -11,7 +11,7 @@ from collections import Counter, defaultdict
 from vidflow.jsonstream import read_document
 
 NO_LINK = "-"
-FACE_FIELDS = ("track_id", "bbox", "score", "speaking", "speaker")  # all the report reads of a face
+FACE_FIELDS = ("track_id", "bbox", "score", "speaking", "speaker")  # all the report and step 6 read of a face
 
 
 def round3(value):
