@@ -363,6 +363,11 @@ def step_running(group):
     return False
 
 
+def step_done(log):
+    """Whether the step's log has its last line (every heavy step ends with ``INFO <name>: done: ...``)."""
+    return re.search(r" INFO [\w.]+: done: ", log.read_text(errors="replace")) is not None
+
+
 def like_a_terminal():
     """In the child: SIGINT back to its default action, as a shell gives a foreground job. A process started in the
     background by a non-interactive shell (``pytest ... &`` in a script, some CI runners) inherits SIGINT ignored;
@@ -371,12 +376,14 @@ def like_a_terminal():
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
-def interrupt(work, rule, output, sig, attempts=5):
+def interrupt(work, rule, output, sig, attempts=8):
     """Run the workflow up to ``output``, send ``sig`` to its process group once ``rule`` has started working
     (its log has a line), and wait until every process of the group is gone; returns what the run printed.
 
-    The group is frozen (SIGSTOP) while checking that the step still runs, and the signal lands before it
-    continues; if the step had already finished (the run succeeded), its output is removed and the run retried.
+    The group is frozen (SIGSTOP) while checking that the step still works (its process runs and has not logged
+    ``done:``), and the signal lands before it continues. A step that has logged ``done:`` is only exiting: a
+    signal then would test Snakemake, not the step (a CI run saw exactly that race on the 60-frame clip), so the
+    group is let go unsignalled; when the run succeeds, the output is removed and the run retried.
     A real Ctrl-C in a terminal reaches the same processes: the terminal's foreground process group."""
     log, transcript = work / "logs" / rule / "_loose" / "good.log", work / f"{rule}.{sig.name}.txt"
     for _ in range(attempts):
@@ -389,7 +396,7 @@ def interrupt(work, rule, output, sig, attempts=5):
                 time.sleep(0.01)
             assert proc.poll() is None, f"the run ended before {rule} started:\n{transcript.read_text()[-3000:]}"
             os.killpg(proc.pid, signal.SIGSTOP)
-            if step_running(proc.pid):
+            if step_running(proc.pid) and not step_done(log):
                 os.killpg(proc.pid, sig)
             os.killpg(proc.pid, signal.SIGCONT)
             proc.wait(timeout=300)
