@@ -153,6 +153,17 @@ def test_dropped_connection_is_retried_without_partial_files(server, tmp_path, a
     assert not list((tmp_path / "dl").rglob(".part-*"))
 
 
+def test_a_killed_download_s_staging_folder_and_part_file_are_removed(server, tmp_path, archive_bytes):
+    server.file("/talks.zip", archive_bytes)
+    out = tmp_path / "dl" / link_id(server.url + "/talks.zip")
+    stale = out.parent / f".{out.name}.k2j4h1x0"  # what a SIGKILL in the middle of the transfer leaves
+    stale.mkdir(parents=True)
+    (stale / ".part-ab_cd123").write_bytes(archive_bytes[:1000])
+    status = fetch(server, tmp_path, "/talks.zip")
+    assert open(status["file"], "rb").read() == archive_bytes
+    assert not stale.exists() and not list((tmp_path / "dl").rglob(".part-*"))
+
+
 def test_slow_server_times_out(server, tmp_path):
     server.slow("/slow.zip", 3)
     start = time.monotonic()

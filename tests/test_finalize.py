@@ -1,8 +1,14 @@
 """Step 7: schema validation with precise messages, and the SHA-256 archive (idempotent, verifiable)."""
 
 import datetime
+import errno
+import fcntl
 import json
+import os
+import shutil
+import signal
 import subprocess
+import sys
 
 import pytest
 from conftest import ROOT
@@ -151,7 +157,45 @@ def test_archive_is_verifiable_and_idempotent(tmp_path):
     meta = json.loads((folder / "metadata.json").read_text())
     assert meta["config"] == {"convert": {"crf": 23}} and meta["created_at"].startswith("2026-01-03")
     subprocess.run(["sha256sum", "--quiet", "-c", "MANIFEST.sha256"], cwd=folder, check=True)
-    assert sorted(p.name for p in root.iterdir()) == ["f" * 64], "no temporary folders left"
+    assert sorted(p.name for p in root.iterdir()) == [".lock", "f" * 64], "no temporary folders left"
+
+
+KILLED_WHILE_COPYING = """import json, os, shutil, signal, sys
+from steps.finalize import write_archive
+copy = shutil.copyfile
+def copy_then_die(src, dst):
+    copy(src, dst)
+    os.kill(os.getpid(), signal.SIGKILL)
+shutil.copyfile = copy_then_die
+write_archive(sys.argv[1], sys.argv[2], json.loads(sys.argv[3]), json.loads(sys.argv[4]))
+"""
+
+
+def test_archive_removes_what_a_killed_finalize_left_of_the_same_archive_only(tmp_path, monkeypatch):
+    root, sha, other = tmp_path / "archive", "f" * 64, "e" * 64
+    files = {name: str(path) for name, path in make_files(tmp_path).items()}
+    proc = subprocess.run([sys.executable, "-c", KILLED_WHILE_COPYING, str(root), sha, json.dumps(files),
+                           json.dumps(metadata())], env={**os.environ, "PYTHONPATH": str(ROOT / "scripts")},
+                          check=False)
+    assert proc.returncode == -signal.SIGKILL
+    staged = [p for p in root.iterdir() if p.name.startswith(f".{sha}.")]
+    assert len(staged) == 1 and len(list(staged[0].iterdir())) == 1, "the killed run left a staging folder"
+    retired = root / f".{sha}.old.ab_cd123" / sha  # as if killed while swapping in a new version
+    retired.mkdir(parents=True)
+    for name in (f".{other}.k2j4h1x0", f".{sha}.k2j4h1x0.d"):  # another archive's, and not a temporary name
+        (root / name).mkdir()
+
+    def no_locks(*_):
+        raise OSError(errno.ENOSYS, "Function not implemented")
+
+    with monkeypatch.context() as patch:  # without a lock another writer may be staging: nothing is removed
+        patch.setattr(fcntl, "flock", no_locks)
+        assert write_archive(root, sha, make_files(tmp_path), metadata(), now=T0)
+    assert staged[0].exists() and retired.exists()
+    shutil.rmtree(root / sha)
+    assert write_archive(root, sha, make_files(tmp_path), metadata(), now=T0)
+    assert sorted(p.name for p in root.iterdir()) == sorted([f".{other}.k2j4h1x0", ".lock", f".{sha}.k2j4h1x0.d", sha])
+    subprocess.run(["sha256sum", "--quiet", "-c", "MANIFEST.sha256"], cwd=root / sha, check=True)
 
 
 def test_optional_outputs_add_to_the_validated_and_archived_files():

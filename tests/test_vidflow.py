@@ -1,5 +1,7 @@
-"""Shared helpers: atomic writes, deterministic JSON, picklable errors."""
+"""Shared helpers: atomic writes, deterministic JSON, picklable errors, file locks."""
 
+import errno
+import fcntl
 import os
 import pickle
 import signal
@@ -10,7 +12,8 @@ import sys
 import pytest
 from conftest import ROOT
 from vidflow.errors import UserError
-from vidflow.io import atomic_path, read_json, remove_stale_temporaries, stale_temporaries, write_json
+from vidflow.io import (atomic_path, exclusive_lock, read_json, remove_stale_temporaries, stale_temporaries,
+                        write_json)
 from vidflow.logs import interrupted
 
 
@@ -65,6 +68,33 @@ def test_atomic_path_removes_what_a_killed_writer_of_the_same_output_left(tmp_pa
     assert read_json(target) == {"a": 1}
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([*kept, f"{left[0].name}.d", "out.json"])
     assert remove_stale_temporaries(tmp_path / "missing" / "x.json", ".json") == []
+
+
+def test_exclusive_lock_excludes_other_processes_and_goes_on_where_the_file_system_has_none(tmp_path, monkeypatch,
+                                                                                           caplog):
+    lock = tmp_path / "archive" / ".lock"
+    holder = subprocess.Popen([sys.executable, "-c", "import sys\nfrom vidflow.io import exclusive_lock\n"
+                               "with exclusive_lock(sys.argv[1]) as locked:\n    print(locked, flush=True)\n"
+                               "    sys.stdin.readline()\n", str(lock)], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(ROOT / "scripts")})
+    assert holder.stdout.readline() == b"True\n"
+    with open(lock) as handle, pytest.raises(BlockingIOError):  # held by the other process
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    holder.communicate(b"\n")
+    with exclusive_lock(lock) as locked, open(lock) as handle:
+        assert locked is True
+        with pytest.raises(BlockingIOError):
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    with open(lock) as handle:  # released on leaving the block
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+    def no_locks(*_):  # Lustre mounted without -o flock
+        raise OSError(errno.ENOSYS, "Function not implemented")
+
+    monkeypatch.setattr(fcntl, "flock", no_locks)
+    with exclusive_lock(lock) as locked:
+        assert locked is False
+    assert f"{lock}: the file system does not support locks (Function not implemented)" in caplog.text
 
 
 def test_an_error_caused_by_ctrl_c_counts_as_interrupted():

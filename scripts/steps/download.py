@@ -8,7 +8,6 @@ need a browser: they are reported as "manual download required" and skipped.
 
 import csv
 import email.message
-import fcntl
 import hashlib
 import http.client
 import json
@@ -25,7 +24,7 @@ from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 
 from vidflow.errors import UserError
-from vidflow.io import read_json, write_json
+from vidflow.io import exclusive_lock, read_json, remove_stale_temporaries, write_json
 from vidflow.naming import slugify
 
 log = logging.getLogger("download")
@@ -104,9 +103,7 @@ def read_sources(path):
 def locked_history(folder):
     """Yield the history list under an exclusive lock; it is written back atomically on exit."""
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / f".{HISTORY}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with exclusive_lock(folder / f".{HISTORY}.lock"):
         path = folder / HISTORY
         history = read_json(path) if path.exists() else []
         before = list(history)
@@ -176,6 +173,7 @@ def download_link(link, out_dir, history_dir, timeout=60, retries=3, backoff=1.0
     """
     url, out_dir = link["url"], Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(out_dir)  # a killed run's staging folder, with its .part- file
     staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
 
     def publish(status):  # called under the history lock: a recorded file is always in place

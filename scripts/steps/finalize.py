@@ -15,7 +15,7 @@ from pathlib import Path
 import jsonschema
 
 from vidflow.errors import UserError
-from vidflow.io import dumps_json, read_json, sha256_file, write_json
+from vidflow.io import dumps_json, exclusive_lock, read_json, remove_stale_temporaries, sha256_file, write_json
 from vidflow.jsonstream import Items, NotAnObject, read_members
 
 log = logging.getLogger("finalize")
@@ -161,7 +161,15 @@ def write_archive(root, sha256, files, metadata, now=None):
     archive whose provenance is otherwise unchanged, so reruns are byte-identical.
     """
     root, dest = Path(root), Path(root) / sha256
-    root.mkdir(parents=True, exist_ok=True)
+    # Two videos with the same content share one archive folder and may be finalised at the same time
+    with exclusive_lock(root / ".lock") as locked:
+        if locked:  # no other writer now: a killed run's staging / retired folders of this archive are stale
+            remove_stale_temporaries(dest)
+            remove_stale_temporaries(root / f"{sha256}.old")
+        return _write_archive(root, dest, sha256, files, metadata, now)
+
+
+def _write_archive(root, dest, sha256, files, metadata, now):
     created = (now or datetime.datetime.now(datetime.timezone.utc)).isoformat(timespec="seconds")
     if (dest / "metadata.json").exists():
         old = read_json(dest / "metadata.json")

@@ -1,6 +1,7 @@
 """Atomic, deterministic file writing."""
 
 import errno
+import fcntl
 import hashlib
 import json
 import logging
@@ -76,6 +77,32 @@ def remove_stale_temporaries(path, suffix=""):
             old.unlink(missing_ok=True)
         log.info("removed %s, left by an interrupted run", old)
     return stale
+
+
+# flock is missing on some cluster file systems (Lustre mounted without -o flock gives ENOSYS)
+NO_LOCKS_ERRNOS = {errno.ENOSYS, errno.ENOLCK, errno.EINVAL, errno.EOPNOTSUPP}
+
+
+@contextmanager
+def exclusive_lock(path):
+    """Hold an exclusive ``flock`` on the file ``path`` (created if missing) for the block; yields True.
+
+    Where the file system has no locks, logs that and yields False: the caller goes on unlocked and skips
+    whatever is only safe under the lock. The lock file stays (removing it would race with a waiting locker).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        except OSError as err:
+            if err.errno not in NO_LOCKS_ERRNOS:
+                raise
+            log.warning("%s: the file system does not support locks (%s); going on without one", path,
+                        err.strerror or err)
+            yield False
+            return
+        yield True
 
 
 # A full disk or quota, a file-size limit, a read-only or unwritable folder: the user's to fix.
