@@ -3,6 +3,8 @@
 import itertools
 import json
 import re
+import signal
+import time
 
 import numpy as np
 import pytest
@@ -204,3 +206,24 @@ def test_a_face_in_every_frame_of_a_scene_shorter_than_min_track_frames_is_kept(
     frames = [(0, [box]), (1, [box]), (2, [box]), (3, [box]), (4, [[100, 100, 20, 20]])]
     assert assign_track_ids(frames, [0, 2, 4], min_track_frames=3, frame_count=10) == [[1], [1], [2], [2], [None]]
     assert assign_track_ids(frames[:2], [0], min_track_frames=3) == [[1], [1]]  # the video ends after frame 1
+
+
+def signal_masks(pid):
+    """``(blocked, ignored)`` signal sets of a process, from /proc."""
+    fields = dict(line.split(":\t", 1) for line in open(f"/proc/{pid}/status").read().splitlines() if ":\t" in line)
+    return int(fields["SigBlk"], 16), int(fields["SigIgn"], 16)
+
+
+def test_tracking_workers_leave_ctrl_c_to_the_step():
+    """Workers ignore SIGINT (the step's process stops them), with the usual mask for their ffmpeg decoders;
+    the step's own thread gets SIGINT unblocked back."""
+    sigint = 1 << (signal.SIGINT - 1)
+    with pipeline._pool(2) as pool:
+        assert pool.map(abs, [-1, -2, -3, -4]) == [1, 2, 3, 4]
+        pids = [worker.pid for worker in pool._pool]
+        deadline = time.monotonic() + 30
+        while not all(signal_masks(pid)[1] & sigint for pid in pids) and time.monotonic() < deadline:
+            time.sleep(0.05)  # a worker that took no task may still be starting
+        masks = [signal_masks(pid) for pid in pids]
+        assert [(blocked & sigint, ignored & sigint) for blocked, ignored in masks] == [(0, sigint)] * 2
+    assert signal.SIGINT not in signal.pthread_sigmask(signal.SIG_BLOCK, [])

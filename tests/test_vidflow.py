@@ -97,6 +97,55 @@ def test_exclusive_lock_excludes_other_processes_and_goes_on_where_the_file_syst
     assert f"{lock}: the file system does not support locks (Function not implemented)" in caplog.text
 
 
+CTRL_C_STEP = """import os, signal, sys, time
+from vidflow import interrupt
+from vidflow.io import write_json
+from vidflow.logs import run_main, setup_logging
+
+def ctrl_c():
+    os.kill(os.getpid(), signal.SIGINT)
+    time.sleep(0.5)  # the KeyboardInterrupt comes here (or never, where SIGINT is ignored)
+
+def main(argv):
+    setup_logging(None)
+    case = argv[0]
+    if case == "held":  # an import or a model load: it finishes, then the step stops
+        with interrupt.held():
+            ctrl_c()
+            print("load finished", flush=True)
+        print("after the load", flush=True)
+    try:
+        ctrl_c()
+    except KeyboardInterrupt:  # what torch's import machinery did to it
+        if case == "error":
+            raise AttributeError("partially initialized module 'torch._dynamo' has no attribute 'config'")
+    print("ran on", flush=True)
+    write_json(argv[1], {"a": 1})
+    print("wrote", flush=True)
+
+run_main(main, sys.argv[1:])
+"""
+
+
+@pytest.mark.parametrize("case", ["held", "swallowed", "error", "ignored"])
+def test_ctrl_c_stops_a_step_whatever_a_library_does_with_it(tmp_path, case):
+    """A SIGINT during a ``held`` block waits for its end; one a library swallowed, or turned into another error,
+    still ends the step as ``interrupted`` (130) and publishes no output; an inherited SIG_IGN is respected."""
+    output = tmp_path / "out.json"
+    proc = subprocess.run([sys.executable, "-c", CTRL_C_STEP, case, str(output)], capture_output=True, text=True,
+                          check=False, env={**os.environ, "PYTHONPATH": str(ROOT / "scripts")},
+                          preexec_fn=(lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)) if case == "ignored"
+                          else None)
+    if case == "ignored":  # a background job of a non-interactive shell: Ctrl-C is not for it
+        assert (proc.returncode, proc.stdout, proc.stderr) == (0, "ran on\nwrote\n", "")
+        assert output.exists()
+        return
+    printed = {"held": "load finished\n", "swallowed": "ran on\n", "error": ""}[case]
+    assert (proc.returncode, proc.stdout) == (130, printed), proc.stderr
+    assert proc.stderr.strip().endswith("ERROR vidflow: interrupted") and len(proc.stderr.splitlines()) == 1
+    assert not output.exists() and list(tmp_path.iterdir()) == []
+
+
 def test_an_error_caused_by_ctrl_c_counts_as_interrupted():
     def import_failed_by_ctrl_c():
         try:

@@ -16,6 +16,7 @@ import os
 import time
 from pathlib import Path
 
+from vidflow import interrupt
 from vidflow.io import sha256_file
 from vidflow.errors import UserError
 
@@ -73,8 +74,9 @@ def choose_device(torch, gpus):
 def diarize(samples, sample_rate, settings, threads=1, gpus=0):
     """``{"segments": [(start, end, label)], "device": ...}`` for mono float32 ``samples``."""
     source = pipeline_source(settings)
-    import torch
-    from pyannote.audio import Pipeline
+    with interrupt.held():  # a Ctrl-C cannot cut torch's and pyannote's imports short
+        import torch
+        from pyannote.audio import Pipeline
 
     torch.set_num_threads(max(1, threads))
     device, why = choose_device(torch, gpus)

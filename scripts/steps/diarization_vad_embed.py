@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from steps.diarization import speech_regions
+from vidflow import interrupt
 from vidflow.io import sha256_file
 from steps.diarization_cluster import cluster_embeddings
 from vidflow.errors import UserError
@@ -259,7 +260,9 @@ def diarize(samples, sample_rate, settings, threads=1, gpus=0):
              threads)
     files = model_files()
     t0 = time.monotonic()
-    probs = vad_probabilities(samples, vad_session(files["vad"]), sample_rate)
+    with interrupt.held():  # a Ctrl-C cannot cut onnxruntime's import short; it stops the step right after
+        session = vad_session(files["vad"])
+    probs = vad_probabilities(samples, session, sample_rate)
     regions = speech_regions(probs, VAD_FRAME / sample_rate, threshold=p["vad_threshold"],
                              min_speech=p["min_speech"], min_silence=p["min_silence"], pad=p["speech_pad"],
                              duration=len(samples) / sample_rate)
@@ -268,8 +271,9 @@ def diarize(samples, sample_rate, settings, threads=1, gpus=0):
     log.info("VAD: %d speech regions, %.1f s of speech (%.1f s)", len(regions), speech, t1 - t0)
     if not regions:
         return {"segments": [], "device": "cpu"}
-    embeddings, centres, owners = embed_regions(samples, regions, Embedder(files["embedding"]), mel_filters(),
-                                                p["embed_rate"], sample_rate)
+    with interrupt.held():  # torch, resemblyzer and librosa imports
+        embedder, filters = Embedder(files["embedding"]), mel_filters()
+    embeddings, centres, owners = embed_regions(samples, regions, embedder, filters, p["embed_rate"], sample_rate)
     t2 = time.monotonic()
     log.info("embeddings: %d partial windows (%.1f s)", len(embeddings), t2 - t1)
     labels, info = cluster_embeddings(embeddings, p["num_speakers"], p["min_speakers"], p["max_speakers"],

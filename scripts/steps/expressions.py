@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from vidflow import interrupt
 from vidflow.errors import UserError
 from vidflow.io import sha256_file, write_json
 from vidflow.jsonstream import read_document
@@ -184,11 +185,12 @@ def analyse_expressions(video, tracking_path, output, model_dir, models, threads
     tracking = read_tracking(tracking_path)
     files = resolve_model_files(model_dir, models)
     limit_threads(threads)
-    from steps.expressions_model import ExpressionModel  # py-feat + torch: the expressions env only
-    from steps.tracking.frames import read_frames
+    with interrupt.held():  # a Ctrl-C cannot cut py-feat's and torch's imports short
+        from steps.expressions_model import ExpressionModel  # py-feat + torch: the expressions env only
+        from steps.tracking.frames import read_frames
 
-    started = time.monotonic()
-    model = ExpressionModel(model_dir, models, threads=threads, gpus=gpus)
+        started = time.monotonic()
+        model = ExpressionModel(model_dir, models, threads=threads, gpus=gpus)
     log.info("loaded py-feat %s models %s on %s in %.1f s", model.version, models, model.device,
              time.monotonic() - started)
     started, results = time.monotonic(), {}

@@ -24,6 +24,7 @@ from fractions import Fraction
 
 import numpy as np
 
+from vidflow import interrupt
 from vidflow.errors import UserError
 from vidflow.io import atomic_path, write_json
 from vidflow.media import FPS, ffprobe, frame_to_time, summarize
@@ -333,13 +334,14 @@ def detect_scenes(video, scenes_json, scenes_csv_path, probs_path, threshold=0.5
     source = summarize(ffprobe(video))
     if source["video"] is None:
         raise UserError(video, "no video stream")
-    import steps.scenes_model as scenes_model  # noqa: PLC0415 - torch only in the scenes env
+    with interrupt.held():  # a Ctrl-C cannot cut torch's imports short; it stops the step right after them
+        import steps.scenes_model as scenes_model  # noqa: PLC0415 - torch only in the scenes env
 
-    start = time.perf_counter()
-    device, why = scenes_model.choose_device(gpus)
-    log.info("device: %s (%s)", device, why)
-    scenes_model.set_threads(threads)
-    model, info = scenes_model.load_model(device)
+        start = time.perf_counter()
+        device, why = scenes_model.choose_device(gpus)
+        log.info("device: %s (%s)", device, why)
+        scenes_model.set_threads(threads)
+        model, info = scenes_model.load_model(device)
     batch_size = batch_size or scenes_model.default_batch_size(device)
     log.info("model %s %s (weights sha256 %s), threshold %s, min scene %d frames, %d torch threads, "
              "%d window(s) per batch", info["name"], info["version"], info["weights_sha256"], threshold,

@@ -12,6 +12,7 @@ import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
+from . import interrupt
 from .errors import UserError
 
 log = logging.getLogger("vidflow")
@@ -43,6 +44,7 @@ def atomic_path(path, suffix=None):
     os.close(fd)
     try:
         yield Path(tmp)
+        interrupt.check()  # a step asked to stop publishes nothing, even where a library swallowed the Ctrl-C
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; outputs get the usual permissions
         os.replace(tmp, path)
     except BaseException as err:

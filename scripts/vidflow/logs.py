@@ -1,9 +1,11 @@
 """Logging set-up and the one-line error contract shared by all rule scripts."""
 
 import logging
+import signal
 import sys
 import traceback
 
+from . import interrupt
 from .errors import UserError
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -36,26 +38,35 @@ def interrupted(err):
 def run_main(main, argv=None):
     """Run ``main(argv)`` and turn failures into one clear line and exit status 1.
 
-    A :class:`UserError` is reported as ``ERROR: <file>: <reason>``, Ctrl-C as ``interrupted``. Anything else
-    is a bug: its traceback goes to the log file only, and stderr gets one line.
+    A :class:`UserError` is reported as ``ERROR: <file>: <reason>``. Ctrl-C is ``interrupted`` (exit 130),
+    whatever it caused on its way (see :mod:`vidflow.interrupt`): an error, or nothing at all because a library
+    swallowed it. Anything else is a bug: its traceback goes to the log file only, and stderr gets one line.
     """
     log = logging.getLogger("vidflow")
+    interrupt.catch_ctrl_c()
+    stopped = False
     try:
         main(argv)
-    except UserError as err:
-        log.error("%s", err)
-        sys.exit(1)
     except KeyboardInterrupt:  # Ctrl-C reaches the whole process group: one line, no traceback
+        stopped = True
+    except UserError as err:
+        if not interrupt.received():  # e.g. "ffmpeg failed" because ffmpeg got the same Ctrl-C
+            log.error("%s", err)
+            sys.exit(1)
+    except Exception as err:  # noqa: BLE001 - last-resort reporting
+        stopped = interrupted(err)  # e.g. Ctrl-C inside an import surfaces as ImportError
+        if not (stopped or interrupt.received()):
+            _traceback_to_log()
+            log.error("unexpected %s: %s (traceback in the rule's log)", type(err).__name__, err)
+            sys.exit(1)
+    if stopped or interrupt.received():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut this line short
         log.error("interrupted")
         sys.exit(130)
-    except Exception as err:  # noqa: BLE001 - last-resort reporting
-        if interrupted(err):  # e.g. Ctrl-C inside `import onnxruntime` surfaces as ImportError
-            log.error("interrupted")
-            sys.exit(130)
-        for handler in logging.getLogger().handlers:
-            if not isinstance(handler, logging.FileHandler):
-                continue
+
+
+def _traceback_to_log():
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logging.FileHandler):
             handler.stream.write(traceback.format_exc())
             handler.flush()
-        log.error("unexpected %s: %s (traceback in the rule's log)", type(err).__name__, err)
-        sys.exit(1)

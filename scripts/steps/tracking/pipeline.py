@@ -8,14 +8,18 @@ pass (:mod:`steps.tracking.tracks`), and tracking.json is streamed out, so memor
 video length. Model files are checked before any frame is read.
 """
 
+import contextlib
 import json
 import logging
 import multiprocessing
 import shutil
+import signal
 import tempfile
 import time
+from multiprocessing import resource_tracker
 from pathlib import Path
 
+from vidflow import interrupt
 from vidflow.errors import UserError
 from vidflow.io import dumps_json, remove_stale_temporaries
 from vidflow.media import ffprobe, summarize
@@ -53,7 +57,8 @@ _ENGINE = None
 def _engine(settings):
     global _ENGINE
     if _ENGINE is None:
-        _ENGINE = load_engine(settings["engine"])(settings)
+        with interrupt.held():  # a Ctrl-C cannot cut the engine's imports and model loading short
+            _ENGINE = load_engine(settings["engine"])(settings)
     return _ENGINE
 
 
@@ -109,20 +114,42 @@ def _run_chunks(tasks, threads):
         finally:
             _close_engine()
         return
-    context = multiprocessing.get_context("spawn")  # fresh interpreters: no forked model state
-    with context.Pool(min(threads, len(tasks))) as pool:
+    with contextlib.ExitStack() as stack:
+        with interrupt.held():  # a Ctrl-C in the middle of a worker's start: that worker prints a traceback
+            pool = stack.enter_context(_pool(min(threads, len(tasks))))
         for result in pool.imap(_process_chunk_in_worker, tasks):
             if result[0] is UserError:
                 raise UserError(result[1], result[2])
             yield result
 
 
+def _pool(processes):
+    """A pool of fresh interpreters (spawn: no forked model state) that leave Ctrl-C to this process, which
+    stops them (``Pool.terminate``): a worker hit by Ctrl-C would print a traceback of its own, each of them.
+
+    The workers start with SIGINT blocked (a new interpreter inherits the mask) and ignore it from their
+    initializer on. Here it is blocked only in this thread, so a Ctrl-C meanwhile still reaches this process.
+    """
+    resource_tracker.ensure_running()  # starting it unblocks SIGINT again: before blocking
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        return multiprocessing.get_context("spawn").Pool(processes, initializer=_leave_ctrl_c_to_the_parent)
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
+
+def _leave_ctrl_c_to_the_parent():
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})  # its decoders get the usual mask
+
+
 def track_faces(video, scenes_path, output, settings, threads=1):
     """Write ``output`` (tracking.json) for ``video`` (25 fps, from step 2) cut by ``scenes_path``."""
     settings = {**DEFAULTS, **settings}
     engine_family(settings["engine"])
-    engine_cls = load_engine(settings["engine"])
-    model = engine_cls.check_models(settings)  # before any frame is read
+    with interrupt.held():
+        engine_cls = load_engine(settings["engine"])
+        model = engine_cls.check_models(settings)  # before any frame is read
     summary = summarize(ffprobe(video))
     if summary["video"] is None:
         raise UserError(video, "no video stream")
