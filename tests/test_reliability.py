@@ -476,3 +476,57 @@ def test_interrupted_runs_resume_to_identical_outputs(odd_run, good_clip, tmp_pa
     assert [name for name in sorted(reference) if resumed[name] != reference[name]] == []
     # a killed step leaves its temporary files behind; the next writer of the same output removes them
     assert temporaries_under(tmp_path / "results") == []
+
+
+def step_command(step, work, out):
+    """The command of one heavy step on the good clip of ``work`` (the odd-inputs run), writing into ``out``."""
+    folder = work / "results" / "_loose" / "good"
+    video, scenes = folder / "video.mp4", folder / "scenes.json"
+    env, script, args = {
+        "scenes": ("scenes", "scenes.py", ["--input", video, "--json", out / "scenes.json", "--csv", out / "scenes.csv",
+                                           "--probs", out / "probs.json", "--threads", "2"]),
+        "diarization": ("diarization", "diarize.py", ["--backend", "vad_embed", "--input", video, "--json",
+                                                      out / "d.json", "--rttm", out / "d.rttm"]),
+        "tracking": ("tracking_mediapipe", "track_faces.py", ["--video", video, "--scenes", scenes, "--output",
+                                                              out / "tracking.json", "--threads", "2",
+                                                              "--chunk-frames", "30"]),
+    }[step]
+    return [str(VENV_DIR / env / "bin" / "python"), str(ROOT / "scripts" / script), *map(str, args),
+            "--log", str(out / "step.log")]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("step, delays", [("scenes", (0, 0.1, 0.2, 0.35, 0.5, 0.7, 0.9, 1.1, 1.4)),
+                                          ("diarization", (0, 0.1, 0.3, 0.6, 1.0)),
+                                          ("tracking", (0, 0.02, 0.05, 0.1, 0.2, 0.4))])
+def test_ctrl_c_at_any_moment_of_a_step_s_start_ends_it_as_interrupted(odd_run, tmp_path, step, delays):
+    """Ctrl-C while torch/onnxruntime/mediapipe are imported, models load or tracking workers start: always
+    exit 130 with one line, no traceback, no output. (Before: the scenes step ran on to exit 0 after some of
+    these, or died with 'unexpected AttributeError: partially initialized module'; tracking workers printed
+    tracebacks.) A step that has logged ``done:`` when the signal would land is not signalled."""
+    signalled = 0
+    for delay in delays:
+        out = tmp_path / str(delay)
+        out.mkdir()
+        log = out / "step.log"
+        proc = subprocess.Popen(step_command(step, odd_run[0], out), stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True, start_new_session=True,
+                                preexec_fn=like_a_terminal)  # noqa: PLW1509 - no threads in the test process
+        while not (log.exists() and log.stat().st_size) and proc.poll() is None:
+            time.sleep(0.005)
+        time.sleep(delay)
+        os.killpg(proc.pid, signal.SIGSTOP)
+        hit = proc.poll() is None and not step_done(log)
+        if hit:
+            os.killpg(proc.pid, signal.SIGINT)
+        os.killpg(proc.pid, signal.SIGCONT)
+        printed = proc.communicate(timeout=300)[0]
+        if not hit:
+            continue
+        signalled += 1
+        assert proc.returncode == 130, f"{step}, SIGINT {delay} s in: exit {proc.returncode}\n{printed[-3000:]}"
+        assert printed.strip().endswith("ERROR vidflow: interrupted") and "Traceback" not in printed, \
+            f"{step}, SIGINT {delay} s after its first log line:\n{printed[-3000:]}"
+        assert log.read_text().strip().endswith("ERROR vidflow: interrupted")
+        assert sorted(p.name for p in out.iterdir()) == ["step.log"], f"{step} left output after a Ctrl-C"
+    assert signalled >= len(delays) - 2, f"only {signalled} of {len(delays)} signals landed before the step ended"
