@@ -33,6 +33,8 @@ RESULTS = ROOT / "results" / "benchmarks"
 WORK = RESULTS / "work"
 VENV_DIR = ROOT / ".venvs"
 SNAKEMAKE = Path(sys.executable).with_name("snakemake")
+# the same, with job benchmarks sampled all along (Snakemake alone stops sampling often after ~15 s of a job)
+SAMPLED_SNAKEMAKE = [sys.executable, str(Path(__file__).with_name("snakemake_sampled.py"))]
 MODELS = Path(os.environ.get("VIDFLOW_TEST_MODELS", ROOT.parent / "shared" / "models"))
 SOURCE_FPS = 30  # benchmark sources are 30 fps: step 2 must re-encode them to 25 fps (its worst case)
 UNIT_SECONDS = 10
@@ -306,7 +308,7 @@ def workflow_command(workdir, input_dir, *args, cores=2, configfiles=(), serial=
     ``serial`` runs one job at a time while every job keeps its configured threads (a resource every job
     takes one of, out of one), so per-rule times are not disturbed by each other.
     """
-    cmd = [str(SNAKEMAKE), *map(str, targets), "-s", str(ROOT / "Snakefile"), "--directory", str(workdir),
+    cmd = [*SAMPLED_SNAKEMAKE, *map(str, targets), "-s", str(ROOT / "Snakefile"), "--directory", str(workdir),
            "--configfile", str(ROOT / "config" / "config.yaml"), *map(str, configfiles), "--cores", str(cores)]
     if serial:
         cmd += ["--resources", "bench_slot=1", "--default-resources", "mem_mb=2048", "runtime=60", "gpu=0",

@@ -120,11 +120,47 @@ def test_every_tracking_engine_is_listed_with_its_env_and_overlay(common):
 def test_serial_workflow_command_keeps_threads_and_runs_one_job_at_a_time(common, tmp_path):
     cmd = common.workflow_command(tmp_path / "wd", tmp_path / "in", "-n", cores=2, serial=True,
                                   targets=["results/x/y/tracking.json"])
-    assert cmd[0] == str(common.SNAKEMAKE) and cmd[1] == "results/x/y/tracking.json"
+    assert cmd[:2] == common.SAMPLED_SNAKEMAKE and cmd[2] == "results/x/y/tracking.json"
     assert cmd[cmd.index("--cores") + 1] == "2"
     assert cmd[cmd.index("--resources") + 1] == "bench_slot=1"
     assert "bench_slot=1" in cmd[cmd.index("--default-resources"):]
     assert cmd[-2:] == [f"venv_dir={common.VENV_DIR}", f"input_dir={tmp_path / 'in'}"]
+
+
+SAMPLING = """import os, sys
+sys.path.insert(0, sys.argv[1])
+from snakemake import benchmark
+def intervals():  # the gaps between samples a job benchmark arms: before and after its first 30 samples
+    timer = benchmark.BenchmarkTimer(os.getpid(), benchmark.BenchmarkRecord())
+    gaps = []
+    for called in (1, 31):
+        timer._times_called = called
+        timer._schedule()
+        gaps.append(timer._timer.interval)
+        timer._timer.cancel()
+    return gaps
+print(intervals())
+import snakemake_sampled
+snakemake_sampled.sample_all_along()
+print(intervals())
+seen = []
+class Spy(benchmark.BenchmarkTimer):
+    def __init__(self, pid, record, interval):
+        seen.append(interval)
+        super().__init__(pid, record, interval)
+benchmark.BenchmarkTimer = Spy
+with benchmark.benchmarked(os.getpid()):  # how Snakemake's shell() benchmarks a job
+    pass
+print(seen)
+"""
+
+
+def test_benchmark_runs_sample_every_job_all_along(common):
+    """Snakemake alone samples a job every 0.5 s only for ~15 s, then every 30 s (cpu_time and max_rss of longer
+    jobs miss their end); the benchmarks' launcher samples every 0.5 s throughout."""
+    proc = subprocess.run([common.SAMPLED_SNAKEMAKE[0], "-c", SAMPLING, str(common.ROOT / "benchmarks")],
+                          capture_output=True, text=True, check=True)
+    assert proc.stdout.splitlines() == ["[0.5, 30]", "[0.5, 0.5]", "[0.5]"]
 
 
 def test_gpu_check_reports_the_cpu_fallback_on_a_machine_without_gpu(tmp_path):
