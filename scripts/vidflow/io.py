@@ -97,14 +97,14 @@ def exclusive_lock(path):
     with open(path, "a") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX)
+            locked = True
         except OSError as err:
             if err.errno not in NO_LOCKS_ERRNOS:
                 raise
             log.warning("%s: the file system does not support locks (%s); going on without one", path,
                         err.strerror or err)
-            yield False
-            return
-        yield True
+            locked = False
+        yield locked  # outside the except clause: an error of the block is not chained to the OSError
 
 
 # A full disk or quota, a file-size limit, a read-only or unwritable folder: the user's to fix.
