@@ -368,6 +368,24 @@ def step_done(log):
     return re.search(r" INFO [\w.]+: done: ", log.read_text(errors="replace")) is not None
 
 
+def wait_for_first_line(proc, log, timeout=600):
+    """Wait until the step has written its log's first line (or ``proc`` ended)."""
+    deadline = time.monotonic() + timeout
+    while not (log.exists() and log.stat().st_size) and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.005)
+
+
+def signal_if_working(proc, log, sig):
+    """Freeze ``proc``'s process group (SIGSTOP), send ``sig`` to it if the step still works (its script runs
+    and has not logged ``done:``), let the group go on; returns whether it was signalled."""
+    os.killpg(proc.pid, signal.SIGSTOP)
+    working = step_running(proc.pid) and not step_done(log)
+    if working:
+        os.killpg(proc.pid, sig)
+    os.killpg(proc.pid, signal.SIGCONT)
+    return working
+
+
 def like_a_terminal():
     """In the child: SIGINT back to its default action, as a shell gives a foreground job. A process started in the
     background by a non-interactive shell (``pytest ... &`` in a script, some CI runners) inherits SIGINT ignored;
@@ -391,14 +409,9 @@ def interrupt(work, rule, output, sig, attempts=8):
             proc = subprocess.Popen(workflow_cmd(work, "--rerun-incomplete", f"results/_loose/good/{output}"),
                                     stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
                                     preexec_fn=like_a_terminal)  # noqa: PLW1509 - no threads in the test process
-            deadline = time.monotonic() + 600
-            while not (log.exists() and log.stat().st_size) and proc.poll() is None and time.monotonic() < deadline:
-                time.sleep(0.01)
+            wait_for_first_line(proc, log)
             assert proc.poll() is None, f"the run ended before {rule} started:\n{transcript.read_text()[-3000:]}"
-            os.killpg(proc.pid, signal.SIGSTOP)
-            if step_running(proc.pid) and not step_done(log):
-                os.killpg(proc.pid, sig)
-            os.killpg(proc.pid, signal.SIGCONT)
+            signal_if_working(proc, log, sig)
             proc.wait(timeout=300)
         if proc.returncode != 0:
             break
@@ -512,14 +525,9 @@ def test_ctrl_c_at_any_moment_of_a_step_s_start_ends_it_as_interrupted(odd_run, 
         proc = subprocess.Popen(step_command(step, odd_run[0], out), stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, text=True, start_new_session=True,
                                 preexec_fn=like_a_terminal)  # noqa: PLW1509 - no threads in the test process
-        while not (log.exists() and log.stat().st_size) and proc.poll() is None:
-            time.sleep(0.005)
+        wait_for_first_line(proc, log)
         time.sleep(delay)
-        os.killpg(proc.pid, signal.SIGSTOP)
-        hit = proc.poll() is None and not step_done(log)
-        if hit:
-            os.killpg(proc.pid, signal.SIGINT)
-        os.killpg(proc.pid, signal.SIGCONT)
+        hit = signal_if_working(proc, log, signal.SIGINT)
         printed = proc.communicate(timeout=300)[0]
         if not hit:
             continue
