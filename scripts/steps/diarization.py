@@ -22,7 +22,7 @@ import numpy as np
 
 from vidflow.errors import UserError
 from vidflow.io import atomic_path, sha256_file, write_json
-from vidflow.media import ffmpeg_reason, ffprobe, summarize
+from vidflow.media import ffmpeg_reason, ffprobe, pcm_command, summarize
 
 log = logging.getLogger("diarization")
 SAMPLE_RATE = 16000
@@ -43,9 +43,7 @@ def read_audio(video, sample_rate=SAMPLE_RATE):
     if info["audio"] is None:
         log.info("%s has no audio stream: no speech", video)
         return np.zeros(0, dtype=np.float32), duration
-    cmd = ["ffmpeg", "-nostdin", "-hide_banner", "-v", "error", "-i", str(video), "-map", "0:a:0", "-vn",
-           "-ac", "1", "-ar", str(sample_rate), "-f", "s16le", "-acodec", "pcm_s16le", "pipe:1"]
-    proc = subprocess.run(cmd, capture_output=True, check=False)
+    proc = subprocess.run(pcm_command(video, sample_rate), capture_output=True, check=False)
     if proc.returncode != 0:
         reason = ffmpeg_reason(proc.stderr.decode(errors="replace")) or "ffmpeg failed"
         raise UserError(video, f"cannot decode the audio ({reason})")

@@ -42,6 +42,12 @@ def ffmpeg_reason(stderr):
     return "; ".join(dict.fromkeys(telling)) or (lines[-1] if lines else "")
 
 
+def pcm_command(video, sample_rate):
+    """FFmpeg command that writes the first audio stream of ``video`` to stdout as mono 16-bit PCM (``s16le``)."""
+    return ["ffmpeg", "-nostdin", "-hide_banner", "-v", "error", "-i", str(video), "-map", "0:a:0", "-vn",
+            "-ac", "1", "-ar", str(sample_rate), "-f", "s16le", "-acodec", "pcm_s16le", "pipe:1"]
+
+
 def _ffprobe_reason(path, stderr):
     """ffprobe's error lines without the path and ``[demuxer @ 0x...]`` prefixes, joined with ``; ``."""
     lines = []
