@@ -4,11 +4,16 @@ import logging
 import os
 import subprocess
 
+import numpy as np
 import pytest
-from conftest import make_testsrc
-from steps.convert import choose_encoder, convert_video, ffmpeg_has_encoder, plan_conversion
+from conftest import make_testsrc, require_binaries
+from steps.convert import choose_encoder, convert_video, ffmpeg_has_encoder, plan_conversion, sync_record
 from vidflow.errors import UserError
+from steps.convert_source import decode_errors, measure_sync
+from steps.diarization import SAMPLE_RATE, read_audio
 from vidflow.media import ffmpeg_reason, ffprobe, packet_durations, summarize
+
+import media_factory as mf
 
 SETTINGS = {"encoder": "auto", "crf": 23, "preset": "ultrafast", "audio_bitrate": "96k"}
 
@@ -27,7 +32,22 @@ def test_plan_remuxes_only_conforming_cfr_input():
     assert plan_conversion(summary(codec="hevc"), lambda: True) == ("encode", ["video codec hevc"])
     assert plan_conversion(summary(pix="yuv422p"), lambda: True)[0] == "encode"
     assert plan_conversion(summary(rotation=90), lambda: True) == ("encode", ["rotated 90 degrees"])
-    assert plan_conversion(summary(audio="mp3"), lambda: True) == ("encode", ["audio codec mp3"])
+    assert plan_conversion(summary(audio="mp3"), lambda: True) == ("copy_video", ["audio codec mp3"])
+    assert plan_conversion(summary(codec="hevc", audio="mp3"), lambda: True) == \
+        ("encode", ["video codec hevc", "audio codec mp3"])
+
+
+def test_plan_never_remuxes_misaligned_audio_or_decode_errors():
+    late, early = "audio starts 2.978 s after the first video frame", "audio starts 0.500 s before the first video frame"
+    assert plan_conversion(summary(), lambda: True, 2.978) == ("copy_video", [late])
+    assert plan_conversion(summary(), lambda: True, -0.5) == ("copy_video", [early])
+    assert plan_conversion(summary(), lambda: True, 0.0008) == ("remux", [])  # Matroska's millisecond rounding
+    assert plan_conversion(summary(), lambda: True, None) == ("copy_video", ["no audio frame decodes at the start"])
+    assert plan_conversion(summary(audio=None), lambda: True, None) == ("remux", [])
+    assert plan_conversion(summary(), lambda: True, 0.0, ["a", "b"]) == ("encode", ["2 decode errors"])
+    assert plan_conversion(summary(avg="30"), lambda: True, -0.5)[1][-1] == early
+    assert [sync_record({"offset": o})["action"] for o in (0.0, 2.978, -0.5, None)] == \
+        ["none", "padded", "trimmed", "by_timestamps"]
 
 
 def test_plan_skips_packet_scan_when_encode_is_needed_anyway():
@@ -133,9 +153,10 @@ def test_30fps_is_reencoded_to_25fps_cfr_with_audio(tmp_path):
 
 
 def test_conforming_input_is_remuxed_bit_for_bit(tmp_path):
-    src = make_testsrc(tmp_path / "in.mkv", seconds=1, fps=25)
+    src = make_testsrc(tmp_path / "in.mp4", seconds=1, fps=25)
     dst, record = convert(tmp_path, src)
     assert record["mode"] == "remux" and record["encoder"] is None
+    assert record["audio_sync"]["action"] == "none" and record["damage"] is None
     assert video_md5(dst) == video_md5(src)
     assert_25fps_cfr(dst, 1.0)
 
@@ -193,4 +214,162 @@ def test_text_file_with_video_extension_gives_one_line_error(tmp_path):
     with pytest.raises(UserError) as err:
         convert(tmp_path, fake)
     assert str(err.value).startswith(str(fake)) and "\n" not in str(err.value)
+    assert not (tmp_path / "out" / "video.mp4").exists()
+
+
+# --------------------------------------------------------------------------- audio/video sync
+
+SPEECH_AT = 1.0  # s into the speech track
+LINE = ("en-us+m3", "Good morning and welcome to the programme.")
+
+
+@pytest.fixture(scope="module")
+def sync_media(tmp_path_factory):
+    """Video-only clips (25 fps with B-frames, 30 fps) and a speech track with one utterance at SPEECH_AT."""
+    require_binaries("ffmpeg", "espeak-ng")
+    folder = tmp_path_factory.mktemp("sync")
+    mf.make_speech(folder / "speech.wav", [(SPEECH_AT, *LINE)], duration=6)
+    for fps in (25, 30):
+        subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", f"testsrc2=size=320x180:rate={fps}:duration=7",
+                        "-c:v", "libx264", "-preset", "veryfast", "-bf", "2", "-pix_fmt", "yuv420p",
+                        str(folder / f"video{fps}.mp4")], check=True)
+    return folder, mf.synthesize(*LINE).astype(np.float32)
+
+
+def locate(signal, template):
+    """Sample index where ``template`` best matches ``signal`` (FFT cross-correlation)."""
+    size = 1 << (len(signal) + len(template)).bit_length()
+    corr = np.fft.irfft(np.fft.rfft(signal, size) * np.conj(np.fft.rfft(template, size)), size)
+    return int(np.argmax(corr[:len(signal) - len(template) + 1]))
+
+
+# name: (container, fps, video -itsoffset, audio -itsoffset, extra mux args, where the speech is against frame 0,
+#        what conversion does)
+SYNC_CASES = {
+    "late": ("mp4", 25, 0, 2.978, [], SPEECH_AT + 2.978, ("copy_video", "padded")),
+    "early": ("mp4", 25, 0.5, 0, [], SPEECH_AT - 0.5, ("copy_video", "trimmed")),
+    "negative": ("mkv", 25, 0, -0.5, ["-avoid_negative_ts", "disabled"], SPEECH_AT - 0.5, ("copy_video", "trimmed")),
+    # an MP4 edit list skips the first 0.5 s of audio: ffprobe says it starts at 0 and decoders agree
+    "edit_list": ("mp4", 25, 0, -0.5, [], SPEECH_AT - 0.5, ("remux", "none")),
+    "late_30fps": ("mp4", 30, 0, 1.5, [], SPEECH_AT + 1.5, ("encode", "padded")),
+}
+
+
+@pytest.mark.parametrize("case", SYNC_CASES)
+def test_audio_starts_with_frame_0_in_video_mp4(sync_media, tmp_path, case):
+    """Late, early and negative audio: the speech lands where it was against the frames (decoded from 0)."""
+    folder, utterance = sync_media
+    container, fps, video_offset, audio_offset, extra, truth, (mode, action) = SYNC_CASES[case]
+    src = tmp_path / f"{case}.{container}"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-itsoffset", str(video_offset), "-i", str(folder / f"video{fps}.mp4"),
+                    "-itsoffset", str(audio_offset), "-i", str(folder / "speech.wav"), "-map", "0:v", "-map", "1:a",
+                    "-c:v", "copy", "-c:a", "aac", "-b:a", "96k", *extra, str(src)], check=True)
+    starts = [s.get("start_time") for s in ffprobe(src)["streams"]]
+    if case == "negative":
+        assert float(starts[1]) < 0, starts
+    samples, _ = read_audio(src)
+    before = locate(samples, utterance) / SAMPLE_RATE  # a remux that keeps the offset puts the speech here
+    dst, record = convert(tmp_path, src)
+    assert (record["mode"], record["audio_sync"]["action"]) == (mode, action), record
+    samples, _ = read_audio(dst)  # as the diarization step decodes it: sample 0 = time 0
+    assert abs(locate(samples, utterance) / SAMPLE_RATE - truth) < 0.02, (before, truth)
+    out = measure_sync(dst)
+    assert out["video_start"] == 0 and abs(out["offset"]) <= 0.001, out
+    if mode == "copy_video":
+        assert video_md5(dst) == video_md5(src)
+        assert abs(abs(record["audio_sync"]["offset"]) - abs(truth - before)) < 0.03, record["audio_sync"]
+    assert_25fps_cfr(dst, 7.0)  # the 7 s of video, every frame kept
+    again, _ = convert(tmp_path / "again", src)
+    assert again.read_bytes() == dst.read_bytes()
+
+
+# --------------------------------------------------------------------------- damaged sources
+
+
+def corrupt_middle(src, dst, size=20_000, seed=17):
+    """Copy ``src`` with ``size`` bytes of seeded garbage from its middle; returns the garbage's byte range."""
+    data = bytearray(src.read_bytes())
+    start = len(data) // 2
+    data[start:start + size] = np.random.default_rng(seed).integers(0, 256, size, dtype=np.uint8).tobytes()
+    dst.write_bytes(bytes(data))
+    return start, start + size
+
+
+def packet_times(path, stream, first, last):
+    """pts (s) of the packets of ``stream`` whose bytes overlap ``[first, last)``."""
+    out = subprocess.run(["ffprobe", "-v", "error", "-select_streams", stream, "-show_entries", "packet=pts_time,pos,size",
+                          "-of", "csv=p=0", str(path)], capture_output=True, text=True, check=True).stdout
+    rows = [line.split(",") for line in out.split()]
+    return [float(t) for t, size, pos in rows if int(pos) < last and int(pos) + int(size) > first]
+
+
+def frame_counts(path):
+    """Frames of the first video stream: container (nb_frames), ffprobe -count_frames, ffmpeg's decoder."""
+    probe = subprocess.run(["ffprobe", "-v", "error", "-count_frames", "-select_streams", "v:0", "-show_entries",
+                            "stream=nb_frames,nb_read_frames", "-of", "csv=p=0", str(path)],
+                           capture_output=True, text=True, check=True).stdout.strip().split(",")
+    framemd5 = subprocess.run(["ffmpeg", "-v", "quiet", "-i", str(path), "-map", "0:v:0", "-f", "framemd5", "-"],
+                              capture_output=True, text=True, check=False).stdout
+    decoded = sum(1 for line in framemd5.splitlines() if line and not line.startswith("#"))
+    return [int(probe[0]), int(probe[1]), decoded]
+
+
+@pytest.fixture(scope="module")
+def damaged_clip(tmp_path_factory):
+    """A 12 s 25 fps H.264/AAC clip with 20 kB of garbage in its middle, the clean clip and the garbage's bytes.
+
+    The audio is seeded noise, so that cross-correlation finds any stretch of it exactly.
+    """
+    require_binaries("ffmpeg")
+    folder = tmp_path_factory.mktemp("damaged")
+    clean = folder / "clean.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=320x180:rate=25:duration=12",
+                    "-f", "lavfi", "-i", "anoisesrc=seed=5:amplitude=0.3:sample_rate=48000:duration=12",
+                    "-c:v", "libx264", "-preset", "fast", "-pix_fmt", "yuv420p", "-c:a", "aac", str(clean)], check=True)
+    return folder / "damaged.mp4", clean, corrupt_middle(clean, folder / "damaged.mp4")
+
+
+def test_damaged_source_is_reencoded_with_one_frame_count_and_the_damage_recorded(damaged_clip, tmp_path):
+    src, clean, (first, last) = damaged_clip
+    assert len(set(frame_counts(src))) > 1, "fixture should lose frames when decoded"
+    dst, record = convert(tmp_path, src)
+    assert record["mode"] == "encode" and record["reasons"][0].endswith("decode errors"), record["reasons"]
+    damage = record["damage"]
+    assert damage["errors"] >= 1 and damage["messages"] and not any("0x" in m for m in damage["messages"])
+    hit = packet_times(clean, "v:0", first, last)
+    video = [(r["start"], r["end"]) for r in damage["ranges"] if r["stream"] == "video"]
+    assert hit and all(any(lo <= t <= hi for lo, hi in video) for t in hit), (hit, video)
+    assert sum(hi - lo for lo, hi in video) < 12 / 2, "the damage is in the middle, not everywhere"
+    assert frame_counts(dst) == [300, 300, 300]
+    assert decode_errors(dst, 2) == []
+    again, _ = convert(tmp_path / "again", src)
+    assert again.read_bytes() == dst.read_bytes()
+    assert (again.parent / "video.json").read_bytes() == (dst.parent / "video.json").read_bytes()
+
+
+def test_damaged_audio_keeps_its_place(damaged_clip, tmp_path):
+    """Lost AAC frames are filled with silence: the audio after the damage still matches the video's time."""
+    src, clean, _ = damaged_clip
+    dst, record = convert(tmp_path, src)
+    assert any(r["stream"] == "audio" for r in record["damage"]["ranges"]), record["damage"]["ranges"]
+    clean_audio, _ = read_audio(clean)
+    fixed, _ = read_audio(dst)
+    broken, _ = read_audio(src)
+    tail = clean_audio[-3 * SAMPLE_RATE:-SAMPLE_RATE]  # 2 s after the damage
+    assert len(broken) < len(clean_audio) - SAMPLE_RATE // 100, "fixture should drop audio frames"
+    assert abs(len(fixed) - len(clean_audio)) <= SAMPLE_RATE // 100
+    assert abs(locate(fixed, tail) - (len(clean_audio) - 3 * SAMPLE_RATE)) <= SAMPLE_RATE // 100
+
+
+def test_undecodable_video_fails_alone_with_one_line(tmp_path):
+    src = make_testsrc(tmp_path / "clean.mp4", seconds=2, fps=25, audio=False)
+    data = bytearray(src.read_bytes())
+    moov = data.index(b"moov") - 4  # the sample tables stay readable; every frame's bytes become garbage
+    data[64:moov] = np.random.default_rng(3).integers(0, 256, moov - 64, dtype=np.uint8).tobytes()
+    bad = tmp_path / "garbage.mp4"
+    bad.write_bytes(bytes(data))
+    with pytest.raises(UserError) as err:
+        convert(tmp_path, bad)
+    assert str(err.value).startswith(f"{bad}: no video frame can be decoded (") and "\n" not in str(err.value)
+    assert len(str(err.value)) < 300, err.value
     assert not (tmp_path / "out" / "video.mp4").exists()
