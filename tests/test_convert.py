@@ -1,12 +1,13 @@
 """Step 2: conversion to constant 25 fps H.264/AAC (decisions unit-tested, encodes checked with ffprobe)."""
 
+import json
 import logging
 import os
 import subprocess
 
 import numpy as np
 import pytest
-from conftest import make_testsrc, require_binaries
+from conftest import make_testsrc, require_binaries, run_snakemake
 from steps.convert import choose_encoder, convert_video, ffmpeg_has_encoder, plan_conversion, sync_record
 from vidflow.errors import UserError
 from steps.convert_source import decode_errors, measure_sync
@@ -373,3 +374,63 @@ def test_undecodable_video_fails_alone_with_one_line(tmp_path):
     assert str(err.value).startswith(f"{bad}: no video frame can be decoded (") and "\n" not in str(err.value)
     assert len(str(err.value)) < 300, err.value
     assert not (tmp_path / "out" / "video.mp4").exists()
+
+
+# --------------------------------------------------------------------------- through the workflow
+
+VOICES = ("en-us+m3", "en+f3")
+LINES = ["Good morning and welcome to the programme.", "Thank you very much, it is good to be here.",
+         "Tell us about your latest research project.", "We study how people take turns in conversation."]
+LATE = 2.978  # s: the audio of a broadcast capture starts this much after its first frame
+
+
+@pytest.fixture(scope="module")
+def workflow_sources(tmp_path_factory):
+    """Run the workflow once on a dialogue whose audio starts LATE s after the video and on a 30 s clip
+    with 20 kB of garbage in its middle; returns (work folder, speech truth, corrupted packet times)."""
+    require_binaries("ffmpeg", "espeak-ng")
+    folder = tmp_path_factory.mktemp("workflow_sources")
+    inputs = folder / "input"
+    inputs.mkdir()
+    turns = mf.layout_turns([(VOICES[i % 2], text) for i, text in enumerate(LINES)], start=0.5, gap=0.7)
+    speech = mf.make_speech(folder / "speech.wav", turns, duration=turns[-1][0] + 4)
+    frames = int(round((speech["duration"] + LATE + 1) * 25))
+    mf.make_video(folder / "frames.mp4", [mf.Shot("blank", frames)])
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(folder / "frames.mp4"), "-itsoffset", str(LATE), "-i",
+                    str(folder / "speech.wav"), "-map", "0:v", "-map", "1:a", "-c:v", "copy", "-c:a", "aac",
+                    str(inputs / "late.mp4")], check=True)
+    mf.make_video(folder / "clean.mp4", [mf.Shot("astronaut", 375, zoom=(1.0, 1.3)), mf.Shot("coffee", 375)])
+    first, last = corrupt_middle(folder / "clean.mp4", inputs / "corrupt.mp4")
+    hit = packet_times(folder / "clean.mp4", "v:0", first, last)
+    targets = ["results/_loose/late/diarization.json", "results/_loose/corrupt/scenes.json",
+               "results/_loose/corrupt/tracking.json"]
+    run_snakemake(folder, *targets, config={"input_dir": str(inputs)})
+    return folder / "results" / "_loose", speech["segments"], hit
+
+
+def test_late_audio_gives_speaker_turns_at_their_frames(workflow_sources):
+    results, truth, _ = workflow_sources
+    record = json.loads((results / "late" / "video.json").read_text())
+    # decoders output the AAC encoder's priming (1024 samples: 64 ms at 16 kHz) just before the speech track
+    assert record["audio_sync"]["action"] == "padded" and 0 <= LATE - record["audio_sync"]["offset"] <= 0.065
+    segments = json.loads((results / "late" / "diarization.json").read_text())["segments"]
+    starts = [s["start"] for s in segments]
+    assert len(segments) == len(truth), segments
+    for turn, found in zip(truth, segments):  # the real diarization step, against the frames' time
+        assert abs(found["start"] - (turn["start"] + LATE)) < 0.1, (turn, found, starts)
+        assert abs(found["end"] - (turn["end"] + LATE)) < 0.3, (turn, found)
+    assert len({s["speaker"] for s in segments}) == 2
+
+
+def test_corrupt_middle_gives_one_frame_count_to_every_step(workflow_sources):
+    results, _, hit = workflow_sources
+    record = json.loads((results / "corrupt" / "video.json").read_text())
+    scenes = json.loads((results / "corrupt" / "scenes.json").read_text())
+    tracking = json.loads((results / "corrupt" / "tracking.json").read_text())
+    assert record["mode"] == "encode" and record["damage"]["errors"] > 0
+    assert record["output"]["video"]["nb_frames"] == scenes["frame_count"] == tracking["frame_count"] == 750
+    assert frame_counts(results / "corrupt" / "video.mp4") == [750, 750, 750]
+    video = [(r["start"], r["end"]) for r in record["damage"]["ranges"] if r["stream"] == "video"]
+    assert hit and all(any(lo <= t <= hi for lo, hi in video) for t in hit), (hit, video)
+    log = (results.parent.parent / "logs" / "convert" / "_loose" / "corrupt.log").read_text()
+    assert "decode error(s), damaged: video " in log

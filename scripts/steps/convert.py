@@ -232,7 +232,7 @@ def convert_video(src, dst, info_path, settings, threads=1, gpus=0):
                     ", ".join(f"{r['stream']} {r['start']:.3f}-{r['end']:.3f} s" for r in damage["ranges"]) or
                     "no time range found")
     # Both streams are shifted so that the first video frame is at 0 (the audio by its own offset).
-    in_args = [*(CONCEAL if errors else []), "-copyts", "-itsoffset", f"{-starts['video_start']:.6f}"]
+    in_args = [*(CONCEAL if errors else []), "-copyts", "-itsoffset", f"{0.0 - starts['video_start']:.6f}"]
     encoder = None
     with atomic_path(dst) as tmp:
         if mode == "remux":
