@@ -8,13 +8,11 @@ source once with FFmpeg (``-f null``); where they are is read from ffprobe's pac
 """
 
 import json
-import logging
 import re
 import subprocess
 
 from vidflow.errors import UserError
 
-log = logging.getLogger("convert")
 # Packets read to find the first decoded frame: enough for B-frame reordering; the second try
 # covers long runs of packets that decoders drop (edit lists, a damaged start).
 START_PACKETS = (16, 4096)
