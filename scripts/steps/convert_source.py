@@ -16,7 +16,7 @@ from vidflow.errors import UserError
 # Packets read to find the first decoded frame: enough for B-frame reordering; the second try
 # covers long runs of packets that decoders drop (edit lists, a damaged start).
 START_PACKETS = (16, 4096)
-# Decode-error lines kept in the log and in video.json
+# Distinct decode-error lines kept in video.json
 MAX_ERROR_LINES = 20
 
 
