@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 from conftest import make_testsrc
-from steps.convert import choose_encoder, convert_video, ffmpeg_has_encoder, plan_conversion
+from steps.convert import choose_encoder, convert_video, ffmpeg_has_encoder, plan_conversion, sync_record
 from vidflow.errors import UserError
 from vidflow.media import ffmpeg_reason, ffprobe, packet_durations, summarize
 
@@ -27,7 +27,22 @@ def test_plan_remuxes_only_conforming_cfr_input():
     assert plan_conversion(summary(codec="hevc"), lambda: True) == ("encode", ["video codec hevc"])
     assert plan_conversion(summary(pix="yuv422p"), lambda: True)[0] == "encode"
     assert plan_conversion(summary(rotation=90), lambda: True) == ("encode", ["rotated 90 degrees"])
-    assert plan_conversion(summary(audio="mp3"), lambda: True) == ("encode", ["audio codec mp3"])
+    assert plan_conversion(summary(audio="mp3"), lambda: True) == ("copy_video", ["audio codec mp3"])
+    assert plan_conversion(summary(codec="hevc", audio="mp3"), lambda: True) == \
+        ("encode", ["video codec hevc", "audio codec mp3"])
+
+
+def test_plan_never_remuxes_misaligned_audio_or_decode_errors():
+    late, early = "audio starts 2.978 s after the first video frame", "audio starts 0.500 s before the first video frame"
+    assert plan_conversion(summary(), lambda: True, 2.978) == ("copy_video", [late])
+    assert plan_conversion(summary(), lambda: True, -0.5) == ("copy_video", [early])
+    assert plan_conversion(summary(), lambda: True, 0.0008) == ("remux", [])  # Matroska's millisecond rounding
+    assert plan_conversion(summary(), lambda: True, None) == ("copy_video", ["no audio frame decodes at the start"])
+    assert plan_conversion(summary(audio=None), lambda: True, None) == ("remux", [])
+    assert plan_conversion(summary(), lambda: True, 0.0, ["a", "b"]) == ("encode", ["2 decode errors"])
+    assert plan_conversion(summary(avg="30"), lambda: True, -0.5)[1][-1] == early
+    assert [sync_record({"offset": o})["action"] for o in (0.0, 2.978, -0.5, None)] == \
+        ["none", "padded", "trimmed", "by_timestamps"]
 
 
 def test_plan_skips_packet_scan_when_encode_is_needed_anyway():
@@ -133,9 +148,10 @@ def test_30fps_is_reencoded_to_25fps_cfr_with_audio(tmp_path):
 
 
 def test_conforming_input_is_remuxed_bit_for_bit(tmp_path):
-    src = make_testsrc(tmp_path / "in.mkv", seconds=1, fps=25)
+    src = make_testsrc(tmp_path / "in.mp4", seconds=1, fps=25)
     dst, record = convert(tmp_path, src)
     assert record["mode"] == "remux" and record["encoder"] is None
+    assert record["audio_sync"]["action"] == "none" and record["damage"] is None
     assert video_md5(dst) == video_md5(src)
     assert_25fps_cfr(dst, 1.0)
 

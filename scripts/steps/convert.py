@@ -1,9 +1,14 @@
 """Step 2: normalise a video to constant 25 fps H.264 (yuv420p) + AAC in one FFmpeg pass.
 
-Already-conforming files (25 fps CFR H.264 yuv420p, AAC or no audio, upright) are
-remuxed without re-encoding. NVENC is used only when asked for (or ``auto``), the
-rule was given a GPU, one is visible and FFmpeg supports it; otherwise libx264,
-and the log says why.
+Both streams of ``video.mp4`` start at 0: audio sample 0 is frame 0's time. Sources whose audio
+starts later or earlier than the first video frame (as FFmpeg's decoders see it, see
+``steps.convert_source``) get their audio padded with silence or trimmed. Sources with decode
+errors are re-encoded with error concealment, so every frame reader gets the same frames; the
+damaged time ranges are logged and recorded. Already-conforming, aligned and cleanly decoding files
+(25 fps CFR H.264 yuv420p, AAC or no audio, upright) are remuxed without re-encoding; when only the
+audio needs work, the video is copied and the audio alone re-encoded. NVENC is used only when asked
+for (or ``auto``), the rule was given a GPU, one is visible and FFmpeg supports it; otherwise
+libx264, and the log says why.
 """
 
 import logging
@@ -17,25 +22,46 @@ from fractions import Fraction
 
 from vidflow.errors import UserError
 from vidflow.io import atomic_path, write_json
+from steps.convert_source import decode_errors, describe_damage, measure_sync
 from vidflow.media import FPS, ffmpeg_reason, ffprobe, packet_durations, summarize
 
 log = logging.getLogger("convert")
 TARGET_FPS = Fraction(FPS)
 BITEXACT = ["-fflags", "+bitexact", "-flags:v", "+bitexact", "-flags:a", "+bitexact",
             "-map_metadata", "-1", "-map_chapters", "-1"]
+# Audio this far (s) from the first video frame is aligned: Matroska stores times in whole milliseconds.
+SYNC_TOLERANCE = 0.001
+# Pad or trim the audio so sample 0 is frame 0's time, and wherever its timestamps and its samples
+# disagree by more than 5 ms (a dropped AAC frame is 1024 samples: 10.7 ms at 96 kHz, more below).
+ALIGN_AUDIO = "aresample=async=1:min_hard_comp=0.005:first_pts=0"
+# Decoder error concealment for damaged sources: damaged blocks are predicted from their neighbours
+# and the previous frame, then deblocked (frames that do not decode at all are filled by fps=25).
+CONCEAL = ["-ec", "guess_mvs+deblock+favor_inter"]
 
 
-def plan_conversion(summary, cfr):
-    """Decide between ``remux`` and ``encode`` from an ffprobe summary.
+def sync_reason(offset):
+    """Why the audio must be moved (None: it starts with the first video frame)."""
+    if offset is None:
+        return "no audio frame decodes at the start"
+    if abs(offset) <= SYNC_TOLERANCE:
+        return None
+    return f"audio starts {abs(offset):.3f} s {'after' if offset > 0 else 'before'} the first video frame"
 
-    ``cfr`` is a callable returning True when frame timing is constant; it is
-    only called when everything else already allows a remux (it reads packets).
-    Returns ``(mode, reasons)`` with the reasons a re-encode is needed.
+
+def plan_conversion(summary, cfr, audio_offset=0.0, errors=()):
+    """Decide between ``remux``, ``copy_video`` and ``encode`` from an ffprobe summary.
+
+    ``cfr`` is a callable returning True when frame timing is constant; it is only called when
+    everything else about the video already allows copying it (it reads packets).
+    ``audio_offset`` is the audio's start minus the video's (s), ``errors`` FFmpeg's decode errors.
+    Returns ``(mode, reasons)`` with the reasons a stream must be re-encoded.
     """
     video, audio = summary["video"], summary["audio"]
     if video is None:
         raise UserError("input", "no video stream")
     reasons = []
+    if errors:
+        reasons.append(f"{len(errors)} decode error{'s' if len(errors) > 1 else ''}")
     if video["codec"] != "h264":
         reasons.append(f"video codec {video['codec']}")
     if video["pix_fmt"] != "yuv420p":
@@ -45,11 +71,17 @@ def plan_conversion(summary, cfr):
         reasons.append(f"frame rate {video['avg_frame_rate']} (r={video['r_frame_rate']})")
     if video["rotation"]:
         reasons.append(f"rotated {video['rotation']} degrees")
-    if audio is not None and audio["codec"] != "aac":
-        reasons.append(f"audio codec {audio['codec']}")
     if not reasons and not cfr():
         reasons.append("variable frame rate")
-    return ("encode" if reasons else "remux"), reasons
+    video_ok = not reasons
+    if audio is not None:
+        if audio["codec"] != "aac":
+            reasons.append(f"audio codec {audio['codec']}")
+        if sync_reason(audio_offset):
+            reasons.append(sync_reason(audio_offset))
+    if video_ok:
+        return ("copy_video" if reasons else "remux"), reasons
+    return "encode", reasons
 
 
 def gpu_visible():
@@ -83,26 +115,32 @@ def choose_encoder(requested, gpus, probe_gpu=gpu_visible, has_encoder=ffmpeg_ha
     return "h264_nvenc", f"GPU visible ({why})"
 
 
-def encode_args(encoder, settings, audio, threads):
-    """FFmpeg output arguments for a full encode to 25 fps CFR."""
+def audio_args(settings, audio, copy):
+    """FFmpeg output arguments for the first audio stream: copied, or re-encoded aligned to frame 0."""
+    if audio is None:
+        return []
+    if copy:
+        return ["-map", "0:a:0", "-c:a", "copy"]
+    return ["-map", "0:a:0", "-af", ALIGN_AUDIO, "-c:a", "aac", "-b:a", settings["audio_bitrate"]]
+
+
+def encode_args(encoder, settings, threads):
+    """FFmpeg output arguments for a full encode of the first video stream to 25 fps CFR."""
     vf = f"fps={FPS},scale=trunc(iw/2)*2:trunc(ih/2)*2,format=yuv420p"
-    args = ["-map", "0:v:0", "-map", "0:a:0?", "-vf", vf, "-filter_threads", str(threads), "-fps_mode", "cfr",
-            "-r", str(FPS)]
+    args = ["-map", "0:v:0", "-vf", vf, "-filter_threads", str(threads), "-fps_mode", "cfr", "-r", str(FPS)]
     if encoder == "h264_nvenc":
         args += ["-c:v", "h264_nvenc", "-preset", "p5", "-rc", "vbr", "-cq", str(settings["crf"]), "-b:v", "0"]
     else:
         args += ["-c:v", "libx264", "-preset", settings["preset"], "-crf", str(settings["crf"]),
                  "-threads", str(threads)]
-    args += ["-pix_fmt", "yuv420p"]
-    if audio is not None:
-        args += ["-c:a", "copy"] if audio["codec"] == "aac" else ["-c:a", "aac", "-b:a", settings["audio_bitrate"]]
-    return args
+    return args + ["-pix_fmt", "yuv420p"]
 
 
-def run_ffmpeg(src, dst, out_args, threads, duration):
+def run_ffmpeg(src, dst, out_args, threads, duration, in_args=()):
     """Run one ffmpeg pass, logging progress every ~10 s; UserError with ffmpeg's reason on failure."""
-    cmd = ["ffmpeg", "-nostdin", "-hide_banner", "-v", "error", "-y", "-threads", str(threads), "-i", str(src),
-           *out_args, *BITEXACT, "-movflags", "+faststart", "-progress", "pipe:1", "-nostats", str(dst)]
+    cmd = ["ffmpeg", "-nostdin", "-hide_banner", "-v", "error", "-y", "-threads", str(threads), *in_args,
+           "-i", str(src), *out_args, *BITEXACT, "-movflags", "+faststart", "-progress", "pipe:1", "-nostats",
+           str(dst)]
     log.info("running: %s", " ".join(cmd))
     start = last = time.monotonic()
     with tempfile.TemporaryFile(mode="w+") as errors:
@@ -131,41 +169,96 @@ def _disk_full_hint(path):
     return f"; the disk is full ({free} bytes free)" if free < (1 << 20) else ""
 
 
+def sync_record(sync):
+    """What was done to the audio's start: ``none``, ``padded`` (silence) or ``trimmed``, by ``offset`` s."""
+    if sync is None:
+        return None
+    offset = sync["offset"]
+    if offset is None:
+        action = "by_timestamps"
+    else:
+        action = "none" if abs(offset) <= SYNC_TOLERANCE else ("padded" if offset > 0 else "trimmed")
+    return {**sync, "action": action}
+
+
+def _inspect(src, source, threads):
+    """Decode errors and stream starts of ``src`` (UserError if no video frame decodes)."""
+    started = time.monotonic()
+    has_audio = source["audio"] is not None
+    errors = decode_errors(src, threads, audio=has_audio)
+    log.info("decode check: %d error line(s) in %.2f s", len(errors), time.monotonic() - started)
+    try:
+        starts = measure_sync(src, audio=has_audio)
+    except UserError as err:
+        first = ffmpeg_reason(errors[0]) if errors else ""
+        reason = f"{err.reason} ({len(errors)} decode errors, the first: {first})" if errors else err.reason
+        raise UserError(src, reason) from None
+    if has_audio:
+        log.info("first decoded frames: video %s s, audio %s s (offset %s s)", starts["video_start"],
+                 starts["audio_start"], starts["offset"])
+    return errors, starts
+
+
+def _encode(src, tmp, settings, source, threads, gpus, in_args, copy_audio):
+    """Full encode with libx264 or NVENC (falling back to libx264); returns (encoder, seconds)."""
+    encoder, why = choose_encoder(settings["encoder"], gpus)
+    log.info("re-encoding with %s: %s", encoder, why)
+    audio = audio_args(settings, source["audio"], copy_audio)
+    try:
+        return encoder, run_ffmpeg(src, tmp, encode_args(encoder, settings, threads) + audio, threads,
+                                   source["duration"], in_args)
+    except UserError as err:
+        if encoder != "h264_nvenc":
+            raise
+        log.warning("NVENC failed (%s); falling back to libx264 on the CPU", err.reason.removeprefix("ffmpeg failed: "))
+    return "libx264", run_ffmpeg(src, tmp, encode_args("libx264", settings, threads) + audio, threads,
+                                 source["duration"], in_args)
+
+
 def convert_video(src, dst, info_path, settings, threads=1, gpus=0):
     """Convert ``src`` to ``dst`` (25 fps CFR H.264/AAC) and write a JSON record of what was done."""
     source = summarize(ffprobe(src))
     if source["video"] is None:
         raise UserError(src, "no video stream")
-    mode, reasons = plan_conversion(source, lambda: len(packet_durations(src)) <= 1)
+    errors, starts = _inspect(src, source, threads)
+    sync = starts if source["audio"] is not None else None
+    offset = sync["offset"] if sync else 0.0
+    mode, reasons = plan_conversion(source, lambda: len(packet_durations(src)) <= 1, offset, errors)
+    damage = None
+    if errors:
+        damage = describe_damage(src, errors, starts["video_start"], source["duration"],
+                                 audio=source["audio"] is not None)
+        log.warning("%s: %d decode error(s), damaged: %s; re-encoding with error concealment", src, len(errors),
+                    ", ".join(f"{r['stream']} {r['start']:.3f}-{r['end']:.3f} s" for r in damage["ranges"]) or
+                    "no time range found")
+    # Both streams are shifted so that the first video frame is at 0 (the audio by its own offset).
+    in_args = [*(CONCEAL if errors else []), "-copyts", "-itsoffset", f"{0.0 - starts['video_start']:.6f}"]
     encoder = None
     with atomic_path(dst) as tmp:
         if mode == "remux":
-            log.info("already 25 fps CFR H.264/AAC: remuxing without re-encoding")
+            log.info("already 25 fps CFR H.264/AAC, aligned and decoding cleanly: remuxing without re-encoding")
             seconds = run_ffmpeg(src, tmp, ["-map", "0:v:0", "-map", "0:a:0?", "-c", "copy"], threads,
                                  source["duration"])
+        elif mode == "copy_video":
+            log.info("copying the video, re-encoding the audio: %s", "; ".join(reasons))
+            seconds = run_ffmpeg(src, tmp, ["-map", "0:v:0", "-c:v", "copy", *audio_args(settings, source["audio"],
+                                 False)], threads, source["duration"], in_args)
         else:
-            encoder, why = choose_encoder(settings["encoder"], gpus)
-            log.info("re-encoding (%s) with %s: %s", "; ".join(reasons), encoder, why)
-            try:
-                seconds = run_ffmpeg(src, tmp, encode_args(encoder, settings, source["audio"], threads), threads,
-                                     source["duration"])
-            except UserError as err:
-                if encoder != "h264_nvenc":
-                    raise
-                log.warning("NVENC failed (%s); falling back to libx264 on the CPU",
-                            err.reason.removeprefix("ffmpeg failed: "))
-                encoder = "libx264"
-                seconds = run_ffmpeg(src, tmp, encode_args(encoder, settings, source["audio"], threads),
-                                     threads, source["duration"])
+            log.info("re-encoding: %s", "; ".join(reasons))
+            copy_audio = source["audio"] is not None and source["audio"]["codec"] == "aac" and not errors \
+                and not sync_reason(offset)
+            encoder, seconds = _encode(src, tmp, settings, source, threads, gpus, in_args, copy_audio)
         try:  # FFmpeg 5.1 can exit 0 after failing to write (e.g. a full disk while moving the moov atom)
             output = summarize(ffprobe(tmp))
         except UserError as err:
             raise UserError(dst, f"FFmpeg wrote an unreadable file ({err.reason}){_disk_full_hint(dst)}") from None
+        if errors and decode_errors(tmp, threads, audio=output["audio"] is not None):
+            raise UserError(src, "still does not decode cleanly after re-encoding with error concealment")
     speed = source["duration"] / max(seconds, 1e-6)
     log.info("done: %.2f s of video in %.2f s (%.2f video-seconds per second)", source["duration"], seconds, speed)
     record = {"mode": mode, "reasons": reasons, "encoder": encoder,
               "device": "gpu" if encoder == "h264_nvenc" else "cpu",
               "settings": {k: settings[k] for k in ("encoder", "crf", "preset", "audio_bitrate")},
-              "source": source, "output": output}
+              "source": source, "output": output, "audio_sync": sync_record(sync), "damage": damage}
     write_json(info_path, record)
     return record
