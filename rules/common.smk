@@ -25,7 +25,7 @@ from steps.download import (
 )  # noqa: E402
 from steps.tracking.engines import ENGINES, engine_family  # noqa: E402
 from vidflow.errors import UserError  # noqa: E402
-from vidflow.inputs import discover_projects  # noqa: E402
+from vidflow.inputs import discover_projects, video_record  # noqa: E402
 from vidflow.io import read_json  # noqa: E402
 from vidflow.naming import archive_stem, unique_slugs  # noqa: E402
 from vidflow.notify import notify, run_payload  # noqa: E402
@@ -180,6 +180,21 @@ def manifest(project):
     """The extraction manifest of ``project`` (waits for the checkpoint)."""
     folder = checkpoints.extract.get(project=project).output[0]
     return read_json(Path(folder) / "manifest.json")
+
+
+def extracted_project(wildcards):
+    """No file: waits for the project's extraction only (a job that takes the manifest itself would rerun
+    whenever any video of the project is added or removed)."""
+    checkpoints.extract.get(project=wildcards.project)
+    return []
+
+
+def video_record_arg(wildcards):
+    try:
+        record = video_record(manifest(wildcards.project), wildcards.video)
+    except UserError as err:
+        raise WorkflowError(str(err)) from None
+    return shlex.quote(json.dumps(record, sort_keys=True))
 
 
 def source_video(wildcards):

@@ -135,11 +135,15 @@ def test_archives_are_complete_and_verifiable(workflow_run):
         meta = json.loads((folder / "metadata.json").read_text())
         assert meta["project"] == project and meta["converted_sha256"] == receipt["sha256"]
         assert set(meta["steps"]) >= {"scenes", "diarization", "tracking", "video"}
+        assert meta["video_hash"] == receipt["sha256"] and all((folder / f).is_file() for f in meta["copied"].values())
         assert str(work) not in (folder / "metadata.json").read_text()
     meta = json.loads((work / json.loads((work / "results" / "demo_interviews" / "interview_one" / "archive.json")
                                          .read_text())["archive"] / "metadata.json").read_text())
     assert meta["source"] == {"archive": "demo_interviews.zip", "member": "interview one.mp4",
                               "sha256": TRUTH["interview one.mp4"]["sha256"]}
+    assert (meta["video_path"], meta["video_stem"]) == ("interview one.mp4", "interview one")
+    assert meta["copied"] == {kind: f"interview_one{suffix}" for kind, suffix in
+                              {"scenes": "_scenes.csv", "audio": "_audio.json", "tracking": "_tracking.json"}.items()}
 
 
 def test_rerun_after_fixing_input_completes_then_does_nothing(workflow_run):
