@@ -56,6 +56,12 @@ def run_snakemake(workdir, *args, config=None, configfiles=(), check=True, timeo
     return proc
 
 
+def read_tsv(path):
+    """Rows of a TSV table as dicts (the run's tables: videos.tsv, downloads.tsv)."""
+    lines = Path(path).read_text(encoding="utf-8").splitlines()
+    return [dict(zip(lines[0].split("\t"), line.split("\t"))) for line in lines[1:]]
+
+
 def ffprobe_json(path):
     from vidflow.media import ffprobe
 
