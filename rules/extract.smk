@@ -40,6 +40,8 @@ rule video_source:
         "results/{project}/{video}/source.json",
     log:
         "logs/video_source/{project}/{video}.log",
+    benchmark:
+        "results/benchmarks/video_source/{project}/{video}.tsv"
     localrule: True
     conda:
         "../envs/summary.yaml"
