@@ -43,4 +43,5 @@ onsuccess:
 
 
 onerror:
+    write_run_tables()
     notify_run("error", log)

@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 from snakemake import __version__ as snakemake_version
+from snakemake.io import IOFile
 from snakemake.logging import logger
 from snakemake_interface_executor_plugins.settings import DeploymentMethod
 
@@ -25,10 +26,18 @@ from steps.download import (
 )  # noqa: E402
 from steps.tracking.engines import ENGINES, engine_family  # noqa: E402
 from vidflow.errors import UserError  # noqa: E402
-from vidflow.inputs import discover_projects  # noqa: E402
+from vidflow.inputs import discover_projects, video_record  # noqa: E402
 from vidflow.io import read_json  # noqa: E402
 from vidflow.naming import archive_stem, unique_slugs  # noqa: E402
 from vidflow.notify import notify, run_payload  # noqa: E402
+from vidflow.summary import (
+    DOWNLOAD_COLUMNS,
+    download_rows,
+    project_rows,
+    tsv_text,
+    write_text,
+)  # noqa: E402
+from steps.report import run_page  # noqa: E402
 
 
 wildcard_constraints:
@@ -182,6 +191,21 @@ def manifest(project):
     return read_json(Path(folder) / "manifest.json")
 
 
+def extracted_project(wildcards):
+    """No file: waits for the project's extraction only (a job that takes the manifest itself would rerun
+    whenever any video of the project is added or removed)."""
+    checkpoints.extract.get(project=wildcards.project)
+    return []
+
+
+def video_record_arg(wildcards):
+    try:
+        record = video_record(manifest(wildcards.project), wildcards.video)
+    except UserError as err:
+        raise WorkflowError(str(err)) from None
+    return shlex.quote(json.dumps(record, sort_keys=True))
+
+
 def source_video(wildcards):
     for entry in manifest(wildcards.project)["videos"]:
         if entry["video"] == wildcards.video:
@@ -244,6 +268,94 @@ def project_manifests(wildcards):
         str(Path(checkpoints.extract.get(project=p).output[0]) / "manifest.json")
         for p in sorted(PROJECTS)
     ]
+
+
+# --- the run's tables: every item with its status, from what finished (vidflow.status) ---
+def video_outputs_relative():
+    """VIDEO_OUTPUTS relative to a video's folder: all of them there = the video is done."""
+    return [p.removeprefix("results/{project}/{video}/") for p in VIDEO_OUTPUTS]
+
+
+def video_outputs_arg(wildcards):
+    return " ".join(shlex.quote(p) for p in video_outputs_relative())
+
+
+def earlier_logs():
+    """{project: {rule: log}}: the logs of the jobs before each project's extraction (a download's)."""
+    return {
+        project: (
+            {"download": f"logs/download/{source['download']}.log"}
+            if "download" in source
+            else {}
+        )
+        for project, source in PROJECTS.items()
+    }
+
+
+def projects_arg(wildcards):
+    return " ".join(
+        shlex.quote(f"{p}=" + ",".join(f"{r}:{l}" for r, l in logs.items()))
+        for p, logs in sorted(earlier_logs().items())
+    )
+
+
+def write_run_tables():
+    """onerror: the tables whose rules wait for every job (videos.tsv, downloads.tsv, run.html), written from what
+    finished with each item's status, by the functions those rules run. The failed jobs stay failed (Snakemake
+    exits non-zero), and the next run remakes these tables, running the failed jobs again on the way: see
+    write_table_after_failure."""
+    expected = video_outputs_relative()
+    manifests = [
+        Path("results", p, "extracted", "manifest.json") for p in sorted(PROJECTS)
+    ]
+    try:
+        for manifest_path in filter(Path.exists, manifests):
+            rows = project_rows(read_json(manifest_path), "results", "logs", expected)
+            write_table_after_failure(
+                manifest_path.parent.parent / "videos.tsv",
+                tsv_text(rows),
+                [manifest_path],
+            )
+        if config["sources"]:
+            links = {link: LINKS[link]["url"] for link in sorted(LINKS)}
+            rows = download_rows(links, DOWNLOAD_DIR, "logs", MANUAL_LINKS)
+            write_table_after_failure(
+                "results/downloads.tsv",
+                tsv_text(rows, DOWNLOAD_COLUMNS),
+                [
+                    *(f"{DOWNLOAD_DIR}/{l}" for l in links),
+                    *as_list(env_ready("download")),
+                ],
+            )
+        write_table_after_failure(
+            "results/report/run.html",
+            run_page(earlier_logs(), "results", "logs", expected, "results/benchmarks"),
+            [*manifests, *as_list(env_ready("report"))],
+        )
+    except Exception as err:  # never hide the run's own error
+        logger.error(f"the run's tables could not be written: {err}")
+        return
+    logger.warning(
+        "some jobs failed: the run's tables list every item with its status"
+        " (results/*/videos.tsv, results/report/run.html"
+        + (", results/downloads.tsv)" if config["sources"] else ")")
+    )
+
+
+def write_table_after_failure(path, text, inputs):
+    """Write a rule's output outside its rule, so that the next run still remakes it with the jobs it waits for.
+
+    Snakemake remakes a missing intermediate file (the output of a failed job) only for a job that has to run, and a
+    job whose output is newer than its inputs does not. So the file is dated just before the oldest of ``inputs``
+    (its rule's inputs) that exists, and Snakemake's record of the rule's last run for it is dropped: its input
+    checksums would say that those inputs did not change.
+    """
+    if write_text(path, text, older_than=inputs):
+        workflow.persistence.cleanup_metadata(IOFile(str(path)))
+
+
+def as_list(paths):
+    return [paths] if isinstance(paths, str) else list(paths)
 
 
 def notify_run(status, message=""):

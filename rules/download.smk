@@ -1,4 +1,5 @@
-# Optional inputs from URLs (config `sources`): one checkpoint per link, then a table of all links.
+# Optional inputs from URLs (config `sources`): one checkpoint per link, then a table of all links (written by the
+# workflow's onerror handler from the same function when some link failed).
 
 
 checkpoint download:
@@ -47,8 +48,9 @@ rule downloads_table:
     params:
         python=env_python("download"),
         script=script_path("downloads_table.py"),
-        status=lambda wc, input: " ".join(f"{d}/status.json" for d in input.status),
+        links=" ".join(shlex.quote(f"{l}={LINKS[l]['url']}") for l in sorted(LINKS)),
+        download_dir=DOWNLOAD_DIR,
         manual=" ".join(shlex.quote(url) for url in MANUAL_LINKS),
     shell:
-        "{params.python} {params.script} --status {params.status} --manual {params.manual}"
-        " --output {output} --log {log}"
+        "{params.python} {params.script} --links {params.links} --download-dir {params.download_dir}"
+        " --manual {params.manual} --output {output} --log {log}"

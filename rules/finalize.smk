@@ -6,8 +6,7 @@ VIDEO_OUTPUTS.append("results/{project}/{video}/archive.json")
 rule finalize:
     input:
         unpack(expressions_inputs),
-        manifest=lambda wc: Path(checkpoints.extract.get(project=wc.project).output[0])
-        / "manifest.json",
+        source="results/{project}/{video}/source.json",
         video="results/{project}/{video}/video.mp4",
         info="results/{project}/{video}/video.json",
         scenes="results/{project}/{video}/scenes.json",
@@ -42,8 +41,8 @@ rule finalize:
         expressions=expressions_finalize_args,
     shell:
         "{params.python} {params.script} --video {wildcards.video} --project {wildcards.project}"
-        " --manifest {input.manifest} --converted {input.video} --schemas {params.schemas}"
-        " --validate manifest={input.manifest} video={input.info} scenes={input.scenes}"
+        " --source {input.source} --converted {input.video} --schemas {params.schemas}"
+        " --validate source={input.source} video={input.info} scenes={input.scenes}"
         " diarization={input.diarization} tracking={input.tracking} speakers={input.speakers}"
         " reduced_tracking={input.reduced_tracking} reduced_audio={input.reduced_audio}"
         " --archive-as {wildcards.video}_tracking.json={input.reduced_tracking}"

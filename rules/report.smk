@@ -81,9 +81,11 @@ rule report_run:
     params:
         python=env_python("report"),
         script=script_path("report_run.py"),
+        projects=projects_arg,
+        expect=video_outputs_arg,
         benchmarks="results/benchmarks",
     shell:
-        "{params.python} {params.script} --manifests {input.manifests} --summaries {input.summaries}"
+        "{params.python} {params.script} --projects {params.projects} --expect {params.expect}"
         " --benchmarks {params.benchmarks} --run-html {output.run} --benchmarks-html {output.benchmarks}"
         " --benchmarks-png {output.figure} --log {log}"
 

@@ -1,4 +1,5 @@
-# Per-project aggregate: waits for the project's checkpoint, then for every video's outputs.
+# Per-project aggregate: waits for the project's checkpoint, then for every video's outputs. When some job failed,
+# the workflow's onerror handler writes the same table from what finished (write_run_tables in rules/common.smk).
 
 
 rule project_summary:
@@ -22,5 +23,7 @@ rule project_summary:
     params:
         python=env_python("summary"),
         script=script_path("summarize_project.py"),
+        expect=video_outputs_arg,
     shell:
-        "{params.python} {params.script} --manifest {input.manifest} --output {output} --log {log}"
+        "{params.python} {params.script} --manifest {input.manifest} --output {output} --expect {params.expect}"
+        " --log {log}"

@@ -1,26 +1,28 @@
-"""Aggregate entry point: downloads.tsv with one row per link (downloaded, duplicate or manual)."""
+"""Aggregate entry point: downloads.tsv with one row per link (downloaded, duplicate, failed or skipped)."""
 
 import argparse
 
-from vidflow.io import read_json
 from vidflow.logs import run_main, setup_logging
-from vidflow.summary import write_tsv
+from vidflow.summary import DOWNLOAD_COLUMNS, download_rows, tsv_text, write_text
 
-COLUMNS = ["url", "status", "reason", "file", "sha256", "size"]
+
+def link(text):
+    link_id, _, url = text.partition("=")
+    return link_id, url
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--status", nargs="*", default=[], help="status.json of each download job")
+    parser.add_argument("--links", nargs="*", type=link, default=[], help="ID=URL of each download job")
+    parser.add_argument("--download-dir", required=True, help="folder of the download jobs' <ID>/status.json")
+    parser.add_argument("--logs", default="logs", help="folder of the jobs' logs")
     parser.add_argument("--manual", nargs="*", default=[], help="links that need a manual download")
     parser.add_argument("--output", required=True)
     parser.add_argument("--log")
     args = parser.parse_args(argv)
     setup_logging(args.log)
-    rows = [{**{c: "" for c in COLUMNS}, **read_json(path)} for path in args.status]
-    rows += [{**{c: "" for c in COLUMNS}, "url": url, "status": "skipped", "reason": "manual download required"}
-             for url in args.manual]
-    write_tsv(args.output, sorted(rows, key=lambda r: r["url"]), COLUMNS)
+    rows = download_rows(dict(args.links), args.download_dir, args.logs, args.manual)
+    write_text(args.output, tsv_text(rows, DOWNLOAD_COLUMNS))
 
 
 if __name__ == "__main__":

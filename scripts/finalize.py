@@ -21,7 +21,7 @@ def build_parser():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--video", required=True, help="video slug")
     parser.add_argument("--project", required=True)
-    parser.add_argument("--manifest", required=True)
+    parser.add_argument("--source", required=True, help="the video's record (source.json)")
     parser.add_argument("--converted", required=True, help="the 25 fps video (its SHA-256 keys the archive)")
     parser.add_argument("--validate", nargs="+", type=pair, default=[], action="extend",
                         help="SCHEMA=PATH: JSON outputs to validate (and archive when named in --archive-as)")
@@ -48,7 +48,7 @@ def main(argv=None):
     for env_file in args.env_files:
         env = read_env(env_file)
         environments[env["name"]] = {"conda": env["conda"], "pip": env["pip"] + env["nodeps"]}
-    finalize_video(video=args.video, project=args.project, manifest_path=args.manifest, converted=args.converted,
+    finalize_video(video=args.video, project=args.project, source_path=args.source, converted=args.converted,
                    json_inputs=json_inputs, schema_dir=args.schemas, extra_files=extra,
                    config=json.loads(args.config_json), environments=environments,
                    snakemake_version=args.snakemake_version, archive_root=args.archive_root, receipt=args.receipt)

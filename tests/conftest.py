@@ -13,6 +13,7 @@ for folder in ("scripts", "tools"):
         sys.path.insert(0, str(ROOT / folder))
 
 VENV_DIR = ROOT / ".venvs"
+SEED = ROOT.parent / "shared" / "reference" / "seed-v4-archive"  # the old system's real outputs
 SNAKEMAKE = Path(sys.executable).with_name("snakemake")
 
 
@@ -55,7 +56,49 @@ def run_snakemake(workdir, *args, config=None, configfiles=(), check=True, timeo
     return proc
 
 
+def read_tsv(path):
+    """Rows of a TSV table as dicts (the run's tables: videos.tsv, downloads.tsv)."""
+    lines = Path(path).read_text(encoding="utf-8").splitlines()
+    return [dict(zip(lines[0].split("\t"), line.split("\t"))) for line in lines[1:]]
+
+
 def ffprobe_json(path):
     from vidflow.media import ffprobe
 
     return ffprobe(path)
+
+
+# --- comparing our JSON with the old system's (tests/test_reduce.py, tests/test_finalize.py) ---
+
+def shape(value):
+    """Keys, types and nesting of a JSON value (lists: the union of their items' shapes)."""
+    if isinstance(value, dict):
+        return {k: shape(v) for k, v in value.items()}
+    if isinstance(value, list):
+        merged = {}
+        for item in value:
+            merged = merge(merged, shape(item))
+        return [merged]
+    return type(value).__name__
+
+
+def merge(a, b):
+    if isinstance(a, dict) and isinstance(b, dict):
+        return {k: merge(a.get(k, {}), b.get(k, {})) if k in a and k in b else a.get(k, b.get(k)) for k in a | b}
+    if isinstance(a, list) and isinstance(b, list):
+        return [merge(a[0], b[0])]
+    return b if a == {} else a
+
+
+def covers(ours, seed, path="$"):
+    """Every key of the seed's shape exists in ours with the same type and nesting."""
+    if isinstance(seed, dict):
+        assert isinstance(ours, dict), path
+        for key, sub in seed.items():
+            assert key in ours, f"{path}.{key} missing"
+            covers(ours[key], sub, f"{path}.{key}")
+    elif isinstance(seed, list):
+        assert isinstance(ours, list), path
+        covers(ours[0], seed[0], path + "[]")
+    elif seed != {}:
+        assert ours == seed or {ours, seed} <= {"int", "float"}, f"{path}: {ours} vs seed {seed}"

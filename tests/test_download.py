@@ -2,6 +2,7 @@
 
 import io
 import json
+import random
 import re
 import threading
 import time
@@ -9,7 +10,7 @@ import zipfile
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from conftest import run_snakemake
+from conftest import make_testsrc, read_tsv, run_snakemake
 from steps.download import (download_link, link_id, manual_reason, normalise_url, read_sources, url_filename)
 from vidflow.errors import UserError
 
@@ -202,32 +203,77 @@ def test_same_content_is_stored_once_and_same_url_never_twice(server, tmp_path, 
     assert server.hits == {"/a.zip": 1, "/b.zip": 1}
 
 
-def test_workflow_downloads_extracts_and_reports(server, tmp_path, archive_bytes):
+def undecodable_copy(video, path):
+    """``video`` with every byte of its media data replaced by noise: ffprobe still reads its streams from the header,
+    but no frame decodes (a damaged download the old system would have processed blind)."""
+    data = bytearray(video.read_bytes())
+    offset = 0
+    while data[offset + 4:offset + 8] != b"mdat":
+        offset += int.from_bytes(data[offset:offset + 4], "big")
+    size = int.from_bytes(data[offset:offset + 4], "big")
+    data[offset + 8:offset + size] = random.Random(1).randbytes(size - 8)
+    path.write_bytes(data)
+
+
+def test_a_failed_video_and_a_dead_link_are_listed_with_their_reasons_and_run_again(server, tmp_path, archive_bytes):
+    """--keep-going: one video fails, one link answers 404. The tables list every item with its status and the
+    reason from the log, Snakemake still reports the failure, and the next run tries the failed jobs again."""
     server.file("/talks.zip", archive_bytes)
     server.file("/copy.zip", archive_bytes)
     sources = tmp_path / "links.json"
     sources.write_text(json.dumps([{"url": server.url + "/talks.zip"}, {"url": server.url + "/copy.zip"},
                                    {"url": server.url + "/gone.zip"}, {"url": "https://fromsmash.com/abc"}]))
     (tmp_path / "input").mkdir()
+    make_testsrc(tmp_path / "input" / "fine.mp4", fps=30)  # encoded, not remuxed: conversion decodes every frame
+    undecodable_copy(tmp_path / "input" / "fine.mp4", tmp_path / "input" / "broken.mp4")
     config = {"input_dir": str(tmp_path / "input"), "sources": str(sources)}
-    proc = run_snakemake(tmp_path, config=config, check=False)
+    proc = run_snakemake(tmp_path, "--keep-going", config=config, check=False)
     assert proc.returncode != 0
     assert re.search(r"/gone\.zip: download failed after 1 attempt\(s\) \(HTTP 404\)", proc.stderr)
     assert "fromsmash.com/abc: manual download required" in proc.stderr
-    assert (tmp_path / "results" / "talks" / "talk" / "video.mp4").exists()
-    copy = json.loads((tmp_path / "results" / "copy" / "extracted" / "manifest.json").read_text())
+    results = tmp_path / "results"
+    assert (results / "talks" / "talk" / "video.mp4").exists()
+    copy = json.loads((results / "copy" / "extracted" / "manifest.json").read_text())
     assert copy["videos"] == [] and copy["source"]["note"] == f"same content as {server.url}/talks.zip"
-    # fix the sources: the table is written, and nothing is downloaded again
+    # downloads.tsv: every link, the 404 and the manual one with their reasons
+    links = {row["url"].removeprefix(server.url): row for row in read_tsv(results / "downloads.tsv")}
+    assert sorted(links) == ["/copy.zip", "/gone.zip", "/talks.zip", "https://fromsmash.com/abc"]
+    assert sorted([links["/talks.zip"]["status"], links["/copy.zip"]["status"]]) == ["downloaded", "duplicate"]
+    assert (links["/gone.zip"]["status"], links["/gone.zip"]["reason"]) == (
+        "failed", "download failed after 1 attempt(s) (HTTP 404)")
+    assert (links["https://fromsmash.com/abc"]["status"], links["https://fromsmash.com/abc"]["reason"]) == (
+        "skipped", "manual download required")
+    # videos.tsv of the project with the failed video: both videos, the failure with the error line of its log
+    videos = {row["video"]: row for row in read_tsv(results / "_loose" / "videos.tsv")}
+    assert videos["fine"]["status"] == "done" and videos["fine"]["frames"] == "25"
+    failed = [(log.parts[-3], line.split(" ERROR vidflow: ", 1)[1]) for log in (tmp_path / "logs").glob(
+        "*/_loose/broken.log") for line in log.read_text().splitlines() if " ERROR " in line]
+    assert len(failed) == 1, failed
+    assert videos["broken"]["status"] == "failed" and videos["broken"]["reason"].startswith(
+        f"{failed[0][0]}: {failed[0][1][:200]}")
+    assert [row["status"] for row in read_tsv(results / "talks" / "videos.tsv")] == ["done"]
+    # the run report: every project and video with its status
+    run = (results / "report" / "run.html").read_text()
+    assert re.search(r"<td>_loose</td><td>failed</td><td>1 video\(s\) failed</td><td>1</td><td>1</td>", run)
+    assert re.search(r"<td>gone</td><td>failed</td><td>download: [^<]*/gone\.zip: download failed", run)
+    assert re.search(r"<td>talks</td><td>done</td><td>-</td><td>1</td><td>0</td>", run)
+    assert re.search(r"<td>_loose</td><td>broken</td><td>failed</td><td>" + re.escape(failed[0][0]), run)
+    assert "<td>_loose</td><td>fine</td><td>done</td>" in run
+    # the next run tries the failed jobs again (and they fail again); the tables stay as they were
+    tables = {p: p.stat().st_mtime_ns for p in (*results.glob("*/videos.tsv"), results / "downloads.tsv")}
+    again = run_snakemake(tmp_path, "--keep-going", config=config, check=False)
+    assert again.returncode != 0
+    assert {"download", failed[0][0]} <= set(re.findall(r"^Error in rule (\w+):", again.stderr, flags=re.M))
+    assert {p: p.stat().st_mtime_ns for p in tables} == tables
+    # fix the input and the sources: the tables are remade by their rules, and nothing is downloaded again
+    (tmp_path / "input" / "broken.mp4").unlink()
     sources.write_text(json.dumps([{"url": server.url + "/talks.zip"}, {"url": server.url + "/copy.zip"},
                                    {"url": "https://fromsmash.com/abc"}]))
     run_snakemake(tmp_path, config=config)
-    table = (tmp_path / "results" / "downloads.tsv").read_text().splitlines()
-    assert table[0].split("\t") == ["url", "status", "reason", "file", "sha256", "size"]
-    # stored once: whichever of the two identical downloads finished first holds the file
-    assert sorted(row.split("\t")[1] for row in table[1:3]) == ["downloaded", "duplicate"]
-    assert table[3].split("\t")[1] == "skipped"
-    assert "manual download required" in table[3]
-    assert server.hits == {"/talks.zip": 1, "/copy.zip": 1, "/gone.zip": 1}
+    assert [(row["video"], row["status"]) for row in read_tsv(results / "_loose" / "videos.tsv")] == [("fine", "done")]
+    assert [row["status"] for row in read_tsv(results / "downloads.tsv")][2:] == ["skipped"]
+    assert "<td>failed</td>" not in (results / "report" / "run.html").read_text()
+    assert server.hits == {"/talks.zip": 1, "/copy.zip": 1, "/gone.zip": 2}
 
 
 def test_identical_content_downloaded_in_parallel_is_stored_once(server, tmp_path, archive_bytes):

@@ -11,9 +11,10 @@ import subprocess
 import sys
 
 import pytest
-from conftest import ROOT
+from conftest import ROOT, SEED, covers, shape
 import jsonschema
-from steps.finalize import build_metadata, load_schema, plainly_valid, streamed_arrays, validate_file, write_archive
+from steps.finalize import (SEED_COPIED, build_metadata, finalize_video, load_schema, plainly_valid, streamed_arrays,
+                            validate_file, write_archive)
 from vidflow.errors import UserError
 
 SCHEMAS = ROOT / "schemas"
@@ -198,12 +199,58 @@ def test_archive_removes_what_a_killed_finalize_left_of_the_same_archive_only(tm
     subprocess.run(["sha256sum", "--quiet", "-c", "MANIFEST.sha256"], cwd=root / sha, check=True)
 
 
+def archive_one_video(tmp_path, member="dir/clip one.mp4"):
+    """finalize_video on a record and the three files the old system copied; returns (folder, metadata)."""
+    record = {"project": "p", "video": "clip", "original_name": member.rsplit("/", 1)[-1], "member": member,
+              "sha256": "ab" * 32, "bytes": 10, "duration": 1.0, "source": {"kind": "archive", "name": "a.zip"}}
+    (tmp_path / "source.json").write_text(json.dumps(record))
+    (tmp_path / "video.mp4").write_bytes(b"converted")
+    extra = {f"clip{suffix}": tmp_path / f"clip{suffix}" for suffix in SEED_COPIED.values()}
+    for path in extra.values():
+        path.write_text(path.name)
+    sha = finalize_video(video="clip", project="p", source_path=tmp_path / "source.json",
+                         converted=tmp_path / "video.mp4", json_inputs={}, schema_dir=SCHEMAS, extra_files=extra,
+                         config={}, environments={}, snakemake_version="9.27.1", archive_root=tmp_path / "archive",
+                         receipt=tmp_path / "archive.json")
+    folder = tmp_path / "archive" / sha
+    return folder, json.loads((folder / "metadata.json").read_text())
+
+
+@pytest.mark.skipif(not SEED.is_dir(), reason="needs ../shared/reference (the seed's real outputs)")
+def test_metadata_has_the_old_systems_keys_with_their_meaning(tmp_path):
+    seed = json.loads((SEED / "metadata.json").read_text())
+    folder, ours = archive_one_video(tmp_path)
+    jsonschema.validate(ours, load_schema(SCHEMAS / "metadata.schema.json"))
+    covers(shape(ours), shape(seed))
+    # video_hash: the SHA-256 the archive folder is named after (the seed's copied files lie in that folder)
+    assert all(path.split("/")[-2] == seed["video_hash"] for path in seed["copied"].values())
+    assert ours["video_hash"] == folder.name == ours["converted_sha256"]
+    # video_stem: the original file name without its extension; video_path: where the video was (relative here)
+    assert seed["video_stem"] == seed["video_path"].rsplit("/", 1)[-1].rsplit(".", 1)[0]
+    assert ours["video_stem"] == "clip one" and ours["video_path"] == "dir/clip one.mp4"
+    # copied: the same kinds, each the archived file of that kind (relative to the archive folder, not absolute)
+    assert sorted(ours["copied"]) == sorted(seed["copied"]) == sorted(SEED_COPIED)
+    for kind, suffix in SEED_COPIED.items():
+        assert seed["copied"][kind].endswith(f"{seed['video_stem']}{suffix}")
+        assert ours["copied"][kind] == f"clip{suffix}" and (folder / ours["copied"][kind]).is_file()
+    assert datetime.datetime.fromisoformat(ours["created_at"]).tzinfo is not None
+    assert datetime.datetime.fromisoformat(seed["created_at"]).tzinfo is not None
+    # our own keys stay
+    assert ours["original_name"] == "clip one.mp4" and ours["files"] == sorted(f"clip{s}" for s in SEED_COPIED.values())
+
+
+def test_metadata_that_breaks_its_schema_is_not_archived(tmp_path):
+    with pytest.raises(UserError, match=r"metadata.json: /video_path: violates 'pattern' of metadata.schema.json"):
+        archive_one_video(tmp_path, member="/abs/clip.mp4")
+    assert [p.name for p in (tmp_path / "archive").iterdir()] == [".lock"]
+
+
 def test_optional_outputs_add_to_the_validated_and_archived_files():
     """rules/finalize.smk appends ``--validate``/``--archive-as`` for optional steps (expressions.json)."""
     import finalize as cli
 
     args = cli.build_parser().parse_args(
-        ["--video", "v", "--project", "p", "--manifest", "m", "--converted", "c", "--schemas", "s",
+        ["--video", "v", "--project", "p", "--source", "m", "--converted", "c", "--schemas", "s",
          "--config-json", "{}", "--env-files", "e.yaml", "--snakemake-version", "9", "--archive-root", "a",
          "--validate", "scenes=s.json", "tracking=t.json", "--archive-as", "v_scenes.csv=s.csv",
          "--receipt", "r", "--validate", "expressions=x.json", "--archive-as", "v_expressions.json=x.json"])

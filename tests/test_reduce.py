@@ -4,12 +4,11 @@ import json
 
 import jsonschema
 import pytest
-from conftest import ROOT
+from conftest import ROOT, SEED, covers, shape
 from steps.reduce import (object_ids, reduce_audio, reduce_audio_file, reduce_tracking, reduce_tracking_file,
                           speakers_at)
 from vidflow.io import dumps_json, write_json
 
-SEED = ROOT.parent / "shared" / "reference" / "seed-v4-archive"
 SCHEMAS = ROOT / "schemas"
 
 
@@ -135,40 +134,6 @@ def test_streamed_reduction_of_a_long_video_keeps_memory_flat(tmp_path, monkeypa
         sizes.append((tmp_path / "faces.json").stat().st_size)
     print(f"peak {peaks[0] >> 10} KiB for {sizes[0] >> 10} KiB, {peaks[1] >> 10} KiB for {sizes[1] >> 10} KiB")
     assert peaks[1] - peaks[0] < 64 * 900 and peaks[1] < sizes[1] / 2  # bytes per added frame
-
-
-def shape(value):
-    """Keys, types and nesting of a JSON value (lists: the union of their items' shapes)."""
-    if isinstance(value, dict):
-        return {k: shape(v) for k, v in value.items()}
-    if isinstance(value, list):
-        merged = {}
-        for item in value:
-            merged = merge(merged, shape(item))
-        return [merged]
-    return type(value).__name__
-
-
-def merge(a, b):
-    if isinstance(a, dict) and isinstance(b, dict):
-        return {k: merge(a.get(k, {}), b.get(k, {})) if k in a and k in b else a.get(k, b.get(k)) for k in a | b}
-    if isinstance(a, list) and isinstance(b, list):
-        return [merge(a[0], b[0])]
-    return b if a == {} else a
-
-
-def covers(ours, seed, path="$"):
-    """Every key of the seed's shape exists in ours with the same type and nesting."""
-    if isinstance(seed, dict):
-        assert isinstance(ours, dict), path
-        for key, sub in seed.items():
-            assert key in ours, f"{path}.{key} missing"
-            covers(ours[key], sub, f"{path}.{key}")
-    elif isinstance(seed, list):
-        assert isinstance(ours, list), path
-        covers(ours[0], seed[0], path + "[]")
-    elif seed != {}:
-        assert ours == seed or {ours, seed} <= {"int", "float"}, f"{path}: {ours} vs seed {seed}"
 
 
 @pytest.mark.skipif(not SEED.is_dir(), reason="needs ../shared/reference (the seed's real outputs)")

@@ -49,7 +49,9 @@ def test_every_video_has_its_figures_and_tables(demo_report):
 
 def test_run_summary_benchmarks_and_diagnostics(demo_report):
     run = (demo_report / "results/report/run.html").read_text()
-    assert re.search(r"<td>demo_interviews</td><td>2</td><td>0</td>", run)  # 2 processed, 0 failed
+    # done, no reason; 2 videos done, 0 failed, 0 members skipped (the text file is no video candidate)
+    assert re.search(r"<td>demo_interviews</td><td>done</td><td>-</td><td>2</td><td>0</td><td>0</td>", run)
+    assert len(re.findall(r"<td>demo_interviews</td><td>[\w-]+</td><td>done</td><td>-</td>", run)) == 2
     bench = (demo_report / "results/report/benchmarks.html").read_text()
     for rule in ("extract", "convert", "detect_scenes", "track_faces_mediapipe", "finalize", "report_video"):
         assert f"<td>{rule}</td>" in bench

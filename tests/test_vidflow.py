@@ -1,6 +1,7 @@
 """Shared helpers: atomic writes, deterministic JSON, picklable errors, file locks."""
 
 import errno
+import json
 import fcntl
 import os
 import pickle
@@ -164,3 +165,75 @@ def test_an_error_caused_by_ctrl_c_counts_as_interrupted():
     except RuntimeError as err:
         assert interrupted(err)
     assert not interrupted(ValueError("plain")) and not interrupted(None)
+
+
+# --- the run's tables: every item with its status (vidflow.status, vidflow.summary) ---
+
+def write_log(path, *lines, mtime=None):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(f"2026-01-02 03:04:05,678 {line}\n" for line in lines))
+    if mtime is not None:
+        os.utime(path, (mtime, mtime))
+    return path
+
+
+def test_item_status_done_failed_or_unfinished_from_outputs_and_logs(tmp_path):
+    from vidflow.status import item_status, last_error
+
+    out = tmp_path / "out.json"
+    ok = write_log(tmp_path / "logs/convert/p/v.log", "INFO convert: remux")
+    assert last_error(ok) is None and last_error(tmp_path / "missing.log") is None
+    assert item_status([out], {"convert": ok}) == ("unfinished", "no out.json (its job did not run, or stopped "
+                                                                 "without an error line)")
+    bad = write_log(tmp_path / "logs/detect_scenes/p/v.log", "INFO scenes: start",
+                    "ERROR vidflow: video.mp4: no frame decoded", mtime=1000)
+    assert item_status([out], {"convert": ok, "detect_scenes": bad}) == (
+        "failed", "detect_scenes: video.mp4: no frame decoded")
+    out.write_text("{}")
+    os.utime(out, (2000, 2000))  # written after the error (e.g. the failed engine was swapped for another): done
+    assert item_status([out], {"convert": ok, "detect_scenes": bad}) == ("done", "")
+    os.utime(bad, (3000, 3000))  # an error after the outputs (an earlier step's rerun failed): failed
+    assert item_status([out], {"detect_scenes": bad})[0] == "failed"
+    long = write_log(tmp_path / "logs/convert/p/w.log", "ERROR vidflow: " + "x" * 1000)
+    reason = item_status([out], {"convert": long})[1]
+    assert reason == f"convert: {'x' * 300}... (see {long})"
+
+
+def test_tables_list_every_video_link_and_skipped_candidate(tmp_path):
+    from vidflow.summary import download_rows, project_rows, tsv_text, write_text
+
+    results, logs = tmp_path / "results", tmp_path / "logs"
+    info = {"output": {"duration": 1.0, "video": {"nb_frames": 25}}, "mode": "remux", "encoder": None}
+    for video in ("a", "b"):
+        (results / "p" / video).mkdir(parents=True)
+        (results / "p" / video / "video.json").write_text(json.dumps(info))
+    (results / "p" / "a" / "a_audio.json").write_text("{}")
+    write_log(logs / "reduce/p/b.log", "ERROR vidflow: faces.json: no frames")
+    skipped = [{"member": "x/notes.txt", "reason": "not a video (extension)"},
+               {"member": "x/sound.mp4", "reason": "no video stream"}]
+    manifest = {"project": "p", "source": {"kind": "loose"}, "skipped": skipped, "videos": [
+        {"video": v, "original_name": f"{v}.mp4", "member": f"{v}.mp4", "sha256": v * 64} for v in ("b", "a", "c")]}
+    rows = project_rows(manifest, results, logs, ["video.json", "{video}_audio.json"])
+    assert [(r["video"] if "video" in r else r["member"], r["status"], r["reason"]) for r in rows] == [
+        ("a", "done", ""), ("b", "failed", "reduce: faces.json: no frames"),
+        ("c", "unfinished", "no video.json (its job did not run, or stopped without an error line)"),
+        ("x/sound.mp4", "skipped", "no video stream")]
+    assert rows[0]["frames"] == 25 and rows[1]["mode"] == "remux" and "frames" not in rows[2]
+    assert tsv_text(rows).splitlines()[4] == "\tsound.mp4\tx/sound.mp4\tskipped\tno video stream\t\t\t\t\t"
+    (tmp_path / "dl" / "id1").mkdir(parents=True)
+    (tmp_path / "dl" / "id1" / "status.json").write_text(json.dumps({"url": "https://h/a.zip", "status": "downloaded",
+                                                                      "file": "f", "sha256": "s", "size": 3}))
+    write_log(logs / "download/id2.log", "ERROR vidflow: https://h/gone.zip: download failed (HTTP 404)")
+    rows = download_rows({"id1": "https://h/a.zip", "id2": "https://h/gone.zip", "id3": "https://h/later.zip"},
+                         tmp_path / "dl", logs, ["https://fromsmash.com/x"])
+    assert [(r["url"], r["status"], r["reason"]) for r in rows] == [
+        ("https://fromsmash.com/x", "skipped", "manual download required"),
+        ("https://h/a.zip", "downloaded", ""), ("https://h/gone.zip", "failed", "download failed (HTTP 404)"),
+        ("https://h/later.zip", "unfinished", "no status.json (its job did not run, or stopped without an error line)")]
+    # a table written outside its rule is dated just before its rule's oldest input; an unchanged one is not touched
+    table, anchor = tmp_path / "t.tsv", tmp_path / "manifest.json"
+    anchor.write_text("{}")
+    os.utime(anchor, (5000, 5000))
+    assert write_text(table, "a\n", older_than=[anchor, tmp_path / "missing"]) and table.stat().st_mtime == 4999
+    assert not write_text(table, "a\n", older_than=[anchor]) and table.stat().st_mtime == 4999
+    assert write_text(table, "b\n") and table.stat().st_mtime > 5000

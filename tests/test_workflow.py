@@ -8,7 +8,7 @@ import subprocess
 import zipfile
 
 import pytest
-from conftest import ROOT, ffprobe_json, run_snakemake
+from conftest import ROOT, ffprobe_json, read_tsv, run_snakemake
 from vidflow.media import packet_durations, summarize
 
 DEMO = ROOT / "resources" / "demo" / "demo_interviews.zip"
@@ -135,11 +135,15 @@ def test_archives_are_complete_and_verifiable(workflow_run):
         meta = json.loads((folder / "metadata.json").read_text())
         assert meta["project"] == project and meta["converted_sha256"] == receipt["sha256"]
         assert set(meta["steps"]) >= {"scenes", "diarization", "tracking", "video"}
+        assert meta["video_hash"] == receipt["sha256"] and all((folder / f).is_file() for f in meta["copied"].values())
         assert str(work) not in (folder / "metadata.json").read_text()
     meta = json.loads((work / json.loads((work / "results" / "demo_interviews" / "interview_one" / "archive.json")
                                          .read_text())["archive"] / "metadata.json").read_text())
     assert meta["source"] == {"archive": "demo_interviews.zip", "member": "interview one.mp4",
                               "sha256": TRUTH["interview one.mp4"]["sha256"]}
+    assert (meta["video_path"], meta["video_stem"]) == ("interview one.mp4", "interview one")
+    assert meta["copied"] == {kind: f"interview_one{suffix}" for kind, suffix in
+                              {"scenes": "_scenes.csv", "audio": "_audio.json", "tracking": "_tracking.json"}.items()}
 
 
 def test_rerun_after_fixing_input_completes_then_does_nothing(workflow_run):
@@ -153,6 +157,36 @@ def test_rerun_after_fixing_input_completes_then_does_nothing(workflow_run):
         env_file.touch()
     third = run_snakemake(work, config=config)
     assert "Nothing to be done" in third.stdout + third.stderr
+
+
+def jobs_planned(proc):
+    """(rule, wildcards) of every job a dry run lists."""
+    jobs = []
+    for block in re.split(r"^(?=(?:local)?(?:rule|checkpoint) \w+:)", proc.stdout + proc.stderr, flags=re.M)[1:]:
+        rule = re.match(r"(?:local)?(?:rule|checkpoint) (\w+):", block).group(1)
+        found = re.search(r"^\s+wildcards: (.*)$", block, flags=re.M)
+        jobs.append((rule, dict(kv.split("=", 1) for kv in found.group(1).split(", ")) if found else {}))
+    return jobs
+
+
+AGGREGATES = {("project_summary", "_loose"), ("report_run", None), ("diagnostics", None), ("all", None)}
+
+
+def test_adding_or_removing_a_video_reruns_only_its_jobs_and_the_tables(workflow_run, tiny_video):
+    work, _ = workflow_run
+    config = {"input_dir": str(work / "input")}
+    added = work / "input" / "second take.mp4"
+    shutil.copy(tiny_video, added)
+    run_snakemake(work, "results/_loose/extracted", config=config)  # the project's checkpoint: the new video is known
+    planned = jobs_planned(run_snakemake(work, "-n", config=config))
+    per_video = {(rule, wc["video"]) for rule, wc in planned if "video" in wc}
+    assert {video for _, video in per_video} == {"second_take"}, f"other videos' jobs rerun: {per_video}"
+    assert {"video_source", "convert", "detect_scenes", "finalize", "report_video"} <= {rule for rule, _ in per_video}
+    assert {(rule, wc.get("project")) for rule, wc in planned if "video" not in wc} == AGGREGATES
+    added.unlink()
+    run_snakemake(work, "results/_loose/extracted", config=config)
+    planned = jobs_planned(run_snakemake(work, "-n", config=config))  # the manifest is back to what the tables saw,
+    assert {(rule, wc.get("project")) for rule, wc in planned} <= AGGREGATES  # so Snakemake may find nothing to do
 
 
 def test_json_outputs_match_their_schemas(workflow_run):
@@ -205,3 +239,12 @@ def test_corrupt_intermediate_fails_only_its_video_with_a_precise_message(workfl
             in proc.stderr)
     assert not bad_archive.exists() and not list(bad_archive.parent.glob(f".{bad_archive.name}*"))
     subprocess.run(["sha256sum", "--quiet", "-c", "MANIFEST.sha256"], cwd=good, check=True)
+    # the project's table, made by its rule in an earlier run, now lists the failure with the error line of the log
+    reason = (f"finalize: results/demo_interviews/{bad_video}/{bad_video}_audio.json: /frames_analysis/3/audio_info/"
+              f"is_speech_present: violates 'type'")
+    rows = {row["video"]: row for row in read_tsv(work / "results" / "demo_interviews" / "videos.tsv")}
+    assert rows["interview_one"]["status"] == "done"
+    assert rows[bad_video]["status"] == "failed" and rows[bad_video]["reason"].startswith(reason)
+    # and the next run still tries the failed job again
+    again = run_snakemake(work, config={"input_dir": str(work / "input")}, check=False)
+    assert again.returncode != 0 and re.findall(r"^Error in rule (\w+):", again.stderr, flags=re.M) == ["finalize"]

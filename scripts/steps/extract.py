@@ -21,6 +21,7 @@ from vidflow.errors import UserError
 from vidflow.io import WRITE_ERRNOS, read_json, sha256_file, write_error, write_json
 from vidflow.media import ffprobe, summarize
 from vidflow.naming import archive_stem, unique_slugs, video_stem
+from vidflow.status import QUIET_SKIPS  # not warned about member by member, nor listed as items
 
 log = logging.getLogger("extract")
 
@@ -28,8 +29,6 @@ ARCHIVE_KINDS = {".zip": "zip", ".rar": "rar", ".7z": "7z", ".tar": "tar", ".tgz
                  ".txz": "tar", ".gz": "tar", ".bz2": "tar", ".xz": "tar"}
 _DRIVE = re.compile(r"^[A-Za-z]:")
 CHUNK = 1 << 20
-# Skip reasons not warned about member by member (the others already gave one warning line each).
-QUIET_SKIPS = {"not a video (extension)", "macOS metadata"}
 # Below this many extracted bytes the ratio check is not applied (tiny archives have noisy ratios).
 RATIO_FLOOR_BYTES = 1 << 20
 

@@ -10,7 +10,7 @@ import logging
 import os
 import shutil
 import tempfile
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import jsonschema
 
@@ -124,10 +124,15 @@ def validate_file(path, schema):
     except (OSError, ValueError) as err:
         raise UserError(path, f"not valid JSON ({err})") from None
     if error is not None:
-        pointer = "/" + "/".join(str(p) for p in error.absolute_path)
-        raise UserError(path, f"{pointer}: violates '{error.validator}' of {schema.get('$id', 'schema')}: "
-                              f"{error.message}")
+        raise schema_error(path, schema, error)
     return data
+
+
+def schema_error(path, schema, error):
+    """UserError: ``path``, the JSON pointer, the schema rule that broke and jsonschema's message."""
+    pointer = "/" + "/".join(str(p) for p in error.absolute_path)
+    return UserError(path, f"{pointer}: violates '{error.validator}' of {schema.get('$id', 'schema')}: "
+                           f"{error.message}")
 
 
 def step_provenance(outputs):
@@ -135,12 +140,25 @@ def step_provenance(outputs):
     return {step: {k: data[k] for k in PROVENANCE_KEYS if k in data} for step, data in sorted(outputs.items())}
 
 
+# The old system's metadata.json: ``copied`` maps these kinds to the archived files named ``<video><suffix>``.
+SEED_COPIED = {"scenes": "_scenes.csv", "audio": "_audio.json", "tracking": "_tracking.json"}
+
+
 def build_metadata(*, video, project, source, converted_sha256, config, steps, environments, snakemake_version, files):
-    """Provenance of one archived video (everything except ``created_at``)."""
+    """Provenance of one archived video (everything except ``created_at``).
+
+    The old system's keys sit next to ours with the same meaning: ``video_hash`` names the archive folder,
+    ``video_stem`` is the original file name without its extension, ``video_path`` the video's path inside its
+    source (archive member, or file name in the input folder) and ``copied`` the archived files by kind, relative to
+    the archive folder (never absolute paths).
+    """
+    copied = {kind: f"{video}{suffix}" for kind, suffix in SEED_COPIED.items() if f"{video}{suffix}" in files}
     return {"video": video, "project": project, "original_name": source["original_name"],
             "source": {"archive": source.get("archive"), "member": source["member"], "sha256": source["sha256"]},
             "converted_sha256": converted_sha256, "config": config, "steps": steps, "environments": environments,
-            "snakemake_version": snakemake_version, "files": files}
+            "snakemake_version": snakemake_version, "files": files, "video_hash": converted_sha256,
+            "video_stem": PurePosixPath(source["original_name"]).stem, "video_path": source["member"],
+            "copied": copied}
 
 
 def manifest_text(folder, names):
@@ -154,11 +172,12 @@ def _same_content(existing, staging):
     return all((existing / n).read_bytes() == (staging / n).read_bytes() for n in names)
 
 
-def write_archive(root, sha256, files, metadata, now=None):
+def write_archive(root, sha256, files, metadata, now=None, check=None):
     """Create or update ``root/<sha256>/`` atomically; return True if anything was written.
 
     ``files`` maps archive names to source paths. ``created_at`` is kept from an existing
-    archive whose provenance is otherwise unchanged, so reruns are byte-identical.
+    archive whose provenance is otherwise unchanged, so reruns are byte-identical. ``check`` is called with the
+    complete metadata (``created_at`` included) before anything is written.
     """
     root, dest = Path(root), Path(root) / sha256
     # Two videos with the same content share one archive folder and may be finalised at the same time
@@ -166,20 +185,23 @@ def write_archive(root, sha256, files, metadata, now=None):
         if locked:  # no other writer now: a killed run's staging / retired folders of this archive are stale
             remove_stale_temporaries(dest)
             remove_stale_temporaries(root / f"{sha256}.old")
-        return _write_archive(root, dest, sha256, files, metadata, now)
+        return _write_archive(root, dest, sha256, files, metadata, now, check)
 
 
-def _write_archive(root, dest, sha256, files, metadata, now):
+def _write_archive(root, dest, sha256, files, metadata, now, check):
     created = (now or datetime.datetime.now(datetime.timezone.utc)).isoformat(timespec="seconds")
     if (dest / "metadata.json").exists():
         old = read_json(dest / "metadata.json")
         if {k: v for k, v in old.items() if k != "created_at"} == metadata:
             created = old.get("created_at", created)
+    metadata = {**metadata, "created_at": created}
+    if check:
+        check(metadata)
     staging = Path(tempfile.mkdtemp(prefix=f".{sha256}.", dir=root))
     try:
         for name, src in sorted(files.items()):
             shutil.copyfile(src, staging / name)
-        (staging / "metadata.json").write_text(dumps_json({**metadata, "created_at": created}), encoding="utf-8")
+        (staging / "metadata.json").write_text(dumps_json(metadata), encoding="utf-8")
         names = [p.name for p in staging.iterdir()]
         (staging / "MANIFEST.sha256").write_text(manifest_text(staging, names), encoding="utf-8")
         if dest.is_dir() and _same_content(dest, staging):
@@ -200,25 +222,36 @@ def _write_archive(root, dest, sha256, files, metadata, now):
     return True
 
 
-def finalize_video(*, video, project, manifest_path, converted, json_inputs, schema_dir, extra_files, config,
+def validate_data(data, schema, path):
+    """:func:`validate_file` for data about to be written to ``path``."""
+    error = jsonschema.exceptions.best_match(Validator(schema).iter_errors(data))
+    if error is not None:
+        raise schema_error(path, schema, error)
+
+
+def finalize_video(*, video, project, source_path, converted, json_inputs, schema_dir, extra_files, config,
                    environments, snakemake_version, archive_root, receipt):
-    """Validate ``json_inputs`` ({name: (path, schema file name, archive name or None)}), then archive."""
+    """Validate ``json_inputs`` ({name: (path, schema file name, archive name or None)}), then archive.
+
+    ``source_path`` is the video's record (``source.json``): where it came from, nothing of the other videos.
+    """
     outputs = {}
     for step, (path, schema_name, _) in json_inputs.items():
         outputs[step] = validate_file(path, load_schema(Path(schema_dir) / schema_name))
-    manifest = read_json(manifest_path)
-    entry = next((v for v in manifest["videos"] if v["video"] == video), None)
-    if entry is None:
-        raise UserError(manifest_path, f"video {video!r} is not in the manifest")
-    source = manifest["source"]
-    entry = {**entry, "archive": source.get("name") or source.get("url")}
+    record = read_json(source_path)
+    if record["video"] != video:
+        raise UserError(source_path, f"is the record of video {record['video']!r}, not {video!r}")
+    origin = record["source"]
+    entry = {**record, "archive": origin.get("name") or origin.get("url")}
     sha = sha256_file(converted)
     files = dict(extra_files)
     files.update({name: path for _, (path, _, name) in json_inputs.items() if name})
     metadata = build_metadata(video=video, project=project, source=entry, converted_sha256=sha, config=config,
                               steps=step_provenance(outputs), environments=environments,
                               snakemake_version=snakemake_version, files=sorted(files))
-    write_archive(archive_root, sha, files, metadata)
+    schema = load_schema(Path(schema_dir) / "metadata.schema.json")
+    write_archive(archive_root, sha, files, metadata,
+                  check=lambda data: validate_data(data, schema, Path(archive_root) / sha / "metadata.json"))
     write_json(receipt, {"sha256": sha, "archive": str(Path(archive_root) / sha),
                          "files": sorted([*files, "metadata.json", "MANIFEST.sha256"])})
     return sha

@@ -7,8 +7,11 @@ tests import it in the driver venv.
 import html
 import math
 from collections import Counter, defaultdict
+from pathlib import Path
 
+from vidflow.io import read_json
 from vidflow.jsonstream import read_document
+from vidflow.status import item_status, job_logs, reported_skips, video_status
 
 NO_LINK = "-"
 FACE_FIELDS = ("track_id", "bbox", "score", "speaking", "speaker")  # all the report and step 6 read of a face
@@ -182,7 +185,7 @@ def video_summary(project, video, info, scenes, diarization, tracking):
     }
 
 
-# --- the run: per-project summary and the benchmark tables of every rule ---
+# --- the run: every project and video with its status, and the benchmark tables of every rule ---
 
 BENCHMARK_FIELDS = ("s", "max_rss", "cpu_time", "mean_load")
 
@@ -233,50 +236,97 @@ def rule_table(records):
     return rows
 
 
-def project_table(manifests, summaries, records):
-    """Rows per project: videos processed, members rejected, media duration, frames, job time, throughput."""
+def run_items(projects, results_dir, logs_dir, expected):
+    """``(projects, videos)`` of the run, each with its status and reason (:mod:`vidflow.status`).
+
+    ``projects`` maps each project to the logs of the jobs before its extraction ({rule: log}, a download's).
+    A project is {project, status, reason, manifest (None when extraction did not finish)}; a video is its report
+    summary when there is one, else {project, video, duration of the source}, with its status and reason.
+    """
+    items, videos = [], []
+    for project, earlier_logs in sorted(projects.items()):
+        manifest_path = Path(results_dir) / project / "extracted" / "manifest.json"
+        if not manifest_path.exists():
+            status, reason = item_status([manifest_path], {**earlier_logs, **job_logs(logs_dir, project)})
+            items.append({"project": project, "status": status, "reason": reason, "manifest": None})
+            continue
+        manifest = read_json(manifest_path)
+        counts = Counter()
+        for entry in manifest["videos"]:
+            status, reason = video_status(results_dir, logs_dir, project, entry["video"], expected)
+            summary = Path(results_dir) / project / entry["video"] / "report" / "summary.json"
+            base = read_json(summary) if status == "done" and summary.exists() else {
+                "project": project, "video": entry["video"], "duration": entry["duration"]}
+            videos.append({**base, "status": status, "reason": reason})
+            counts[status] += 1
+        status = "failed" if counts["failed"] else "unfinished" if counts["unfinished"] else "done"
+        reason = ", ".join(f"{n} video(s) {s}" for s, n in sorted(counts.items()) if s != "done")
+        items.append({"project": project, "status": status, "reason": reason, "manifest": manifest})
+    return items, videos
+
+
+def project_table(projects, videos, records):
+    """Rows per project: status, videos done and failed, members skipped, media duration and frames of the videos
+    done, job time, throughput."""
     rows = []
-    for manifest in manifests:
-        project = manifest["project"]
-        videos = [s for s in summaries if s["project"] == project]
-        rejected = [s for s in manifest.get("skipped", []) if not s["reason"].startswith("not a video (extension")]
+    for item in projects:
+        project = item["project"]
+        done = [v for v in videos if v["project"] == project and v["status"] == "done"]
+        skipped = reported_skips(item["manifest"]) if item["manifest"] else []
         job_s = sum(r["s"] or 0 for r in records if r["project"] == project)
-        duration = sum(v["duration"] for v in videos)
-        rows.append({"project": project, "videos": len(videos), "failed": len(rejected),
-                     "failed_members": "; ".join(f"{s['member']}: {s['reason']}" for s in rejected) or NO_LINK,
-                     "duration_s": round3(duration), "frames": sum(v["frames"] for v in videos),
-                     "job_time_s": round(job_s, 2),
+        duration, frames = sum(v["duration"] for v in done), sum(v.get("frames", 0) for v in done)
+        rows.append({"project": project, "status": item["status"], "reason": item["reason"] or NO_LINK,
+                     "videos": len(done),
+                     "failed": sum(v["project"] == project and v["status"] == "failed" for v in videos),
+                     "skipped": len(skipped),
+                     "skipped_members": "; ".join(f"{s['member']}: {s['reason']}" for s in skipped) or NO_LINK,
+                     "duration_s": round3(duration), "frames": frames, "job_time_s": round(job_s, 2),
                      "throughput_x": round(duration / job_s, 3) if job_s else None,
-                     "fps": round(sum(v["frames"] for v in videos) / job_s, 1) if job_s else None})
+                     "fps": round(frames / job_s, 1) if job_s else None})
     if len(rows) > 1:
-        total = {"project": "all", "videos": sum(r["videos"] for r in rows), "failed": sum(r["failed"] for r in rows),
-                 "failed_members": NO_LINK, "duration_s": round3(sum(r["duration_s"] for r in rows)),
-                 "frames": sum(r["frames"] for r in rows), "job_time_s": round(sum(r["job_time_s"] for r in rows), 2)}
+        statuses = {r["status"] for r in rows}
+        total = {"project": "all", "status": next(s for s in ("failed", "unfinished", "done") if s in statuses),
+                 "reason": NO_LINK, "skipped_members": NO_LINK,
+                 "duration_s": round3(sum(r["duration_s"] for r in rows)),
+                 **{k: sum(r[k] for r in rows) for k in ("videos", "failed", "skipped", "frames")},
+                 "job_time_s": round(sum(r["job_time_s"] for r in rows), 2)}
         total["throughput_x"] = round(total["duration_s"] / total["job_time_s"], 3) if total["job_time_s"] else None
         total["fps"] = round(total["frames"] / total["job_time_s"], 1) if total["job_time_s"] else None
         rows.append(total)
     return rows
 
 
-def video_table(summaries, records):
-    """Rows per video: duration, scenes, speakers, tracks, job time (s) summed over its rules, throughput."""
+def video_table(videos, records):
+    """Rows per video: status, duration, scenes, speakers, tracks, job time (s) summed over its rules, throughput."""
     rows = []
-    for s in sorted(summaries, key=lambda s: (s["project"], s["video"])):
-        job_s = sum(r["s"] or 0 for r in records if r["project"] == s["project"] and r["video"] == s["video"])
-        rows.append({"project": s["project"], "video": s["video"], "duration_s": s["duration"], "frames": s["frames"],
-                     "scenes": s["scenes"], "speakers": s["speakers"], "tracks": s["tracks"],
+    for v in sorted(videos, key=lambda v: (v["project"], v["video"])):
+        job_s = sum(r["s"] or 0 for r in records if r["project"] == v["project"] and r["video"] == v["video"])
+        rows.append({"project": v["project"], "video": v["video"], "status": v["status"],
+                     "reason": v["reason"] or NO_LINK, "duration_s": v["duration"], "frames": v.get("frames"),
+                     "scenes": v.get("scenes"), "speakers": v.get("speakers"), "tracks": v.get("tracks"),
                      "job_time_s": round(job_s, 2),
-                     "throughput_x": round(s["duration"] / job_s, 3) if job_s else None})
+                     "throughput_x": round(v["duration"] / job_s, 3) if job_s and v["status"] == "done" else None})
     return rows
 
 
-PROJECT_COLUMNS = [("project", "project"), ("videos", "videos processed"), ("failed", "videos failed"),
-                   ("failed_members", "failed members"), ("duration_s", "duration (s)"), ("frames", "frames"),
-                   ("job_time_s", "job time (s)"), ("throughput_x", "throughput (x real time)"),
-                   ("fps", "frames per job second")]
-VIDEO_COLUMNS = [("project", "project"), ("video", "video"), ("duration_s", "duration (s)"), ("frames", "frames"),
-                 ("scenes", "scenes"), ("speakers", "speakers"), ("tracks", "face tracks"),
-                 ("job_time_s", "job time (s)"), ("throughput_x", "throughput (x real time)")]
+def run_page(projects, results_dir, logs_dir, expected, benchmarks_dir):
+    """The run summary page (results/report/run.html): every project and every video with its status."""
+    items, videos = run_items(projects, results_dir, logs_dir, expected)
+    records = collect_benchmarks(Path(benchmarks_dir))
+    note = ("job time: wall time of the jobs summed (jobs may run in parallel); throughput: media seconds per job "
+            "second; duration and frames: of the videos done")
+    return html_tables("Run summary", [("Projects", project_table(items, videos, records), PROJECT_COLUMNS, note),
+                                       ("Videos", video_table(videos, records), VIDEO_COLUMNS, "")])
+
+
+PROJECT_COLUMNS = [("project", "project"), ("status", "status"), ("reason", "reason"), ("videos", "videos done"),
+                   ("failed", "videos failed"), ("skipped", "members skipped"), ("skipped_members", "skipped members"),
+                   ("duration_s", "duration (s)"), ("frames", "frames"), ("job_time_s", "job time (s)"),
+                   ("throughput_x", "throughput (x real time)"), ("fps", "frames per job second")]
+VIDEO_COLUMNS = [("project", "project"), ("video", "video"), ("status", "status"), ("reason", "reason"),
+                 ("duration_s", "duration (s)"), ("frames", "frames"), ("scenes", "scenes"),
+                 ("speakers", "speakers"), ("tracks", "face tracks"), ("job_time_s", "job time (s)"),
+                 ("throughput_x", "throughput (x real time)")]
 RULE_COLUMNS = [("rule", "rule"), ("jobs", "jobs"), ("total_s", "total (s)"), ("mean_s", "mean (s)"),
                 ("max_s", "max (s)"), ("max_rss_mb", "max RSS (MB)"), ("cpu_s", "CPU time (s)")]
 

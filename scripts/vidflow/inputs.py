@@ -26,3 +26,18 @@ def discover_projects(input_dir, video_extensions):
     if loose:
         projects[LOOSE_PROJECT] = {"loose": [str(p) for p in loose]}
     return projects
+
+
+RECORD_KEYS = ("video", "original_name", "member", "sha256", "bytes", "duration")
+
+
+def video_record(manifest, video):
+    """One video's record (``results/{project}/{video}/source.json``): its manifest entry and where it came from.
+
+    Each video's jobs read only this, so adding or removing another video of the project changes nothing of theirs.
+    The extracted file's ``path`` is left out: it is the input of conversion, not provenance.
+    """
+    entry = next((v for v in manifest["videos"] if v["video"] == video), None)
+    if entry is None:
+        raise UserError(video, f"not in the manifest of project {manifest['project']!r}")
+    return {"project": manifest["project"], "source": manifest["source"], **{k: entry[k] for k in RECORD_KEYS}}
