@@ -328,10 +328,12 @@ def test_full_or_read_only_disk_gives_a_clear_error_and_no_corrupt_output(tmp_pa
         assert errors[0] == (f"{inputs / 'loose.mp4'}: ffmpeg failed: killed by SIGXFSZ "
                              f"(file size limit exceeded while writing the output)")
     assert errors[1] == f"results/clips/extracted: cannot write ({reason}); free disk space or fix the output folder"
-    # only complete files: the loose manifest (it fits), benchmarks; no video, no extracted folder, no temp files
+    # only complete files: the loose manifest and video record (they fit), the tables that list the failure,
+    # benchmarks; no video, no extracted folder, no temp files
     assert loose_manifest is not None and [v["video"] for v in loose_manifest["videos"]] == ["loose"]
     assert [f for f in files if not f.startswith("results/benchmarks/")] == [
-        "results/_loose/extracted/.snakemake_timestamp", "results/_loose/extracted/manifest.json"]
+        "results/_loose/extracted/.snakemake_timestamp", "results/_loose/extracted/manifest.json",
+        "results/_loose/loose/source.json", "results/_loose/videos.tsv", "results/report/run.html"]
 
 
 # --- interruption: SIGKILL or Ctrl-C (SIGINT) of the whole process group, in each heavy rule ---
