@@ -17,7 +17,7 @@ def main(argv=None):
     parser.add_argument("--out-faces", required=True, help="faces.json to write")
     parser.add_argument("--out-speakers", required=True, help="speakers.json to write")
     parser.add_argument("--min-sync", type=float, default=0.2, help="mouth-voice correlation needed to link")
-    parser.add_argument("--min-z", type=float, default=3.0, help="significance (Fisher z) of that correlation")
+    parser.add_argument("--min-z", type=float, default=2.0, help="significance (Fisher z) of that correlation")
     parser.add_argument("--min-margin", type=float, default=0.1, help="lead over the track's other speakers")
     parser.add_argument("--max-lag", type=int, default=3, help="frames the voice may lag or lead the mouth")
     parser.add_argument("--min-turn-frames", type=int, default=12, help="frames of turns a track must be seen in")

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from conftest import ROOT, require_binaries, run_snakemake
-from steps.link_speakers import (active_speakers, frame_loudness, link_speakers_files, link_speakers_to_tracks,
-                                 mouth_opening, read_loudness)
+from steps.link_speakers import (active_speakers, frame_loudness, high_pass, link_speakers_files,
+                                 link_speakers_to_tracks, mouth_opening, read_loudness)
 from steps.reduce import reduce_audio, reduce_audio_file, reduce_tracking, reduce_tracking_file
 from vidflow.io import dumps_json, read_json, write_json
 
@@ -130,21 +130,24 @@ def test_a_face_talking_to_a_voice_that_is_not_heard_is_not_linked():
 
 
 def test_one_voice_links_to_one_of_two_faces_on_screen_together():
-    """Two faces follow SPEAKER_00's syllables, one of them late and weakly: only the better one is linked."""
+    """Two faces follow SPEAKER_00's syllables, one of them weakly and noisily: only the better one is linked."""
+    noise = np.random.default_rng(7).normal(0, 0.01, 250)
+
     def faces(f):
-        late = talking(f - 2, SEGMENTS, "SPEAKER_00") if f >= 2 else 0.03
-        return [face(1, 0, talking(f, SEGMENTS, "SPEAKER_00")), face(2, 300, 0.03 + 0.3 * (late - 0.03))]
+        weak = 0.03 + 0.3 * (talking(f, SEGMENTS, "SPEAKER_00") - 0.03) + noise[f]
+        return [face(1, 0, talking(f, SEGMENTS, "SPEAKER_00")), face(2, 300, weak)]
     _, record = link_speakers_to_tracks(tracking_of(faces), {**DIARIZATION, "segments": SEGMENTS[::2]},
-                                        loudness(SEGMENTS[::2]), {"max_lag": 0})
+                                        loudness(SEGMENTS[::2]))
     by_track = {t["track_id"]: t for t in record["tracks"]}
     assert by_track[1]["speaker"] == "SPEAKER_00" and by_track[2]["speaker"] is None
+    assert by_track[2]["evidence"][0]["sync"] >= 0.2  # it would be linked alone
     assert "better at the same time" in by_track[2]["reason"]
 
 
 def test_a_short_track_needs_a_stronger_correlation():
-    """The same moderate synchrony links a 10 s track but not a 2 s one (too few independent samples)."""
+    """A moderate synchrony over 10 s links; a stronger one over 2 s does not (too few independent samples)."""
     rng = np.random.default_rng(11)
-    noise = rng.normal(0, 0.03, 250)
+    noise = rng.normal(0, 0.045, 250)
     tracking = tracking_of(lambda f: [face(1, 0, talking(f, SEGMENTS, "SPEAKER_00") + noise[f])])
     diarization = {**DIARIZATION, "segments": SEGMENTS[::2], "speakers": ["SPEAKER_00"]}
     _, long_record = link_speakers_to_tracks(tracking, diarization, loudness(SEGMENTS[::2]))
@@ -154,6 +157,17 @@ def test_a_short_track_needs_a_stronger_correlation():
     assert long_record["tracks"][0]["speaker"] == "SPEAKER_00"
     assert sync >= 0.2 and short_record["tracks"][0]["speaker"] is None, short_record["tracks"]
     assert "too little evidence" in short_record["tracks"][0]["reason"]
+
+
+def test_high_pass_removes_turns_and_keeps_syllables():
+    """A mouth open for a whole turn (a step) leaves only its edges; 5 Hz syllables stay; gaps are skipped."""
+    frames = np.arange(100)
+    step = high_pass(frames, (frames >= 50) * 1.0)
+    assert abs(step[:40]).max() < 1e-12 and abs(step[62:]).max() < 1e-12 and step[50] > 0.4
+    syllables = np.sin(2 * np.pi * 5 * frames / FPS)
+    assert np.corrcoef(high_pass(frames, syllables + frames / 50), syllables)[0, 1] > 0.99
+    gappy = np.r_[frames[:30], frames[60:]]
+    assert abs(high_pass(gappy, np.ones(len(gappy)))).max() < 1e-12
 
 
 def test_loudness_is_measured_per_frame_and_streamed_from_the_audio(tmp_path):

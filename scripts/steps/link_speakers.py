@@ -1,16 +1,18 @@
 """Step 5b: who speaks on screen. Diarization speakers linked to face tracks by audio-visual synchrony.
 
 Evidence for "track T is speaker S": over the frames where T is visible, the correlation between T's mouth opening
-and S's voice, i.e. the loudness of the audio (dB above the clip's noise floor) in the frames where S's turns run
-and 0 elsewhere. A real talker's mouth opens and closes with the syllables of its own voice and stays closer to shut
-while others speak, so the two series rise and fall together; a silent face, a face whose voice is not in the audio
-(voice-over, a muted clip beside the real speaker) or a mouth that moves all the time does not follow the sound. The
-correlation is taken at the best lag within ``max_lag`` frames (lips often move a little before the sound).
+and S's voice, i.e. the loudness of the audio (dB above the clip's noise floor) in the frames where S's turns run and
+0 elsewhere, both high-passed: what changes more slowly than about 2 Hz (the mean over 0.5 s around each frame) is
+removed, so that what is compared is the syllables (2-7 Hz), not the turns. A real talker's mouth opens and closes with
+the syllables of its own voice. A silent face does not follow the sound, and neither does a face whose voice is not in
+the audio (voice-over, a muted clip beside the real speaker): its lips may move during the heard speaker's turns, which
+a turn-level comparison takes for evidence (0.28 on the dev set's voice-over clip), but not with the heard syllables
+(0.06; its real talker: 0.80). The correlation is taken at the best lag within ``max_lag`` frames (lips often move a
+little before the sound).
 
 This replaced a rule that compared how often the mouth *moved* inside and outside a speaker's turns: a real talker's
 mouth moves in the pauses between sentences about as much as while speaking (58 % vs 56 % on a news clip), so that
-rule linked nothing on real speech. Synchrony with the loudness holds there: it is the syllables, not the turns,
-that the mouth follows.
+rule linked nothing on real speech.
 
 Links are accepted best correlation first when the correlation is at least ``min_sync``, significant (Fisher z
 at least ``min_z``, counting one independent sample per ``SAMPLE_FRAMES`` frames: about a syllable), at least
@@ -46,10 +48,11 @@ MOUTH_POINTS = {
     66: (60, 64, 27, 8),  # OpenSeeFace: iBUG 68 without the outer mouth corners (48 and 54)
 }
 SAMPLE_FRAMES = 5  # frames per independent sample in the significance test (0.2 s: about one syllable)
+SLOW_FRAMES = 6  # high-pass: each value minus the mean over +-6 frames (0.5 s), which removes turns, keeps syllables
 FLOOR_PERCENTILE = 5  # the clip's noise floor: this percentile of the frames' loudness
 SILENT_DB = -100.0  # loudness of frames without audio
 
-DEFAULTS = {"min_sync": 0.2, "min_z": 3.0, "min_margin": 0.1, "max_lag": 3, "min_turn_frames": 12}
+DEFAULTS = {"min_sync": 0.2, "min_z": 2.0, "min_margin": 0.1, "max_lag": 3, "min_turn_frames": 12}
 
 
 def _distance(a, b):
@@ -168,12 +171,27 @@ def read_loudness(video, fps, frame_count, sample_rate=16000, block_frames=50):
 
 
 def voices(loudness, active, speakers):
-    """``{speaker: per-frame voice}``: loudness above the clip's noise floor in the speaker's turns, 0 elsewhere."""
+    """``{speaker: per-frame voice}``: loudness above the clip's noise floor in the speaker's turns, 0 elsewhere,
+    high-passed (:func:`high_pass`)."""
     loudness = np.asarray(loudness, dtype=np.float64)
     heard = loudness[loudness > SILENT_DB]
     floor = float(np.percentile(heard, FLOOR_PERCENTILE)) if heard.size else 0.0
     above = np.clip(loudness - floor, 0.0, None)
-    return {s: np.where([s in now for now in active], above, 0.0) for s in speakers}
+    every = np.arange(len(above))
+    return {s: high_pass(every, np.where([s in now for now in active], above, 0.0)) for s in speakers}
+
+
+def high_pass(frames, values, half=SLOW_FRAMES):
+    """``values`` (at sorted int ``frames``, gaps allowed) minus their mean over the frames within ``half`` frames."""
+    frames, values = np.asarray(frames, dtype=np.int64), np.asarray(values, dtype=np.float64)
+    if not len(frames):
+        return values
+    index = frames - frames[0]
+    total, count = np.zeros(index[-1] + 2 * half + 2), np.zeros(index[-1] + 2 * half + 2)
+    total[index + half + 1], count[index + half + 1] = values, 1.0
+    total, count = np.cumsum(total), np.cumsum(count)
+    window = (total[index + 2 * half + 1] - total[index]) / (count[index + 2 * half + 1] - count[index])
+    return values - window
 
 
 def _correlation(x, y):
@@ -207,7 +225,7 @@ def significance(r, frames):
 def track_evidence(series, voice_of, active, settings):
     """Per speaker: frames of its turns while the track is visible, synchrony and its significance."""
     frames = np.array(sorted(f for f in series if f < len(active)), dtype=np.int64)
-    mouth = np.array([series[f] for f in frames.tolist()], dtype=np.float64)
+    mouth = high_pass(frames, [series[f] for f in frames.tolist()])
     evidence = []
     for speaker, voice in voice_of.items():
         turns = sum(speaker in active[f] for f in frames.tolist())
