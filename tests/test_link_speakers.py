@@ -177,6 +177,8 @@ def test_loudness_is_measured_per_frame_and_streamed_from_the_audio(tmp_path):
     assert len(whole) == 250 and whole[:12].max() < -45 and whole[20:60].min() > -30  # hiss, then a turn
     streamed = read_loudness(tmp_path / "voice.wav", FPS, 260, block_frames=7)
     assert np.allclose(streamed[:250], whole, atol=0.1) and (streamed[250:] == -100).all()
+    write_wav(tmp_path / "long.wav", np.tile(samples, 40))  # audio that outlasts the video: 400 s for 2 s
+    assert np.allclose(read_loudness(tmp_path / "long.wav", FPS, 50), whole[:50], atol=0.1)
 
 
 def test_one_speaker_links_to_tracks_in_two_shots_and_unseen_speakers_stay_unlinked():

@@ -145,14 +145,15 @@ def frame_loudness(samples, sample_rate, fps, first_frame=0):
 
 def read_loudness(video, fps, frame_count, sample_rate=16000, block_frames=50):
     """:func:`frame_loudness` of ``video``'s audio for ``frame_count`` frames, decoded and measured a block at a time
-    (2 s at a time: memory does not grow with the length); :data:`SILENT_DB` for frames past the audio's end or without audio."""
+    (2 s at a time: memory does not grow with the length); :data:`SILENT_DB` for frames past the audio's end or without
+    audio. Audio that outlasts the video is not decoded further (FFmpeg is stopped)."""
     loud = np.full(frame_count, SILENT_DB)
     if summarize(ffprobe(video))["audio"] is None:
         LOG.info("%s has no audio: no speaker can be linked", video)
         return loud
     with tempfile.TemporaryFile() as errors:
         proc = subprocess.Popen(pcm_command(video, sample_rate), stdout=subprocess.PIPE, stderr=errors)
-        frame = 0
+        frame, ended = 0, False
         while frame < frame_count:
             start = int(round(frame * sample_rate / fps))
             stop = int(round(min(frame + block_frames, frame_count) * sample_rate / fps))
@@ -161,10 +162,13 @@ def read_loudness(video, fps, frame_count, sample_rate=16000, block_frames=50):
             block = frame_loudness(samples, sample_rate, fps, frame)
             loud[frame:frame + len(block)] = block
             if len(data) < 2 * (stop - start):
+                ended = True
                 break
             frame += block_frames
+        if not ended:  # every frame measured: the rest of the audio is not needed
+            proc.kill()
         proc.stdout.close()
-        if proc.wait() != 0:
+        if proc.wait() != 0 and ended:
             errors.seek(0)
             raise UserError(video, f"cannot decode the audio ({ffmpeg_reason(errors.read().decode(errors='replace'))})")
     return loud
