@@ -23,6 +23,7 @@ from real_media_sources import RATE, unpacked
 FPS = 25
 MAX_OPENING = 0.10  # face heights at the loudest moment of speech
 IDLE_OPENING = 0.02  # face heights at most for the small movements outside speech
+BACKDROP = (28.0, 28.0, 32.0)
 
 
 @dataclass(frozen=True)
@@ -80,11 +81,16 @@ class Tile:
         return scale, self.width / 2 - (x + w / 2) * scale, 0.22 * self.height - y * scale
 
     def place(self, image, box):
-        """``image`` scaled and shifted so its face at ``box`` sits in the tile (edges repeated), float32."""
+        """``image`` scaled and shifted so its face at ``box`` sits in the tile, float32; where the image does not
+        reach, a dark backdrop (as in a split-screen video call)."""
         scale, ox, oy = self.transform(box)
         ys = (np.arange(self.height) + 0.5 - oy) / scale - 0.5
         xs = (np.arange(self.width) + 0.5 - ox) / scale - 0.5
-        return mf._bilinear(image.astype(np.float32), ys, xs)  # clamps at the edges
+        out = mf._bilinear(image.astype(np.float32), ys, xs)
+        inside = (((ys >= -0.5) & (ys <= image.shape[0] - 0.5))[:, None]
+                  & ((xs >= -0.5) & (xs <= image.shape[1] - 0.5))[None, :])
+        out[~inside] = BACKDROP
+        return out
 
     def box(self, box):
         scale, ox, oy = self.transform(box)

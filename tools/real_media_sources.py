@@ -80,6 +80,10 @@ class SourceError(RuntimeError):
     """A package could not be fetched or is not the expected file."""
 
 
+class FetchError(SourceError):
+    """A package could not be fetched (no registry reachable, or it is gone)."""
+
+
 def sha256(path):
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
@@ -115,7 +119,7 @@ def download(name, cache):
                                       "--disable-pip-version-check", spec], tmp)
             got = Path(tmp) / filename
             if code != 0 or not got.exists():
-                raise SourceError(f"{filename}: could not fetch {spec} ({client}): {last[0]}")
+                raise FetchError(f"{filename}: could not fetch {spec} ({client}): {last[0]}")
             os.replace(got, path)
     if sha256(path) != digest:
         raise SourceError(f"{path}: SHA-256 differs from the pinned {digest[:12]}... (remove it to fetch again)")
