@@ -1,8 +1,9 @@
 """Conversations composed from real recordings, with exact truth by construction, and recording conditions.
 
-Each source utterance is trimmed to its speech (10 ms frames above an energy threshold relative to its loudest
-frame), normalised in level, and placed on a millisecond grid; the truth of an utterance is its speech regions
-(internal pauses of at least :data:`SPLIT_PAUSE` seconds split it), so the RTTM marks speech tightly. Turn-taking
+Each source utterance is trimmed to its speech (10 ms frames above an energy threshold: 35 dB below its loudest
+frame, and 8 dB above its noise floor where it has one), normalised in level, and placed on a millisecond grid;
+the truth of an utterance is its speech regions (internal pauses of at least :data:`SPLIT_PAUSE` seconds split
+it), so the RTTM marks speech tightly. Turn-taking
 (seeded numpy RNG): turns of one to three lines of one speaker with short pauses inside, short turns and
 backchannels under a second, gaps between turns and overlaps of 0.2-1 s. Conditions act on the mixed track: a
 seeded exponential-decay room impulse response, room noise at a given SNR, a telephone band (300-3400 Hz, 8 kHz).
@@ -19,7 +20,9 @@ from scipy import signal
 from real_media_sources import RATE, decode, recordings, unpacked
 
 FRAME = RATE // 100  # 10 ms analysis frames
-FLOOR_DB = -35.0  # a frame is speech when its RMS is within this of the utterance's loudest frame
+FLOOR_DB = -35.0  # a frame is speech when its RMS is within this of the utterance's loudest frame ...
+ABOVE_FLOOR_DB = 8.0  # ... and this far above the recording's noise floor (10th percentile of the frames) ...
+CLEAR_FLOOR_DB = 25.0  # ... when that floor lies this far below the loudest frame (else there is no floor to see)
 SPLIT_PAUSE = 0.5  # seconds of silence inside an utterance that split its truth into two segments
 LEVEL_DB = -26.0  # speech RMS each utterance is normalised to (before the speaker's own offset)
 
@@ -30,7 +33,12 @@ def speech_regions(samples, min_pause=SPLIT_PAUSE):
     if frames == 0:
         return []
     rms = np.sqrt(np.mean(samples[:frames * FRAME].reshape(frames, FRAME).astype(np.float64) ** 2, axis=1))
-    loud = rms > max(rms.max() * 10 ** (FLOOR_DB / 20), 10 ** (-60 / 20))
+    level = 20 * np.log10(rms + 1e-9)
+    threshold = max(level.max() + FLOOR_DB, -60.0)
+    floor = np.percentile(level, 10)  # a hissing recording (GSM): speech is what stands out of its noise floor
+    if floor < level.max() - CLEAR_FLOOR_DB:
+        threshold = max(threshold, floor + ABOVE_FLOOR_DB)
+    loud = level > threshold
     edges = np.flatnonzero(np.diff(np.concatenate([[0], loud.astype(np.int8), [0]])))
     runs = [[a, b] for a, b in zip(edges[::2], edges[1::2])]
     merged = []
