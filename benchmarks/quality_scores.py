@@ -54,10 +54,6 @@ def diarization_scores(truth_segments, found_segments, duration):
 # --------------------------------------------------------------------------- faces
 
 
-def shot_of(frame, shots):
-    return next((s["shot"] for s in shots if s["start_frame"] <= frame <= s["end_frame"]), None)
-
-
 def truth_boxes(truth_faces, frame):
     """{truth face index: box} of the faces visible in ``frame``."""
     out = {}
