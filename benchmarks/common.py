@@ -17,6 +17,7 @@ import json
 import os
 import platform
 import shlex
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -315,6 +316,19 @@ def workflow_command(workdir, input_dir, *args, cores=2, configfiles=(), serial=
                 "bench_slot=1"]
     cmd += [*map(str, args), "--config", f"venv_dir={VENV_DIR}", f"input_dir={input_dir}"]
     return cmd
+
+
+def link_input(folder, sources):
+    """A fresh input folder holding ``sources`` {name: path} (hard links, copies across file systems)."""
+    folder = Path(folder)
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    for name, src in sources.items():
+        try:
+            os.link(src, folder / name)
+        except OSError:
+            shutil.copy2(src, folder / name)
+    return folder
 
 
 def run_workflow(workdir, input_dir, *args, check=True, **kwargs):

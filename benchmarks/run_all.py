@@ -44,19 +44,6 @@ RULE_COLUMNS = [("rule", "rule"), ("size", "size"), ("video_s", "video s"), ("wa
                 ("x_floor", "x floor"), ("max_rss_mib", "peak RSS MiB"), ("cpu_s", "CPU s"), ("note", "note")]
 
 
-def link_input(folder, sources):
-    """A fresh input folder holding ``sources`` {name: path} (hard links, copies across file systems)."""
-    folder = Path(folder)
-    shutil.rmtree(folder, ignore_errors=True)
-    folder.mkdir(parents=True)
-    for name, src in sources.items():
-        try:
-            os.link(src, folder / name)
-        except OSError:
-            shutil.copy2(src, folder / name)
-    return folder
-
-
 def fresh(path):
     shutil.rmtree(path, ignore_errors=True)
     Path(path).mkdir(parents=True)
@@ -84,7 +71,7 @@ def per_rule(args, work):
         label = f"{size[0]}x{size[1]}"
         source = common.clip(args.seconds, size, work)
         wd = fresh(work / f"per_rule_{label}")
-        inputs = link_input(wd / "input", {f"talk_{label}.mp4": source})
+        inputs = common.link_input(wd / "input", {f"talk_{label}.mp4": source})
         run = common.run_workflow(wd / "run", inputs, serial=True)
         video_s, frames, _, _ = common.video_info(source)
         converted = wd / "run" / "results" / "_loose" / f"talk_{label}" / "video.mp4"
@@ -134,7 +121,7 @@ def e2e(args, work):
     source = common.clip(args.seconds, size, work)
     videos = {f"video_{i}.mp4": common.variant(source, i, work) for i in range(args.videos)}
     wd = fresh(work / "e2e")
-    inputs = link_input(wd / "input", videos)
+    inputs = common.link_input(wd / "input", videos)
     run = common.run_workflow(wd / "run", inputs, cores=args.cores)
     jobs = common.collect_benchmarks(wd / "run")
     summary = common.overlap_summary(run["wall_s"], [j["s"] or 0 for j in jobs], args.cores)
@@ -168,7 +155,7 @@ def scaling(args, work):
     for seconds in args.lengths:
         source = common.clip(seconds, size, work)
         wd = fresh(work / f"scaling_{seconds}s")
-        inputs = link_input(wd / "input", {f"talk_{seconds}s.mp4": source})
+        inputs = common.link_input(wd / "input", {f"talk_{seconds}s.mp4": source})
         run = common.run_workflow(wd / "run", inputs, cores=args.cores)
         jobs = [j for j in common.collect_benchmarks(wd / "run") if j["wildcards"].startswith("_loose/")]
         points.append({"seconds": seconds, "wall_s": round(run["wall_s"], 1),

@@ -26,13 +26,14 @@ Ground truth returned by :func:`make_video`::
      "cuts": [75],                         # first frame of each new shot (hard cuts only)
      "transitions": [[70, 79]],            # only with transition="dissolve:N"
      "shots": [{"start_frame": 0, "end_frame": 74, "image": "astronaut"}, ...],
-     "faces": [[{"bbox": [x, y, w, h]}, ...], ...],   # one list per frame
+     "faces": [[{"bbox": [x, y, w, h], "face": 0}, ...], ...],   # per frame; "face": index in the canvas
      "frame_times": [...],                 # only with vfr=True: pts in seconds
      "rotation": 90, "display_size": [180, 320],   # only with rotate=...
      "audio": {"duration": 6.0}}           # only with audio=...
 
 Boxes are integer pixels in the *coded* (stored) frame, clipped to the frame;
-faces less than half visible are omitted.  With a dissolve, shot start/end
+faces less than half visible are omitted; ``face`` tells which face of the
+canvas a box is (0 = left one of ``astronaut_pair``).  With a dissolve, shot start/end
 frames are the nominal boundaries, the dissolve straddles them, and a frame
 lists the faces of every shot blended in with weight >= 0.5.
 
@@ -78,8 +79,9 @@ ASTRONAUT_FACE_BOX = (178, 75, 96, 110)
 CAMERA_FACE_BOX = (180, 120, 75, 75)
 
 #: Canvases that may be used as ``Shot.image``.  ``chelsea`` is a cat: it has no
-#: *human* face (some detectors may still fire on it).
+#: *human* face (some detectors may still fire on it).  More can be added with :func:`add_canvas`.
 IMAGES = ("astronaut", "astronaut_pair", "camera", "coffee", "chelsea", "rocket", "blank")
+_ADDED_CANVASES: dict = {}
 
 BLANK_SIZE = (360, 640)  # (height, width) of the synthetic "blank" texture
 SPEECH_THRESHOLD = 0.01  # fraction of full scale below which a sample counts as silence
@@ -169,10 +171,22 @@ class _Canvas:
     faces: list[tuple[float, float, float, float]]  # (x, y, w, h) in canvas pixels
 
 
+def add_canvas(name: str, pixels: np.ndarray, faces) -> None:
+    """Make ``name`` usable as ``Shot.image``: an RGB picture (HxWx3) with its face boxes (x, y, w, h)."""
+    if name in IMAGES:
+        raise ValueError(f"{name!r} is a built-in image")
+    if pixels.ndim != 3 or pixels.shape[2] != 3:
+        raise ValueError(f"canvas {name!r} must be HxWx3 RGB, not {pixels.shape}")
+    _ADDED_CANVASES[name] = _Canvas(pixels.astype(np.float32), [tuple(map(float, f)) for f in faces])
+
+
 def _load_photo(name: str) -> _Canvas:
     """Return the photo ``name`` with its annotated faces."""
+    if name in _ADDED_CANVASES:
+        added = _ADDED_CANVASES[name]
+        return _Canvas(added.pixels.copy(), list(added.faces))
     if name not in IMAGES:
-        raise ValueError(f"unknown image {name!r}; choose from {IMAGES}")
+        raise ValueError(f"unknown image {name!r}; choose from {IMAGES} or one added with add_canvas()")
     if name == "blank":
         return _Canvas(_texture(*BLANK_SIZE), [])
     from skimage import data  # lazy: heavy import
@@ -280,7 +294,7 @@ class _ShotRenderer:
         x0, y0, ww, wh = self.window(index)
         sx, sy = self.out_w / ww, self.out_h / wh
         boxes = []
-        for fx, fy, fw, fh in self.canvas.faces:
+        for number, (fx, fy, fw, fh) in enumerate(self.canvas.faces):
             left, top = (fx - x0) * sx, (fy - y0) * sy
             right, bottom = left + fw * sx, top + fh * sy
             cl, ct = max(left, 0.0), max(top, 0.0)
@@ -290,7 +304,7 @@ class _ShotRenderer:
             if (cr - cl) * (cb - ct) < MIN_VISIBLE * (right - left) * (bottom - top):
                 continue
             x, y = round(cl), round(ct)
-            boxes.append({"bbox": [x, y, round(cr) - x, round(cb) - y]})
+            boxes.append({"bbox": [x, y, round(cr) - x, round(cb) - y], "face": number})
         return boxes
 
 
