@@ -17,6 +17,16 @@ SEED = ROOT.parent / "shared" / "reference" / "seed-v4-archive"  # the old syste
 SNAKEMAKE = Path(sys.executable).with_name("snakemake")
 
 
+def load_benchmark(name, alias=None):
+    """The module ``benchmarks/<name>.py`` (benchmarks is no package), imported under ``alias`` or its own name."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(alias or name, ROOT / "benchmarks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def require_binaries(*names):
     missing = [n for n in names if shutil.which(n) is None]
     if missing:

@@ -1,21 +1,17 @@
 """The benchmarks' arithmetic and parsing (benchmarks/common.py) on known values; the GPU check's CPU fallback."""
 
-import importlib.util
 import json
 import subprocess
 import sys
 
 import pytest
 
-from conftest import ROOT, make_testsrc
+from conftest import ROOT, load_benchmark, make_testsrc
 
 
 @pytest.fixture(scope="module")
 def common():
-    spec = importlib.util.spec_from_file_location("bench_common", ROOT / "benchmarks" / "common.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("common", "bench_common")
 
 
 def test_rates_against_the_decode_floor(common):

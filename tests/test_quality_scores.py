@@ -1,18 +1,13 @@
 """The scores of benchmarks/quality.py on known cases: DER/JER, face matching and link accuracy, cut F1."""
 
-import importlib.util
-
 import pytest
 
-from conftest import ROOT
+from conftest import load_benchmark
 
 
 @pytest.fixture(scope="module")
 def scores():
-    spec = importlib.util.spec_from_file_location("quality_scores", ROOT / "benchmarks" / "quality_scores.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("quality_scores")
 
 
 def seg(start, end, speaker):

@@ -7,21 +7,12 @@ skipped when no registry can be reached) and is scored as benchmarks/quality.py 
 - dia2_fish: a man and a woman of the Fish Fillets Czech cast in conversation (backchannels, overlaps).
 """
 
-import importlib.util
-
 import pytest
 
-from conftest import ROOT, require_binaries, run_snakemake
+from conftest import ROOT, load_benchmark, require_binaries, run_snakemake
 
 CACHE = ROOT / "resources" / "real_media" / "cache"
 CLIPS = ("av2_voice_over", "dia2_fish")
-
-
-def quality_module():
-    spec = importlib.util.spec_from_file_location("quality", ROOT / "benchmarks" / "quality.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +29,7 @@ def scored(tmp_path_factory):
         pytest.skip(f"the package registries cannot be reached: {error}")
     run_snakemake(work, *[f"results/_loose/{name}/speakers.json" for name in CLIPS],
                   config={"input_dir": str(inputs)})
-    quality = quality_module()
+    quality = load_benchmark("quality")
     return {name: quality.score_clip(truths[name], work / "results" / "_loose" / name) for name in CLIPS}
 
 
