@@ -6,8 +6,8 @@ and S's voice, i.e. the loudness of the audio (dB above the clip's noise floor) 
 removed, so that what is compared is the syllables (2-7 Hz), not the turns. A real talker's mouth opens and closes with
 the syllables of its own voice. A silent face does not follow the sound, and neither does a face whose voice is not in
 the audio (voice-over, a muted clip beside the real speaker): its lips may move during the heard speaker's turns, which
-a turn-level comparison takes for evidence (0.28 on the dev set's voice-over clip), but not with the heard syllables
-(0.06; its real talker: 0.80). The correlation is taken at the best lag within ``max_lag`` frames (lips often move a
+a turn-level comparison takes for evidence (about 0.3 on the dev set's voice-over clip), but not with the heard
+syllables (0.05; its real talker: 0.73). The correlation is taken at the best lag within ``max_lag`` frames (lips often move a
 little before the sound).
 
 This replaced a rule that compared how often the mouth *moved* inside and outside a speaker's turns: a real talker's
