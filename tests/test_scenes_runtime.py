@@ -97,7 +97,8 @@ def test_pytorch_takes_over_when_openvino_fails(failure):
     lines = proc.stdout.splitlines()
     assert lines[-2:] == ["used torch f32 True", "probabilities (1, 100)"], proc.stdout
     warning, = [line for line in lines if line.startswith("WARNING")]
-    reason = "ModuleNotFoundError: import of openvino" if failure == "missing" else "RuntimeError: Exception from src/inference: cannot compile"
+    reason = {"missing": "ModuleNotFoundError: import of openvino",
+              "compile": "RuntimeError: Exception from src/inference: cannot compile"}[failure]
     assert "PyTorch runs it instead" in warning and reason in warning, warning
 
 
