@@ -1,21 +1,24 @@
 #!/usr/bin/env python3
-"""Benchmark step 3 (scenes): TransNetV2 scene-detection speed next to the decode floor.
+"""Benchmark step 3 (scenes): TransNetV2 through PyTorch against OpenVINO (f32 and the CPU's own precision).
 
-Takes the 60 s benchmark clips at 25 fps (benchmarks/common.py: real astronaut faces panned and zoomed,
-a cut every 5 s) at 1280x720 and 640x360 (the driver venv makes them), then, in the scenes venv, times:
-the decode floor (``ffmpeg -i clip -f null -``), decoding straight to 48x27 alone, the step end to
-end split into decode wait / inference / post-processing (model loading reported apart), and bare
-inference on pre-decoded windows for several batch sizes, for the stock TransNetV2 network and the
-fused one the step uses, with ``torch.inference_mode`` and ``torch.no_grad``. Every variant's
-probabilities are compared with the stock network at batch size 1 (max absolute difference).
-Prints a table and writes results/benchmarks/scenes_speed.json. Run with the driver venv:
+Takes the 60 s benchmark clips at 25 fps (benchmarks/common.py: real astronaut faces panned and zoomed, a
+cut every 5 s) at 640x360 and 1280x720 and runs the step's own script (scripts/scenes.py, in the scenes venv)
+once per runtime variant in turn, ``--repeats`` rounds, so that load from other users of the machine hits
+every variant alike; reports medians of wall time, CPU seconds (the process and FFmpeg), the inference time
+the step logs, and per variant the scenes and the largest difference of its probabilities from PyTorch's
+(scenes_probs.json, 3 decimals). One OpenVINO run before the rounds fills the export cache (its time is
+reported apart). Prints a table and writes results/benchmarks/scenes_speed.json. Run with the driver venv:
 
-    .venvs/workflow/bin/python benchmarks/scenes_speed.py [--seconds 60] [--threads 2] [--batch-sizes 1,2,4]
-        [--sizes 1280x720,640x360]
+    .venvs/workflow/bin/python benchmarks/scenes_speed.py [--seconds 60] [--threads 2] [--repeats 3]
+        [--sizes 640x360,1280x720]
 """
 
 import argparse
 import json
+import re
+import resource
+import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -23,130 +26,90 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import common  # noqa: E402 - standard library only at import: the scenes venv imports it too
+import common  # noqa: E402
 
 ROOT = common.ROOT
 SCENES_PYTHON = common.VENV_DIR / "scenes" / "bin" / "python"
+SCRIPT = ROOT / "scripts" / "scenes.py"
+VARIANTS = {"torch": ("torch", "auto"), "openvino f32": ("openvino", "f32"), "openvino auto": ("openvino", "auto")}
+DONE = re.compile(r"done: (\d+) frames, .* inference ([\d.]+) s")
 
 
-# --------------------------------------------------------------------------- scenes venv part
+def children_cpu_s():
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
-def measure(path, threads, batch_sizes):
-    """Runs in the scenes venv: every timing for one clip, as a dict."""
-    import numpy as np  # noqa: PLC0415
-    import torch  # noqa: PLC0415
-    from steps import scenes as sc  # noqa: PLC0415
-    from steps.scenes_model import default_batch_size, load_model, set_threads  # noqa: PLC0415
-
-    set_threads(threads)
-    row = {}
-    start = time.perf_counter()
-    frames = np.concatenate(list(sc.decode_small_frames(path, threads)))
-    row["decode_resize_s"] = time.perf_counter() - start
-    row["frames"] = len(frames)
-
-    start = time.perf_counter()
-    fast, _ = load_model("cpu")
-    row["model_load_s"] = time.perf_counter() - start
-    stock, _ = load_model("cpu", fast=False)
-
-    batch = default_batch_size("cpu")
-    timings = {"decode": 0.0, "inference": 0.0}
-    start = time.perf_counter()
-    probs = sc.predict_video(path, fast, threads=threads, batch_size=batch, timings=timings)
-    t0 = time.perf_counter()
-    scenes, runs = sc.scenes_from_predictions(probs)
+def run_step(clip, runtime, precision, threads):
+    """One run of the step: wall and CPU seconds, logged inference seconds, model block, scene starts, probs."""
     with tempfile.TemporaryDirectory() as tmp:
-        sc.write_text(Path(tmp) / "scenes.csv", sc.scenes_csv(scenes))
-        sc.write_json(Path(tmp) / "scenes.json", sc.scenes_document(scenes, runs, len(probs), {"name": "TransNetV2"}))
-        sc.write_json(Path(tmp) / "probs.json", sc.probabilities_document(probs, 0.5), compact=True)
-    timings["postprocess"] = time.perf_counter() - t0
-    row["end_to_end_s"] = time.perf_counter() - start
-    row.update({f"{k}_s": v for k, v in timings.items()})
-    row["batch_size"] = batch
-    row["scenes"] = len(scenes)
-
-    windows = list(sc.iter_windows([frames]))
-
-    def bare(model, size, grad_mode="inference_mode"):
-        outputs, start = [], time.perf_counter()
-        for b in sc.iter_batches(iter(windows), size):
-            if grad_mode == "no_grad":
-                with torch.no_grad():
-                    single, _ = model.network(torch.from_numpy(b))
-                    outputs.append(sc.kept_predictions(torch.sigmoid(single[..., 0]).numpy()))
-            else:
-                outputs.append(sc.kept_predictions(model(b)))
-        return time.perf_counter() - start, np.concatenate(outputs)[:len(frames)]
-
-    bare(fast, 1)  # warm-up (oneDNN primitive creation)
-    reference_s, reference = bare(stock, 1)
-    row["bare"] = [{"network": "stock", "batch": 1, "grad": "inference_mode", "fps": len(frames) / reference_s,
-                    "max_diff": 0.0}]
-    variants = [("fast", size, "inference_mode") for size in batch_sizes] + [("fast", 1, "no_grad")]
-    for network, size, grad in variants:
-        seconds, out = bare(fast, size, grad)
-        row["bare"].append({"network": network, "batch": size, "grad": grad, "fps": len(frames) / seconds,
-                            "max_diff": float(np.abs(out - reference).max())})
-    row["end_to_end_vs_stock_max_diff"] = float(np.abs(probs - reference).max())
-    return row
+        out = Path(tmp)
+        cmd = [SCENES_PYTHON, SCRIPT, "--input", clip, "--json", out / "scenes.json", "--csv", out / "scenes.csv",
+               "--probs", out / "probs.json", "--threads", threads, "--runtime", runtime, "--precision", precision,
+               "--log", out / "log"]
+        cpu, start = children_cpu_s(), time.perf_counter()
+        proc = subprocess.run([str(c) for c in cmd], capture_output=True, text=True, check=False)
+        wall, cpu = time.perf_counter() - start, children_cpu_s() - cpu
+        log = (out / "log").read_text() if (out / "log").exists() else ""
+        done = DONE.search(log)
+        if proc.returncode or not done:
+            raise SystemExit(f"scenes step failed ({runtime}, {precision}):\n{proc.stderr[-2000:]}\n{log[-2000:]}")
+        doc = json.loads((out / "scenes.json").read_text())
+        probs = json.loads((out / "probs.json").read_text())["probabilities"]
+    return {"wall_s": wall, "cpu_s": cpu, "inference_s": float(done.group(2)), "frames": int(done.group(1)),
+            "model": doc["model"], "starts": [s["start_frame"] for s in doc["scenes"][1:]], "probs": probs}
 
 
-# --------------------------------------------------------------------------- driver part
+def summarize_runs(size, name, runs, reference):
+    """One table row: medians over the runs, and agreement with the reference (PyTorch) runs."""
+    wall, cpu = statistics.median(r["wall_s"] for r in runs), statistics.median(r["cpu_s"] for r in runs)
+    inference = statistics.median(r["inference_s"] for r in runs)
+    frames, model = runs[0]["frames"], runs[0]["model"]
+    diff = max(abs(a - b) for r in runs for a, b in zip(r["probs"], reference[0]["probs"]))
+    ref_wall = statistics.median(r["wall_s"] for r in reference)
+    ref_inference = statistics.median(r["inference_s"] for r in reference)
+    return {"size": size, "variant": name, "precision": model["precision"], "runtime": model["runtime"],
+            "runtime_version": model["runtime_version"], "wall_s": round(wall, 2), "fps": round(frames / wall, 1),
+            "cpu_s": round(cpu, 1), "inference_s": round(inference, 2),
+            "inference_fps": round(frames / inference, 1), "x_wall": round(ref_wall / wall, 2),
+            "x_inference": round(ref_inference / inference, 2), "scenes": len(runs[0]["starts"]) + 1,
+            "same_cuts": all(r["starts"] == reference[0]["starts"] for r in runs),
+            "identical_reruns": all(r["probs"] == runs[0]["probs"] for r in runs), "max_diff": round(diff, 3),
+            "walls_s": [round(r["wall_s"], 2) for r in runs]}
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=int, default=60, help="clip length (a multiple of 10)")
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--batch-sizes", default="1,2,4")
-    parser.add_argument("--sizes", default="1280x720,640x360")
-    parser.add_argument("--measure", help=argparse.SUPPRESS)  # internal: run in the scenes venv
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--sizes", default="640x360,1280x720")
     args = parser.parse_args()
-    sizes = [int(s) for s in args.batch_sizes.split(",")]
-    if args.measure:
-        print("RESULT " + json.dumps(measure(args.measure, args.threads, sizes)))
-        return
     if not SCENES_PYTHON.exists():
         sys.exit(f"build the scenes venv first: python tools/build_env.py envs/scenes.yaml {SCENES_PYTHON.parents[1]}")
-    rows = []
-    for size in map(common.parse_size, args.sizes.split(",")):
-        clip, _ = common.clip_25fps(args.seconds, size)
-        floor = common.decode_floor(clip, args.threads)
-        run = common.run_measured([SCENES_PYTHON, __file__, "--measure", clip, "--threads", args.threads,
-                                   "--batch-sizes", args.batch_sizes])
-        lines = [line for line in run["output"].splitlines() if line.startswith("RESULT ")]
-        if run["returncode"] or not lines:
-            raise SystemExit(f"scenes measurement failed:\n{run['output'][-3000:]}")
-        row = json.loads(lines[-1][len("RESULT "):])
-        row.update({"clip": clip.name, "size": f"{size[0]}x{size[1]}", "decode_floor_s": floor,
-                    "peak_rss_mib": round(run["peak_rss_mib"])})
-        rows.append(row)
-
-    table = []
-    for r in rows:
-        e2e = r["end_to_end_s"]
-        table.append({"size": r["size"], "frames": r["frames"], "floor_fps": round(r["frames"] / r["decode_floor_s"]),
-                      "decode_fps": round(r["frames"] / r["decode_resize_s"]), "fps": round(r["frames"] / e2e, 1),
-                      "x_floor": round(e2e / r["decode_floor_s"], 2), "decode_pct": round(100 * r["decode_s"] / e2e, 1),
-                      "inference_pct": round(100 * r["inference_s"] / e2e, 1),
-                      "post_pct": round(100 * r["postprocess_s"] / e2e, 2), "load_s": round(r["model_load_s"], 2),
-                      "peak_rss_mib": r["peak_rss_mib"], "scenes": r["scenes"]})
-    print(common.format_table(table, [
-        ("size", "size"), ("frames", "frames"), ("floor_fps", "floor fps"), ("decode_fps", "48x27 decode fps"),
-        ("fps", "end-to-end fps"), ("x_floor", "x floor"), ("decode_pct", "decode wait %"),
-        ("inference_pct", "inference %"), ("post_pct", "post %"), ("load_s", "model load s"),
-        ("peak_rss_mib", "peak RSS MiB"), ("scenes", "scenes")],
-        f"Scene detection, threads={args.threads} (model load not in end-to-end; RSS of the whole measurement)"))
-    print()
-    bare = [{"size": r["size"], **b, "fps": round(b["fps"], 1), "max_diff": f"{b['max_diff']:.1e}"}
-            for r in rows for b in r["bare"]]
-    print(common.format_table(bare, [("size", "size"), ("network", "network"), ("batch", "batch"),
-                                     ("grad", "grad mode"), ("fps", "fps"), ("max_diff", "max |prob diff| vs stock")],
-                              "Bare inference on pre-decoded windows"))
-    path = common.write_result("scenes_speed", {"seconds": args.seconds, "threads": args.threads, "rows": rows})
+    sizes = args.sizes.split(",")
+    clips = {size: common.clip_25fps(args.seconds, common.parse_size(size))[0] for size in sizes}
+    first = run_step(clips[sizes[0]], "openvino", "f32", args.threads)  # fills the export cache if empty
+    runs = {(size, name): [] for size in sizes for name in VARIANTS}
+    names = list(VARIANTS)
+    for repeat in range(args.repeats):
+        order = names[repeat % len(names):] + names[:repeat % len(names)]  # each variant leads one round
+        for size in sizes:
+            for name in order:
+                runs[size, name].append(run_step(clips[size], *VARIANTS[name], args.threads))
+                print(f"round {repeat + 1} {size} {name}: {runs[size, name][-1]['wall_s']:.1f} s", flush=True)
+    rows = [summarize_runs(size, name, runs[size, name], runs[size, "torch"]) for size in sizes for name in names]
+    print(common.format_table(rows, [
+        ("size", "size"), ("variant", "variant"), ("precision", "precision"), ("wall_s", "wall s"),
+        ("fps", "fps"), ("x_wall", "x torch"), ("cpu_s", "CPU s"), ("inference_s", "inference s"),
+        ("inference_fps", "inference fps"), ("x_inference", "x torch (inference)"), ("scenes", "scenes"),
+        ("same_cuts", "same cuts"), ("identical_reruns", "reruns identical"), ("max_diff", "max |prob diff|")],
+        f"Scene detection, threads={args.threads}, medians of {args.repeats} interleaved runs (whole process; "
+        f"first OpenVINO run, export cache as found: {first['wall_s']:.1f} s)"))
+    path = common.write_result("scenes_speed", {"seconds": args.seconds, "threads": args.threads,
+                                                "repeats": args.repeats, "rows": rows})
     print(f"wrote {path}")
+
 
 if __name__ == "__main__":
     main()

@@ -32,7 +32,10 @@ rule detect_scenes:
         threshold=config["scenes"]["threshold"],
         min_scene_frames=config["scenes"]["min_scene_frames"],
         batch_size=config["scenes"]["batch_size"],
+        runtime=config["scenes"]["runtime"],
+        precision=config["scenes"]["precision"],
     shell:
         "{params.python} {params.script} --input {input.video} --json {output.json} --csv {output.csv}"
         " --probs {output.probs} --threshold {params.threshold} --min-scene-frames {params.min_scene_frames}"
-        " --batch-size {params.batch_size} --threads {threads} --gpus {resources.gpu} --log {log}"
+        " --batch-size {params.batch_size} --threads {threads} --gpus {resources.gpu}"
+        " --runtime {params.runtime} --precision {params.precision} --log {log}"

@@ -2,7 +2,7 @@
 
 import argparse
 
-from steps.scenes import detect_scenes
+from steps.scenes import PRECISIONS, RUNTIMES, detect_scenes
 from vidflow.logs import run_main, setup_logging
 
 
@@ -18,11 +18,15 @@ def main(argv=None):
     parser.add_argument("--batch-size", type=int, default=0, help="windows per forward pass (0: device default)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--gpus", type=int, default=0, help="GPUs the rule was given")
+    parser.add_argument("--runtime", choices=RUNTIMES, default="auto",
+                        help="auto: OpenVINO on CPU, PyTorch on CUDA; openvino; torch")
+    parser.add_argument("--precision", choices=PRECISIONS, default="auto",
+                        help="OpenVINO inference precision: auto (the CPU's best, bf16 where supported) or f32")
     args = parser.parse_args(argv)
     setup_logging(args.log)
     detect_scenes(args.input, args.json, args.csv, args.probs, threshold=args.threshold,
                   min_scene_frames=args.min_scene_frames, threads=args.threads, gpus=args.gpus,
-                  batch_size=args.batch_size)
+                  batch_size=args.batch_size, runtime=args.runtime, precision=args.precision)
 
 
 if __name__ == "__main__":

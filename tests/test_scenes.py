@@ -255,11 +255,14 @@ def test_hard_cuts_between_moving_shots_are_found_within_one_frame(workflow):
     model = doc["model"]
     assert (model["name"], model["version"], model["threshold"], model["device"]) == ("TransNetV2", "1.0.5", 0.5, "cpu")
     assert len(model["weights_sha256"]) == 64
+    assert (model["runtime"], model["runtime_version"][:9]) == ("openvino", "2026.4.1-")  # auto on CPU: OpenVINO
+    assert model["precision"] in ("f32", "bf16")  # auto: bf16 where the CPU has BF16 instructions
     probs = json.loads((folder / "scenes_probs.json").read_text())
     assert probs["frame_count"] == len(probs["probabilities"]) == truth["frame_count"]
     assert all(probs["probabilities"][c - 1] > 0.5 or probs["probabilities"][c] > 0.5 for c in truth["cuts"])
     log = (workflow[0] / "logs" / "detect_scenes" / "_loose" / "cuts.log").read_text()
     assert "device: cpu" in log and "done: 150 frames" in log, log
+    assert f"on openvino {model['runtime_version']}, {model['precision']} precision" in log, log
     schema = ROOT / "schemas" / "scenes.schema.json"
     if schema.exists():
         import jsonschema

@@ -38,6 +38,8 @@ CHUNK_FRAMES = 250
 PIPE_BYTES = 1 << 20  # a larger pipe lets FFmpeg decode ahead while the model runs
 CSV_HEADER = ["No", "Timecode In", "Timecode Out", "Frame In", "Frame Out"]
 PROGRESS_SECONDS = 10.0
+RUNTIMES = ("auto", "openvino", "torch")  # auto: OpenVINO on CPU, PyTorch on CUDA (steps.scenes_model)
+PRECISIONS = ("auto", "f32")  # auto: OpenVINO's choice for the CPU (bf16 where it has BF16 instructions)
 
 
 # --------------------------------------------------------------------------- decoding
@@ -326,10 +328,11 @@ def predict_video(path, model, threads=1, batch_size=1, expected_frames=None, ti
 
 
 def detect_scenes(video, scenes_json, scenes_csv_path, probs_path, threshold=0.5, min_scene_frames=1, threads=1,
-                  gpus=0, batch_size=0):
+                  gpus=0, batch_size=0, runtime="auto", precision="auto"):
     """Detect the shots of ``video`` and write scenes.json, the seed's scenes.csv and the probabilities.
 
-    ``batch_size`` 0 picks the device's default. Returns the scenes.json document.
+    ``batch_size`` 0 picks the device's default; ``runtime`` and ``precision`` as in
+    :func:`steps.scenes_model.load_model`. Returns the scenes.json document.
     """
     source = summarize(ffprobe(video))
     if source["video"] is None:
@@ -341,17 +344,20 @@ def detect_scenes(video, scenes_json, scenes_csv_path, probs_path, threshold=0.5
         device, why = scenes_model.choose_device(gpus)
         log.info("device: %s (%s)", device, why)
         scenes_model.set_threads(threads)
-        model, info = scenes_model.load_model(device)
-    batch_size = batch_size or scenes_model.default_batch_size(device)
-    log.info("model %s %s (weights sha256 %s), threshold %s, min scene %d frames, %d torch threads, "
-             "%d window(s) per batch", info["name"], info["version"], info["weights_sha256"], threshold,
-             min_scene_frames, threads, batch_size)
+        model, info = scenes_model.load_model(device, runtime=runtime, precision=precision, threads=threads)
+    if info["device"] != device:
+        log.info("device: %s (OpenVINO runs on the CPU)", info["device"])
+    batch_size = batch_size or scenes_model.default_batch_size(info["device"])
+    log.info("model %s %s (weights sha256 %s) on %s %s, %s precision, threshold %s, min scene %d frames, "
+             "%d threads, %d window(s) per batch", info["name"], info["version"], info["weights_sha256"],
+             info["runtime"], info["runtime_version"], info["precision"], threshold, min_scene_frames, threads,
+             batch_size)
     timings = {"decode": 0.0, "inference": 0.0}
     probs = predict_video(video, model, threads=threads, batch_size=batch_size,
                           expected_frames=source["video"]["nb_frames"], timings=timings)
     t0 = time.perf_counter()
     scenes, runs = scenes_from_predictions(probs, threshold, min_scene_frames)
-    model_block = {**info, "device": device, "threshold": threshold, "min_scene_frames": min_scene_frames}
+    model_block = {**info, "threshold": threshold, "min_scene_frames": min_scene_frames}
     document = scenes_document(scenes, runs, len(probs), model_block)
     write_json(probs_path, probabilities_document(probs, threshold), compact=True)
     write_text(scenes_csv_path, scenes_csv(scenes))
