@@ -19,6 +19,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import common  # noqa: E402
+from vidflow.job import job_command  # noqa: E402  (common puts scripts/ on the path)
 
 COLUMNS = [("size", "size"), ("mode", "mode"), ("wall_s", "wall s"), ("video_s_per_s", "video s / s"),
            ("fps", "fps"), ("floor_fps", "floor fps"), ("x_floor", "x floor"), ("peak_rss_mib", "peak RSS MiB")]
@@ -40,11 +41,10 @@ def main(argv=None):
             source = common.clip(args.seconds, size, args.work)
             video_s, frames, _, _ = common.video_info(source)
             floor = common.decode_floor(source, args.threads)
-            run = common.run_measured([
-                python, common.ROOT / "scripts" / "convert.py", "--input", source, "--output", tmp / "video.mp4",
-                "--info", tmp / "video.json", "--log", tmp / "convert.log", "--threads", args.threads,
-                "--gpus", 0, "--encoder", settings["encoder"], "--crf", settings["crf"], "--preset",
-                settings["preset"], "--audio-bitrate", settings["audio_bitrate"]])
+            run = common.run_measured(job_command(
+                python, common.ROOT / "scripts" / "convert.py", {"video": source},
+                {"video": tmp / "video.mp4", "info": tmp / "video.json"}, settings, threads=args.threads,
+                log=tmp / "convert.log"))
             if run["returncode"]:
                 raise SystemExit(f"convert failed: {(tmp / 'convert.log').read_text()[-2000:]}")
             rows.append({"size": f"{size[0]}x{size[1]}", "mode": json.loads((tmp / "video.json").read_text())["mode"],

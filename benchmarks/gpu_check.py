@@ -33,10 +33,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from steps.convert import convert_video  # noqa: E402
+from steps.convert import ConvertSettings, convert_video  # noqa: E402
 from vidflow.media import ffprobe, summarize  # noqa: E402
 
-CONVERT_SETTINGS = {"encoder": "auto", "crf": 20, "preset": "fast", "audio_bitrate": "128k"}
+CONVERT_SETTINGS = ConvertSettings(encoder="auto", crf=20, preset="fast", audio_bitrate="128k")
 
 
 def psnr(reference, test):

@@ -13,6 +13,8 @@ ENVS_DIR = Path(workflow.basedir) / "envs"
 SCHEMAS_DIR = Path(workflow.basedir) / "schemas"
 sys.path.insert(0, str(SCRIPTS))
 
+from vidflow.job import job_json
+
 
 wildcard_constraints:
     project=r"[A-Za-z0-9._-]+",
@@ -49,13 +51,8 @@ def step_job(settings):
 
     def job(wildcards, input, output):
         value = settings(wildcards) if callable(settings) else settings
-        document = {
-            "input": {k: v for k, v in input.items() if k != "env"},
-            "output": dict(output.items()),
-            "wildcards": dict(wildcards.items()),
-            "settings": value,
-        }
-        return shlex.quote(json.dumps(document, sort_keys=True, separators=(",", ":")))
+        inputs = {k: v for k, v in input.items() if k != "env"}
+        return shlex.quote(job_json(inputs, output.items(), value, wildcards.items()))
 
     return job
 

@@ -22,14 +22,9 @@ rule convert:
     params:
         python=env_python("convert"),
         script=script_path("convert.py"),
-        encoder=config["convert"]["encoder"],
-        crf=config["convert"]["crf"],
-        preset=config["convert"]["preset"],
-        audio_bitrate=config["convert"]["audio_bitrate"],
+        job=step_job(config["convert"]),
         # what the step writes, by revision: a new one reruns the step for existing results (Snakemake's params
         # trigger); 2 = audio and video start at frame 0, damaged sources re-encoded, video.json's audio_sync/damage
         revision=2,
     shell:
-        "{params.python} {params.script} --input {input.video:q} --output {output.video} --info {output.info}"
-        " --log {log} --threads {threads} --gpus {resources.gpu} --encoder {params.encoder} --crf {params.crf}"
-        " --preset {params.preset} --audio-bitrate {params.audio_bitrate}"
+        "{params.python} {params.script} {params.job} --threads {threads} --gpus {resources.gpu} --log {log}"

@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 from conftest import make_testsrc
-from steps.convert import choose_encoder, convert_video, ffmpeg_has_encoder, plan_conversion, sync_record
+from steps.convert import ConvertSettings, choose_encoder, convert_video, ffmpeg_has_encoder, plan_conversion, sync_record
 from vidflow.errors import UserError
 from vidflow.media import ffmpeg_reason, ffprobe, packet_durations, summarize
 
@@ -125,7 +125,7 @@ def video_md5(path):
 
 def convert(tmp_path, src, gpus=0, **settings):
     dst, info = tmp_path / "out" / "video.mp4", tmp_path / "out" / "video.json"
-    record = convert_video(src, dst, info, {**SETTINGS, **settings}, threads=2, gpus=gpus)
+    record = convert_video(src, dst, info, ConvertSettings(**{**SETTINGS, **settings}), threads=2, gpus=gpus)
     return dst, record
 
 

@@ -18,6 +18,7 @@ import signal
 import subprocess
 import tempfile
 import time
+from dataclasses import asdict, dataclass
 from fractions import Fraction
 
 from vidflow.errors import UserError
@@ -26,6 +27,16 @@ from steps.convert_source import decode_errors, describe_damage, measure_sync
 from vidflow.media import FPS, ffmpeg_reason, ffprobe, packet_durations, summarize
 
 log = logging.getLogger("convert")
+
+
+@dataclass(frozen=True)
+class ConvertSettings:
+    """The ``convert`` config section (keys and defaults: config/schema.yaml)."""
+
+    encoder: str  # auto, libx264 or h264_nvenc
+    crf: int
+    preset: str
+    audio_bitrate: str
 TARGET_FPS = Fraction(FPS)
 BITEXACT = ["-fflags", "+bitexact", "-flags:v", "+bitexact", "-flags:a", "+bitexact",
             "-map_metadata", "-1", "-map_chapters", "-1"]
@@ -121,7 +132,7 @@ def audio_args(settings, audio, copy):
         return []
     if copy:
         return ["-map", "0:a:0", "-c:a", "copy"]
-    return ["-map", "0:a:0", "-af", ALIGN_AUDIO, "-c:a", "aac", "-b:a", settings["audio_bitrate"]]
+    return ["-map", "0:a:0", "-af", ALIGN_AUDIO, "-c:a", "aac", "-b:a", settings.audio_bitrate]
 
 
 def encode_args(encoder, settings, threads):
@@ -129,9 +140,9 @@ def encode_args(encoder, settings, threads):
     vf = f"fps={FPS},scale=trunc(iw/2)*2:trunc(ih/2)*2,format=yuv420p"
     args = ["-map", "0:v:0", "-vf", vf, "-filter_threads", str(threads), "-fps_mode", "cfr", "-r", str(FPS)]
     if encoder == "h264_nvenc":
-        args += ["-c:v", "h264_nvenc", "-preset", "p5", "-rc", "vbr", "-cq", str(settings["crf"]), "-b:v", "0"]
+        args += ["-c:v", "h264_nvenc", "-preset", "p5", "-rc", "vbr", "-cq", str(settings.crf), "-b:v", "0"]
     else:
-        args += ["-c:v", "libx264", "-preset", settings["preset"], "-crf", str(settings["crf"]),
+        args += ["-c:v", "libx264", "-preset", settings.preset, "-crf", str(settings.crf),
                  "-threads", str(threads)]
     return args + ["-pix_fmt", "yuv420p"]
 
@@ -201,7 +212,7 @@ def _inspect(src, source, threads):
 
 def _encode(src, tmp, settings, source, threads, gpus, in_args, copy_audio):
     """Full encode with libx264 or NVENC (falling back to libx264); returns (encoder, seconds)."""
-    encoder, why = choose_encoder(settings["encoder"], gpus)
+    encoder, why = choose_encoder(settings.encoder, gpus)
     log.info("re-encoding with %s: %s", encoder, why)
     audio = audio_args(settings, source["audio"], copy_audio)
     try:
@@ -215,7 +226,7 @@ def _encode(src, tmp, settings, source, threads, gpus, in_args, copy_audio):
                                  source["duration"], in_args)
 
 
-def convert_video(src, dst, info_path, settings, threads=1, gpus=0):
+def convert_video(src: str, dst: str, info_path: str, settings: ConvertSettings, threads: int = 1, gpus: int = 0) -> dict:
     """Convert ``src`` to ``dst`` (25 fps CFR H.264/AAC) and write a JSON record of what was done."""
     source = summarize(ffprobe(src))
     if source["video"] is None:
@@ -258,7 +269,7 @@ def convert_video(src, dst, info_path, settings, threads=1, gpus=0):
     log.info("done: %.2f s of video in %.2f s (%.2f video-seconds per second)", source["duration"], seconds, speed)
     record = {"mode": mode, "reasons": reasons, "encoder": encoder,
               "device": "gpu" if encoder == "h264_nvenc" else "cpu",
-              "settings": {k: settings[k] for k in ("encoder", "crf", "preset", "audio_bitrate")},
+              "settings": asdict(settings),
               "source": source, "output": output, "audio_sync": sync_record(sync), "damage": damage}
     write_json(info_path, record)
     return record

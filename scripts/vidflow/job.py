@@ -29,6 +29,24 @@ def settings_from(cls, section):
     return cls(**{f.name: section[f.name] for f in fields(cls) if f.init})
 
 
+def job_json(input, output, settings, wildcards=None):
+    """The job as the rules write it (``step_job`` in rules/common.smk) and as tests and benchmarks build it."""
+    document = {"input": dict(input), "output": dict(output), "settings": settings, "wildcards": dict(wildcards or {})}
+    return json.dumps(document, sort_keys=True, separators=(",", ":"))
+
+
+def job_command(python, script, input, output, settings, wildcards=None, threads=1, gpus=0, log=None):
+    """argv that runs ``script`` (a rule's entry script) on one job, as its rule does."""
+    command = [str(python), str(script), job_json({k: _plain(v) for k, v in input.items()},
+                                                   {k: _plain(v) for k, v in output.items()}, settings, wildcards)]
+    command += ["--threads", str(threads), "--gpus", str(gpus)]
+    return command + (["--log", str(log)] if log else [])
+
+
+def _plain(value):
+    return [str(v) for v in value] if isinstance(value, (list, tuple)) else str(value)
+
+
 def parse_job(argv=None):
     parser = argparse.ArgumentParser(description="Run one step's job (see scripts/vidflow/job.py)")
     parser.add_argument("job", type=json.loads, help="the job as JSON: input, output, wildcards, settings")
