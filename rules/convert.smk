@@ -13,7 +13,7 @@ rule convert:
     benchmark:
         "results/benchmarks/convert/{project}/{video}.tsv"
     conda:
-        "../envs/convert.yaml"
+        env_file("convert")
     threads: config["convert"]["threads"]
     resources:
         mem_mb=2048,  # measured peak RSS: 89 MB at 320x180; x264 grows with resolution

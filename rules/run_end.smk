@@ -9,7 +9,7 @@ from vidflow.summary import (
     download_rows,
     project_rows,
     tsv_text,
-    write_text,
+    write_table,
 )
 
 
@@ -92,7 +92,7 @@ def write_table_after_failure(path, text, inputs):
     (its rule's inputs) that exists, and Snakemake's record of the rule's last run for it is dropped: its input
     checksums would say that those inputs did not change.
     """
-    if write_text(path, text, older_than=inputs):
+    if write_table(path, text, older_than=inputs):
         workflow.persistence.cleanup_metadata(IOFile(str(path)))
 
 

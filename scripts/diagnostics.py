@@ -6,12 +6,10 @@ import logging
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
-
-from steps.diagnostics import collect, diagnostics_rows  # noqa: E402
-from steps.report import html_tables  # noqa: E402
-from vidflow.io import atomic_path, read_json, write_json  # noqa: E402
-from vidflow.logs import run_main, setup_logging  # noqa: E402
+from steps.diagnostics import collect, diagnostics_rows
+from steps.report import html_tables
+from vidflow.io import atomic_path, read_json, write_json
+from vidflow.logs import run_main, setup_logging
 
 
 def main(argv=None):

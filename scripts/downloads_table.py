@@ -3,7 +3,7 @@
 import argparse
 
 from vidflow.logs import run_main, setup_logging
-from vidflow.summary import DOWNLOAD_COLUMNS, download_rows, tsv_text, write_text
+from vidflow.summary import DOWNLOAD_COLUMNS, download_rows, tsv_text, write_table
 
 
 def link(text):
@@ -22,7 +22,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     setup_logging(args.log)
     rows = download_rows(dict(args.links), args.download_dir, args.logs, args.manual)
-    write_text(args.output, tsv_text(rows, DOWNLOAD_COLUMNS))
+    write_table(args.output, tsv_text(rows, DOWNLOAD_COLUMNS))
 
 
 if __name__ == "__main__":

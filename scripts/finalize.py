@@ -5,11 +5,9 @@ import json
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
-
-from build_env import read_env  # noqa: E402
-from steps.finalize import finalize_video  # noqa: E402
-from vidflow.logs import run_main, setup_logging  # noqa: E402
+from vidflow.envfiles import read_env
+from steps.finalize import finalize_video
+from vidflow.logs import run_main, setup_logging
 
 
 def pair(text):

@@ -7,13 +7,8 @@ from pathlib import Path
 from steps.report import (SPEAKER_COLUMNS, TRACK_COLUMNS, html_table, read_tracking, speaker_table,
                           track_table, video_summary)
 from steps.report_plots import plot_contact_sheet, plot_scene_probs, plot_timeline
-from vidflow.io import atomic_path, read_json, write_json
+from vidflow.io import read_json, write_json, write_text
 from vidflow.logs import run_main, setup_logging
-
-
-def write_text(path, text):
-    with atomic_path(path) as tmp:
-        tmp.write_text(text, encoding="utf-8")
 
 
 def main(argv=None):

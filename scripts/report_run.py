@@ -9,7 +9,7 @@ from steps.report import RULE_COLUMNS, collect_benchmarks, html_tables, rule_tab
 from steps.report_plots import plot_benchmarks
 from vidflow.io import atomic_path
 from vidflow.logs import run_main, setup_logging
-from vidflow.summary import write_text
+from vidflow.summary import write_table
 
 
 def project_logs(text):
@@ -32,7 +32,7 @@ def main(argv=None):
     parser.add_argument("--log")
     args = parser.parse_args(argv)
     setup_logging(args.log)
-    write_text(args.run_html, run_page(dict(args.projects), args.results, args.logs, args.expect, args.benchmarks))
+    write_table(args.run_html, run_page(dict(args.projects), args.results, args.logs, args.expect, args.benchmarks))
     records = collect_benchmarks(Path(args.benchmarks))
     with atomic_path(args.benchmarks_html) as tmp:
         tmp.write_text(html_tables("Benchmarks", [

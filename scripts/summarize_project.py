@@ -6,7 +6,7 @@ from collections import Counter
 
 from vidflow.logs import run_main, setup_logging
 from vidflow.io import read_json
-from vidflow.summary import project_rows, tsv_text, write_text
+from vidflow.summary import project_rows, tsv_text, write_table
 
 
 def main(argv=None):
@@ -21,7 +21,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     setup_logging(args.log)
     rows = project_rows(read_json(args.manifest), args.results, args.logs, args.expect)
-    write_text(args.output, tsv_text(rows))
+    write_table(args.output, tsv_text(rows))
     counts = Counter(row["status"] for row in rows)
     logging.getLogger("summary").info("%s: %s", args.output, ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
 

@@ -59,19 +59,32 @@ def test_nodeps_pins_are_installed_the_same_way_under_conda(path):
     assert f"python -m pip install --no-deps {' '.join(nodeps)}" in script.read_text()
 
 
-def test_every_rule_names_its_env_three_times_consistently():
+def rule_env(name, text):
+    """The env expression a rule names for conda, or None for a rule without one."""
+    conda = re.search(r"conda:\s*\n\s*(.+)\n", text)
+    return conda.group(1).strip() if conda else None
+
+
+def test_every_rule_builds_and_runs_the_env_it_declares_from_one_expression():
+    """A step's env is one expression (an env name, or a variable its rule file derives from config, e.g. the
+    tracking engine's family): the venv it builds, the conda file and the interpreter all follow it."""
     checked = 0
     for name, text in rule_blocks():
-        conda = re.search(r'conda:\s*\n\s*"\.\./envs/(\w+)\.yaml"', text)
+        env = rule_env(name, text)
         if name == "venv":  # builds the venvs when not under conda; runs with the driver's interpreter
-            assert conda.group(1) == "workflow" and "env_ready(" not in text
+            assert env == '"../envs/workflow.yaml"' and "env_ready(" not in text
             continue
-        assert conda, f"rule {name} has no conda env"
-        env = conda.group(1)
-        assert (ROOT / "envs" / f"{env}.yaml").exists()
-        assert f'env_ready("{env}")' in text, f"rule {name}: input must build the {env} venv"
-        assert set(re.findall(r'env_python\("(\w+)"\)', text)) == {env}, f"rule {name}: runs another env's python"
-        assert "{params.python} {params.script}" in text, f"rule {name}: must run its script with its env's python"
+        assert env, f"rule {name} has no conda env"
+        arg = re.fullmatch(r"env_file\((.+)\)", env)
+        assert arg, f"rule {name}: conda env must be env_file(...)"
+        arg = arg.group(1)
+        if arg.startswith('"'):
+            assert (ROOT / "envs" / f"{arg.strip(chr(34))}.yaml").exists()
+        else:  # a variable of the rule file, derived from config
+            assert any(re.search(rf"^{arg} = ", path.read_text(), flags=re.M) for path in RULE_FILES), arg
+        assert f"env=env_ready({arg})" in text, f"rule {name}: input must build the {arg} venv"
+        assert set(re.findall(r"env_python\((.+?)\)", text)) == {arg}, f"rule {name}: runs another env's python"
+        assert "{params.python} {params.script} {params.job}" in text, f"rule {name}: must run its job with its env"
         for directive in ("log:", "benchmark:", "threads:", "resources:", "mem_mb=", "runtime="):
             assert directive in text, f"rule {name} lacks {directive}"
         checked += 1
@@ -120,8 +133,8 @@ def imported_modules(path, seen=None):
 def test_scripts_import_only_what_their_env_provides():
     for name, text in rule_blocks():
         script = re.search(r'script_path\("(\w+\.py)"\)', text)
-        env = re.search(r"envs/(\w+)\.yaml", text)
-        if not script:
+        env = re.search(r'env_file\("(\w+)"\)', text)
+        if not script or not env:  # an env that config picks: its modules are checked per choice (test_tracks)
             continue
         env_pins = read_env(ROOT / "envs" / f"{env.group(1)}.yaml")
         provided = {req.split("==")[0].lower() for req in env_pins["pip"] + env_pins["nodeps"]}

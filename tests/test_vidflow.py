@@ -200,7 +200,7 @@ def test_item_status_done_failed_or_unfinished_from_outputs_and_logs(tmp_path):
 
 
 def test_tables_list_every_video_link_and_skipped_candidate(tmp_path):
-    from vidflow.summary import download_rows, project_rows, tsv_text, write_text
+    from vidflow.summary import download_rows, project_rows, tsv_text, write_table
 
     results, logs = tmp_path / "results", tmp_path / "logs"
     info = {"output": {"duration": 1.0, "video": {"nb_frames": 25}}, "mode": "remux", "encoder": None}
@@ -234,6 +234,6 @@ def test_tables_list_every_video_link_and_skipped_candidate(tmp_path):
     table, anchor = tmp_path / "t.tsv", tmp_path / "manifest.json"
     anchor.write_text("{}")
     os.utime(anchor, (5000, 5000))
-    assert write_text(table, "a\n", older_than=[anchor, tmp_path / "missing"]) and table.stat().st_mtime == 4999
-    assert not write_text(table, "a\n", older_than=[anchor]) and table.stat().st_mtime == 4999
-    assert write_text(table, "b\n") and table.stat().st_mtime > 5000
+    assert write_table(table, "a\n", older_than=[anchor, tmp_path / "missing"]) and table.stat().st_mtime == 4999
+    assert not write_table(table, "a\n", older_than=[anchor]) and table.stat().st_mtime == 4999
+    assert write_table(table, "b\n") and table.stat().st_mtime > 5000

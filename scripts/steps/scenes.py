@@ -26,7 +26,7 @@ import numpy as np
 
 from vidflow import interrupt
 from vidflow.errors import UserError
-from vidflow.io import atomic_path, write_json
+from vidflow.io import write_json, write_text
 from vidflow.media import FPS, ffprobe, frame_to_time, summarize
 
 log = logging.getLogger("scenes")
@@ -243,11 +243,6 @@ def probabilities_document(probabilities, threshold, fps=FPS):
     """Per-frame transition probabilities (3 decimals) for plots."""
     return {"fps": fps, "frame_count": len(probabilities), "threshold": threshold,
             "probabilities": [round(float(p), 3) for p in probabilities]}
-
-
-def write_text(path, text):
-    with atomic_path(path) as tmp:
-        tmp.write_bytes(text.encode("utf-8"))
 
 
 # --------------------------------------------------------------------------- the step

@@ -123,6 +123,12 @@ def dumps_json(data, compact=False):
     return json.dumps(data, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
 
 
+def write_text(path, text):
+    """Write ``text`` (UTF-8) to ``path`` atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+
+
 def write_json(path, data, compact=False):
     """Write ``data`` as JSON atomically (temp file + rename)."""
     with atomic_path(path) as tmp:

@@ -7,7 +7,7 @@ import io
 import os
 from pathlib import Path
 
-from .io import atomic_path, read_json
+from .io import read_json, write_text
 from .status import item_status, job_logs, reported_skips, video_status
 
 COLUMNS = ["video", "original_name", "member", "status", "reason", "source_sha256", "duration", "frames", "mode",
@@ -60,7 +60,7 @@ def tsv_text(rows, columns=COLUMNS):
     return buffer.getvalue()
 
 
-def write_text(path, text, older_than=()):
+def write_table(path, text, older_than=()):
     """Write ``text`` to ``path`` atomically, unless the file already holds exactly it (its time stays, so Snakemake
     sees nothing new); returns True when written.
 
@@ -72,8 +72,7 @@ def write_text(path, text, older_than=()):
     path = Path(path)
     if path.is_file() and path.read_text(encoding="utf-8") == text:
         return False
-    with atomic_path(path) as tmp:
-        tmp.write_text(text, encoding="utf-8")
+    write_text(path, text)
     times = [p.stat().st_mtime for p in map(Path, older_than) if p.exists()]
     if times:
         os.utime(path, (min(times) - 1, min(times) - 1))
