@@ -17,6 +17,21 @@ SEED = ROOT.parent / "shared" / "reference" / "seed-v4-archive"  # the old syste
 SNAKEMAKE = Path(sys.executable).with_name("snakemake")
 
 
+def schema_defaults(section, **overrides):
+    """The defaults of config section ``section`` as config/schema.yaml declares them (the only place they live),
+    with ``overrides``: the settings a test hands a step's dataclass or job."""
+    import yaml
+
+    def defaults(node):
+        if node.get("type") == "object" and "properties" in node:
+            return {key: defaults(sub) for key, sub in node["properties"].items() if "default" in sub or
+                    (sub.get("type") == "object" and "properties" in sub)}
+        return node["default"]
+
+    schema = yaml.safe_load((ROOT / "config" / "schema.yaml").read_text())
+    return {**defaults(schema["properties"][section]), **overrides}
+
+
 def load_benchmark(name, alias=None):
     """The module ``benchmarks/<name>.py`` (benchmarks is no package), imported under ``alias`` or its own name."""
     import importlib.util
