@@ -7,10 +7,11 @@ import shlex
 import sys
 from pathlib import Path
 
-SCRIPTS = Path(workflow.basedir) / "scripts"
-TOOLS = Path(workflow.basedir) / "tools"
-ENVS_DIR = Path(workflow.basedir) / "envs"
-SCHEMAS_DIR = Path(workflow.basedir) / "schemas"
+ROOT = Path(workflow.current_basedir).parent  # the repository (also when used as a module elsewhere)
+SCRIPTS = ROOT / "scripts"
+TOOLS = ROOT / "tools"
+ENVS_DIR = ROOT / "envs"
+SCHEMAS_DIR = ROOT / "schemas"
 sys.path.insert(0, str(SCRIPTS))
 
 from vidflow.job import job_json
