@@ -50,13 +50,15 @@ def write_run_tables():
     finished with each item's status, by the functions those rules run. The failed jobs stay failed (Snakemake
     exits non-zero), and the next run remakes these tables, running the failed jobs again on the way: see
     write_table_after_failure."""
-    expected = video_outputs_relative()
+    run = report_run_settings(None)  # what the rules of these tables get
     manifests = [
         Path("results", p, "extracted", "manifest.json") for p in sorted(PROJECTS)
     ]
     try:
         for manifest_path in filter(Path.exists, manifests):
-            rows = project_rows(read_json(manifest_path), "results", "logs", expected)
+            rows = project_rows(
+                read_json(manifest_path), run["results"], run["logs"], run["expected"]
+            )
             write_table_after_failure(
                 manifest_path.parent.parent / "videos.tsv",
                 tsv_text(rows),
@@ -75,7 +77,13 @@ def write_run_tables():
             )
         write_table_after_failure(
             "results/report/run.html",
-            run_page(earlier_logs(), "results", "logs", expected, "results/benchmarks"),
+            run_page(
+                run["projects"],
+                run["results"],
+                run["logs"],
+                run["expected"],
+                run["benchmarks"],
+            ),
             [*manifests, *as_list(env_ready("report"))],
         )
     except Exception as err:  # never hide the run's own error

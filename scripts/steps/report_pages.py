@@ -40,18 +40,18 @@ def templates():
                               keep_trailing_newline=True, undefined=jinja2.StrictUndefined)
 
 
-def table_page(title, rows, columns, note=""):
+def table_page(title: str, rows: list[dict], columns: list[tuple[str, str]], note: str = "") -> str:
     """A page with one table titled ``title``: ``rows`` [{key: value}], ``columns`` [(key, label)]."""
     return templates().get_template("table_page.html.j2").render(title=title, rows=rows, columns=columns, note=note)
 
 
-def tables_page(title, sections):
+def tables_page(title: str, sections: list[tuple[str, list[dict], list[tuple[str, str]], str]]) -> str:
     """A page titled ``title`` with one table per section: ``sections`` [(heading, rows, columns, note)]."""
     sections = [{"heading": h, "rows": rows, "columns": columns, "note": note} for h, rows, columns, note in sections]
     return templates().get_template("tables_page.html.j2").render(title=title, sections=sections)
 
 
-def run_page(projects, results_dir, logs_dir, expected, benchmarks_dir):
+def run_page(projects: dict, results_dir: str, logs_dir: str, expected: list[str], benchmarks_dir: str) -> str:
     """The run summary page (results/report/run.html): every project and every video with its status.
 
     ``projects`` maps each project to the logs of the jobs before its extraction ({rule: log}, a download's);
