@@ -1,5 +1,6 @@
 # The review report (`snakemake --report report.html`): per-video figures and tables, the run summary with
-# every rule's benchmarks, and the run diagnostics. Figures are static PNGs drawn with matplotlib.
+# every rule's benchmarks, and the run diagnostics. Figures are static PNGs drawn with matplotlib, pages come from the
+# jinja2 templates in reports/templates/.
 REPORT_ITEMS = [
     "timeline.png",
     "contact_sheet.png",
@@ -36,29 +37,29 @@ rule report_video:
     benchmark:
         "results/benchmarks/report_video/{project}/{video}.tsv"
     conda:
-        "../envs/report.yaml"
+        env_file("report")
     threads: 1
     resources:
         mem_mb=512,  # faces.json streamed; matplotlib (116 MiB at 600 s)
         runtime=30,
     params:
         python=env_python("report"),
-        script=script_path("report_figures.py"),
-        threshold=config["scenes"]["threshold"],
-        max_thumbnails=config["report"]["max_thumbnails"],
-        out_dir=subpath(output.summary, parent=True),
+        script=script_path("report_video.py"),
+        job=step_job(
+            {
+                "max_thumbnails": config["report"]["max_thumbnails"],
+                "scene_threshold": config["scenes"]["threshold"],
+            }
+        ),
     shell:
-        "{params.python} {params.script} --project {wildcards.project} --video-name {wildcards.video}"
-        " --video {input.video} --info {input.info} --scenes {input.scenes} --probs {input.probs}"
-        " --diarization {input.diarization} --tracking {input.tracking} --threshold {params.threshold}"
-        " --max-thumbnails {params.max_thumbnails} --out-dir {params.out_dir} --log {log}"
+        "{params.python} {params.script} {params.job} --threads {threads} --log {log}"
 
 
 rule report_run:
     input:
-        tables=expand("results/{project}/videos.tsv", project=sorted(PROJECTS)),
+        expand("results/{project}/videos.tsv", project=sorted(PROJECTS)),
+        video_summaries,  # waited for, not read: the step finds every video from the manifests
         manifests=project_manifests,
-        summaries=video_summaries,
         env=env_ready("report"),
     output:
         run=run_report_item("results/report/run.html", "run", "run summary"),
@@ -73,7 +74,7 @@ rule report_run:
     benchmark:
         "results/benchmarks/report_run/all.tsv"
     conda:
-        "../envs/report.yaml"
+        env_file("report")
     threads: 1
     resources:
         mem_mb=512,
@@ -81,19 +82,16 @@ rule report_run:
     params:
         python=env_python("report"),
         script=script_path("report_run.py"),
-        projects=projects_arg,
-        expect=video_outputs_arg,
-        benchmarks="results/benchmarks",
+        job=step_job(report_run_settings),
     shell:
-        "{params.python} {params.script} --projects {params.projects} --expect {params.expect}"
-        " --benchmarks {params.benchmarks} --run-html {output.run} --benchmarks-html {output.benchmarks}"
-        " --benchmarks-png {output.figure} --log {log}"
+        "{params.python} {params.script} {params.job} --threads {threads} --log {log}"
 
 
 rule diagnostics:
     input:
-        tables=expand("results/{project}/videos.tsv", project=sorted(PROJECTS)),
-        summaries=video_summaries,
+        expand("results/{project}/videos.tsv", project=sorted(PROJECTS)),
+        video_summaries,  # read through the manifests (a job's inputs stay short however many videos)
+        manifests=project_manifests,
         env=env_ready("report"),
     output:
         json="results/diagnostics.json",
@@ -105,7 +103,7 @@ rule diagnostics:
     benchmark:
         "results/benchmarks/diagnostics/all.tsv"
     conda:
-        "../envs/report.yaml"
+        env_file("report")
     threads: 1
     resources:
         mem_mb=256,
@@ -113,19 +111,19 @@ rule diagnostics:
     params:
         python=env_python("report"),
         script=script_path("diagnostics.py"),
-        env_files=" ".join(_from_workdir(p) for p in sorted(ENVS_DIR.glob("*.yaml"))),
-        snakemake_version=snakemake_version,
-        gpus=shlex.quote(
-            json.dumps(
-                {
+        job=step_job(
+            {
+                "env_files": [
+                    _from_workdir(p) for p in sorted(ENVS_DIR.glob("*.yaml"))
+                ],
+                "snakemake_version": snakemake_version,
+                "gpu_requests": {
                     "convert": config["convert"]["gpu"],
                     "detect_scenes": config["scenes"]["gpu"],
                     "diarization": config["audio"]["gpu"],
                 },
-                sort_keys=True,
-            )
+                "results": "results",
+            }
         ),
     shell:
-        "{params.python} {params.script} --env-files {params.env_files} --summaries {input.summaries}"
-        " --snakemake-version {params.snakemake_version} --gpu-requests {params.gpus}"
-        " --json {output.json} --html {output.html} --log {log}"
+        "{params.python} {params.script} {params.job} --threads {threads} --log {log}"

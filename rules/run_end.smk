@@ -2,7 +2,7 @@
 # onsuccess/onerror: the webhook notification.
 from snakemake.io import IOFile
 
-from steps.report import run_page
+from steps.report_pages import run_page
 from vidflow.notify import notify, run_payload
 from vidflow.summary import (
     DOWNLOAD_COLUMNS,
@@ -18,10 +18,6 @@ def video_outputs_relative():
     return [p.removeprefix("results/{project}/{video}/") for p in VIDEO_OUTPUTS]
 
 
-def video_outputs_arg(wildcards):
-    return " ".join(shlex.quote(p) for p in video_outputs_relative())
-
-
 def earlier_logs():
     """{project: {rule: log}}: the logs of the jobs before each project's extraction (a download's)."""
     return {
@@ -34,11 +30,19 @@ def earlier_logs():
     }
 
 
-def projects_arg(wildcards):
-    return " ".join(
-        shlex.quote(f"{p}=" + ",".join(f"{r}:{l}" for r, l in logs.items()))
-        for p, logs in sorted(earlier_logs().items())
-    )
+def project_summary_settings(wildcards):
+    """The job settings of project_summary (vidflow.summary.ProjectSummarySettings), built when its jobs are: by then
+    every rule file has added its outputs to VIDEO_OUTPUTS."""
+    return {"expected": video_outputs_relative(), "results": "results", "logs": "logs"}
+
+
+def report_run_settings(wildcards):
+    """The job settings of report_run (steps.report_run.ReportRunSettings)."""
+    return {
+        **project_summary_settings(wildcards),
+        "projects": earlier_logs(),
+        "benchmarks": "results/benchmarks",
+    }
 
 
 def write_run_tables():
@@ -46,13 +50,15 @@ def write_run_tables():
     finished with each item's status, by the functions those rules run. The failed jobs stay failed (Snakemake
     exits non-zero), and the next run remakes these tables, running the failed jobs again on the way: see
     write_table_after_failure."""
-    expected = video_outputs_relative()
+    run = report_run_settings(None)  # what the rules of these tables get
     manifests = [
         Path("results", p, "extracted", "manifest.json") for p in sorted(PROJECTS)
     ]
     try:
         for manifest_path in filter(Path.exists, manifests):
-            rows = project_rows(read_json(manifest_path), "results", "logs", expected)
+            rows = project_rows(
+                read_json(manifest_path), run["results"], run["logs"], run["expected"]
+            )
             write_table_after_failure(
                 manifest_path.parent.parent / "videos.tsv",
                 tsv_text(rows),
@@ -71,7 +77,13 @@ def write_run_tables():
             )
         write_table_after_failure(
             "results/report/run.html",
-            run_page(earlier_logs(), "results", "logs", expected, "results/benchmarks"),
+            run_page(
+                run["projects"],
+                run["results"],
+                run["logs"],
+                run["expected"],
+                run["benchmarks"],
+            ),
             [*manifests, *as_list(env_ready("report"))],
         )
     except Exception as err:  # never hide the run's own error

@@ -1,29 +1,28 @@
 # Per-project aggregate: waits for the project's checkpoint, then for every video's outputs. When some job failed,
-# the workflow's onerror handler writes the same table from what finished (write_run_tables in rules/common.smk).
+# the workflow's onerror handler writes the same table from what finished (write_run_tables in rules/run_end.smk).
 
 
 rule project_summary:
     input:
+        project_outputs,  # waited for, not read (the step finds each video's outputs from the manifest)
         manifest=lambda wc: Path(checkpoints.extract.get(project=wc.project).output[0])
         / "manifest.json",
-        videos=project_outputs,
         env=env_ready("summary"),
     output:
-        "results/{project}/videos.tsv",
+        table="results/{project}/videos.tsv",
     log:
         "logs/project_summary/{project}.log",
     benchmark:
         "results/benchmarks/project_summary/{project}.tsv"
     conda:
-        "../envs/summary.yaml"
+        env_file("summary")
     threads: 1
     resources:
         mem_mb=256,
         runtime=10,
     params:
         python=env_python("summary"),
-        script=script_path("summarize_project.py"),
-        expect=video_outputs_arg,
+        script=script_path("project_summary.py"),
+        job=step_job(project_summary_settings),
     shell:
-        "{params.python} {params.script} --manifest {input.manifest} --output {output} --expect {params.expect}"
-        " --log {log}"
+        "{params.python} {params.script} {params.job} --threads {threads} --log {log}"

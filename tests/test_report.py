@@ -10,9 +10,12 @@ import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
-from conftest import ROOT, run_snakemake
+from build_env import build
+from conftest import ROOT, VENV_DIR, run_snakemake
 from steps.report import (faces_at, faces_per_frame, read_tracking, speaker_table, thumbnail_frames, track_table,
                           video_summary)
+from steps.report_pages import table_page, tables_page
+from vidflow.job import job_command
 from vidflow.notify import notify, run_payload
 
 DEMO = ROOT / "resources" / "demo"
@@ -150,6 +153,72 @@ def test_tables_and_figure_data_from_the_streamed_faces_equal_the_full_load(tmp_
     assert [[(x["track_id"], x["bbox"]) for x in faces_at(light, f)] for f in range(40)] == [
         [(x["track_id"], x["bbox"]) for x in faces_at(full, f)] for f in range(40)]
     assert video_summary("p", "v", info, scenes, diar, light) == video_summary("p", "v", info, scenes, diar, full)
+
+
+def test_pages_from_the_templates_escape_every_value_and_show_missing_ones():
+    columns = [("name", "name <i>"), ("value", "value")]
+    page = table_page("Speakers: a & b", [{"name": "<script>alert('x')</script>", "value": None},
+                                          {"name": 'say "hi"', "value": 0.5}], columns, "backend x&y")
+    assert page.startswith('<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>Speakers: a &amp; b</title>')
+    assert page.endswith("</table></body></html>\n") and "<script>" not in page
+    assert "<h3>Speakers: a &amp; b</h3><p>backend x&amp;y</p><table><thead><tr><th>name &lt;i&gt;</th>" in page
+    assert ("<tr><td>&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;</td><td>-</td></tr>"
+            "<tr><td>say &quot;hi&quot;</td><td>0.5</td></tr></tbody>") in page
+    page = tables_page("Run summary", [("Projects", [], columns, ""), ("Videos", [{"name": "v"}], columns, "")])
+    assert "<title>Run summary</title>" in page and "<body><h2>Run summary</h2><h3>Projects</h3><table>" in page
+    assert '<tbody><tr><td colspan="2">none</td></tr></tbody>' in page
+    assert "<h3>Videos</h3><table>" in page and "<tr><td>v</td><td>-</td></tr>" in page
+
+
+BENCHMARK_HEADER = "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
+
+
+def test_run_pages_list_every_video_with_its_status_and_every_rule_with_its_benchmarks(tmp_path):
+    """report_run's entry script on a job as its rule writes it: a video done, one failed (its log's error line,
+    escaped), a skipped member, and the rules' benchmark tables aggregated from Snakemake's TSVs."""
+    results, logs, bench = tmp_path / "results", tmp_path / "logs", tmp_path / "results" / "benchmarks"
+    (results / "p1" / "extracted").mkdir(parents=True)
+    manifest = results / "p1" / "extracted" / "manifest.json"
+    manifest.write_text(json.dumps({"project": "p1", "videos": [{"video": "v1", "duration": 2.0},
+                                                                 {"video": "v2", "duration": 1.0}],
+                                    "skipped": [{"member": "x.mp4", "reason": "moov atom not found"}]}))
+    (results / "p1" / "v1" / "report").mkdir(parents=True)
+    (results / "p1" / "v1" / "video.mp4").write_bytes(b"mp4")
+    (results / "p1" / "v1" / "report" / "summary.json").write_text(json.dumps(
+        {"project": "p1", "video": "v1", "duration": 2.0, "frames": 50, "scenes": 2, "speakers": 1, "tracks": 3}))
+    (logs / "convert" / "p1").mkdir(parents=True)
+    (logs / "convert" / "p1" / "v2.log").write_text(
+        "2026-01-01 10:00:00,000 ERROR convert: v2.mp4: \"moov\" atom's missing & <bad>\n")
+    for rule, name, s, rss, cpu in [("convert", "p1/v1", "2.0000", "100.25", "1.5"), ("convert", "p1/v2", "3.0000",
+                                    "300.5", "NA"), ("report_run", "all", "0.5000", "-", "-")]:
+        (bench / rule / name).parent.mkdir(parents=True, exist_ok=True)
+        (bench / rule / f"{name}.tsv").write_text(BENCHMARK_HEADER + f"{s}\t0:00:02\t{rss}\t1\t-\t-\t0\t0\t50\t{cpu}\n")
+    out = tmp_path / "report"
+    outputs = {"run": out / "run.html", "benchmarks": out / "benchmarks.html", "figure": out / "benchmarks.png"}
+    settings = {"projects": {"p1": {}}, "expected": ["video.mp4"], "results": "results", "logs": "logs",
+                "benchmarks": "results/benchmarks"}
+    python = build(ROOT / "envs" / "report.yaml", VENV_DIR / "report")
+    command = job_command(python, ROOT / "scripts" / "report_run.py", {"manifests": [manifest]}, outputs, settings,
+                          log=tmp_path / "report_run.log")
+    proc = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr + (tmp_path / "report_run.log").read_text()
+    run = outputs["run"].read_text()
+    # failed (a video failed), 1 done, 1 failed, 1 skipped; 2 s of media, 50 frames over 5 s of jobs
+    assert ("<tr><td>p1</td><td>failed</td><td>1 video(s) failed</td><td>1</td><td>1</td><td>1</td>"
+            "<td>x.mp4: moov atom not found</td><td>2.0</td><td>50</td><td>5.0</td><td>0.4</td><td>10.0</td></tr>"
+            ) in run
+    assert ("<tr><td>p1</td><td>v1</td><td>done</td><td>-</td><td>2.0</td><td>50</td><td>2</td><td>1</td><td>3</td>"
+            "<td>2.0</td><td>1.0</td></tr>") in run
+    assert ("<td>v2</td><td>failed</td><td>convert: v2.mp4: &quot;moov&quot; atom&#x27;s missing &amp; &lt;bad&gt;"
+            "</td><td>1.0</td><td>-</td>") in run
+    bench_page = outputs["benchmarks"].read_text()
+    assert "<p>3 benchmark file(s) in results/benchmarks</p>" in bench_page
+    # per rule: jobs, total, mean, max (s), max RSS (MB), CPU time (s: of the jobs that recorded it)
+    assert "<tr><td>convert</td><td>2</td><td>5.0</td><td>2.5</td><td>3.0</td><td>300.5</td><td>1.5</td></tr>" in (
+        bench_page)
+    assert "<tr><td>report_run</td><td>1</td><td>0.5</td><td>0.5</td><td>0.5</td><td>-</td><td>-</td></tr>" in (
+        bench_page)
+    assert outputs["figure"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 # --- notifications ---

@@ -237,3 +237,30 @@ def test_tables_list_every_video_link_and_skipped_candidate(tmp_path):
     assert write_table(table, "a\n", older_than=[anchor, tmp_path / "missing"]) and table.stat().st_mtime == 4999
     assert not write_table(table, "a\n", older_than=[anchor]) and table.stat().st_mtime == 4999
     assert write_table(table, "b\n") and table.stat().st_mtime > 5000
+
+
+def test_project_summary_entry_writes_the_projects_table_from_its_job(tmp_path):
+    """project_summary's entry script on a job as its rule writes it (scripts/vidflow/job.py): the same table."""
+    from build_env import build
+    from conftest import VENV_DIR
+    from vidflow.job import job_command
+
+    results, logs = tmp_path / "results", tmp_path / "logs"
+    (results / "p" / "a").mkdir(parents=True)
+    (results / "p" / "a" / "video.json").write_text(json.dumps(
+        {"output": {"duration": 1.5, "video": {"nb_frames": 37}}, "mode": "encode", "encoder": "libx264"}))
+    write_log(logs / "convert/p/b.log", "ERROR convert: b.mp4: moov atom not found")
+    manifest = tmp_path / "manifest.json"
+    manifest.write_text(json.dumps({"project": "p", "source": {"kind": "loose"}, "skipped": [], "videos": [
+        {"video": v, "original_name": f"{v} 1.mp4", "member": f"{v} 1.mp4", "sha256": v * 64} for v in "ab"]}))
+    python = build(ROOT / "envs" / "summary.yaml", VENV_DIR / "summary")
+    table = tmp_path / "videos.tsv"
+    command = job_command(python, ROOT / "scripts" / "project_summary.py", {"manifest": manifest}, {"table": table},
+                          {"expected": ["video.json"], "results": str(results), "logs": str(logs)},
+                          {"project": "p"})
+    proc = subprocess.run(command, capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert table.read_text().splitlines()[1:] == [
+        f"a\ta 1.mp4\ta 1.mp4\tdone\t\t{'a' * 64}\t1.500\t37\tencode\tlibx264",
+        f"b\tb 1.mp4\tb 1.mp4\tfailed\tconvert: b.mp4: moov atom not found\t{'b' * 64}\t\t\t\t"]
+    assert f"{table}: 1 done, 1 failed" in proc.stderr  # the job's log (stderr without --log)

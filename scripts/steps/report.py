@@ -1,10 +1,11 @@
-"""Review report, data side: tables and figure inputs from one video's step outputs (standard library only).
+"""Review report, data side: tables and figure inputs from one video's step outputs, and the run's tables of
+projects and videos with their status (standard library only).
 
-The plotting lives in :mod:`steps.report_plots` (matplotlib, report env); everything here is plain data so the
-tests import it in the driver venv.
+The pages are rendered by :mod:`steps.report_pages` (jinja2 templates), the figures drawn by
+:mod:`steps.report_plots` (matplotlib, report env); everything here is plain data so the tests import it in the
+driver venv.
 """
 
-import html
 import math
 from collections import Counter, defaultdict
 from pathlib import Path
@@ -135,30 +136,6 @@ def faces_at(tracking, frame):
     return next((f["faces"] for f in frames if f["frame"] == frame), [])
 
 
-def html_table(title, rows, columns, note=""):
-    """A small self-contained HTML page with one table (shown inline by Snakemake's report)."""
-    head = "".join(f"<th>{html.escape(label)}</th>" for _, label in columns)
-    body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(NO_LINK if row.get(key) is None else str(row[key]))}</td>"
-                         for key, _ in columns) + "</tr>"
-        for row in rows)
-    empty = f'<tr><td colspan="{len(columns)}">none</td></tr>' if not rows else ""
-    style = ("body{font-family:sans-serif;font-size:14px;margin:8px}table{border-collapse:collapse}"
-             "th,td{border:1px solid #ccc;padding:3px 8px;text-align:right}th{background:#eee}"
-             "td:first-child,th:first-child{text-align:left}")
-    note_html = f"<p>{html.escape(note)}</p>" if note else ""
-    return (f'<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
-            f"<style>{style}</style></head><body><h3>{html.escape(title)}</h3>{note_html}"
-            f"<table><thead><tr>{head}</tr></thead><tbody>{body}{empty}</tbody></table></body></html>\n")
-
-
-SPEAKER_COLUMNS = [("speaker", "speaker"), ("talk_time_s", "talk time (s)"), ("share_pct", "share of speech (%)"),
-                   ("turns", "turns"), ("first_turn_s", "first turn (s)"), ("face_track", "linked face track")]
-TRACK_COLUMNS = [("track_id", "track"), ("scene", "scene"), ("first_frame", "first frame"),
-                 ("last_frame", "last frame"), ("frames", "frames"), ("mean_score", "mean score"),
-                 ("speaker", "speaker")]
-
-
 def video_summary(project, video, info, scenes, diarization, tracking):
     """Small per-video record (counts, devices, backends) that the run summary and diagnostics aggregate."""
     tracks = {face["track_id"] for f in tracking["frames"] for face in f["faces"]}
@@ -216,24 +193,6 @@ def collect_benchmarks(root):
         rule, project, video = parts[0], parts[1] if len(parts) > 1 else None, "/".join(parts[2:]) or None
         records.append({"rule": rule, "project": project, "video": video, **bench})
     return records
-
-
-def rule_table(records):
-    """Rows per rule: jobs, total/mean/max wall time (s), max RSS (MB), CPU time (s)."""
-    by_rule = defaultdict(list)
-    for rec in records:
-        by_rule[rec["rule"]].append(rec)
-    rows = []
-    for rule, recs in sorted(by_rule.items()):
-        secs = [r["s"] for r in recs if r["s"] is not None]
-        rss = [r["max_rss"] for r in recs if r["max_rss"] is not None]
-        cpu = [r["cpu_time"] for r in recs if r["cpu_time"] is not None]
-        rows.append({"rule": rule, "jobs": len(recs), "total_s": round(sum(secs), 2),
-                     "mean_s": round(sum(secs) / len(secs), 2) if secs else None,
-                     "max_s": round(max(secs), 2) if secs else None,
-                     "max_rss_mb": round(max(rss), 1) if rss else None,
-                     "cpu_s": round(sum(cpu), 2) if cpu else None})
-    return rows
 
 
 def run_items(projects, results_dir, logs_dir, expected):
@@ -307,34 +266,3 @@ def video_table(videos, records):
                      "job_time_s": round(job_s, 2),
                      "throughput_x": round(v["duration"] / job_s, 3) if job_s and v["status"] == "done" else None})
     return rows
-
-
-def run_page(projects, results_dir, logs_dir, expected, benchmarks_dir):
-    """The run summary page (results/report/run.html): every project and every video with its status."""
-    items, videos = run_items(projects, results_dir, logs_dir, expected)
-    records = collect_benchmarks(Path(benchmarks_dir))
-    note = ("job time: wall time of the jobs summed (jobs may run in parallel); throughput: media seconds per job "
-            "second; duration and frames: of the videos done")
-    return html_tables("Run summary", [("Projects", project_table(items, videos, records), PROJECT_COLUMNS, note),
-                                       ("Videos", video_table(videos, records), VIDEO_COLUMNS, "")])
-
-
-PROJECT_COLUMNS = [("project", "project"), ("status", "status"), ("reason", "reason"), ("videos", "videos done"),
-                   ("failed", "videos failed"), ("skipped", "members skipped"), ("skipped_members", "skipped members"),
-                   ("duration_s", "duration (s)"), ("frames", "frames"), ("job_time_s", "job time (s)"),
-                   ("throughput_x", "throughput (x real time)"), ("fps", "frames per job second")]
-VIDEO_COLUMNS = [("project", "project"), ("video", "video"), ("status", "status"), ("reason", "reason"),
-                 ("duration_s", "duration (s)"), ("frames", "frames"), ("scenes", "scenes"),
-                 ("speakers", "speakers"), ("tracks", "face tracks"), ("job_time_s", "job time (s)"),
-                 ("throughput_x", "throughput (x real time)")]
-RULE_COLUMNS = [("rule", "rule"), ("jobs", "jobs"), ("total_s", "total (s)"), ("mean_s", "mean (s)"),
-                ("max_s", "max (s)"), ("max_rss_mb", "max RSS (MB)"), ("cpu_s", "CPU time (s)")]
-
-
-def html_tables(title, sections):
-    """Several tables in one page: ``sections`` = [(heading, rows, columns, note)]."""
-    pages = [html_table(h, rows, cols, note) for h, rows, cols, note in sections]
-    bodies = [p.split("<body>", 1)[1].rsplit("</body>", 1)[0] for p in pages]
-    head = pages[0].split("<body>", 1)[0].replace(f"<title>{html.escape(sections[0][0])}</title>",
-                                                  f"<title>{html.escape(title)}</title>")
-    return f"{head}<body><h2>{html.escape(title)}</h2>{''.join(bodies)}</body></html>\n"

@@ -4,7 +4,10 @@ succeeded, and by the workflow's ``onerror`` handler from the same functions whe
 
 import csv
 import io
+import logging
 import os
+from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 
 from .io import read_json, write_text
@@ -14,6 +17,23 @@ COLUMNS = ["video", "original_name", "member", "status", "reason", "source_sha25
            "encoder"]
 DOWNLOAD_COLUMNS = ["url", "status", "reason", "file", "sha256", "size"]
 MANUAL = "manual download required"
+
+
+@dataclass(frozen=True)
+class ProjectSummarySettings:
+    """What a project's table covers: facts of the workflow, not config keys (rules/summary.smk)."""
+
+    expected: list  # a video's outputs relative to its folder ({video}: its name): all there = done
+    results: str  # folder of results/<project>/<video>/
+    logs: str  # folder of the jobs' logs, logs/<rule>/...
+
+
+def project_summary(manifest_path: str, output: str, settings: ProjectSummarySettings) -> None:
+    """Write a project's videos.tsv: a row per video of its manifest with its status, and per skipped candidate."""
+    rows = project_rows(read_json(manifest_path), settings.results, settings.logs, settings.expected)
+    write_table(output, tsv_text(rows))
+    counts = Counter(row["status"] for row in rows)
+    logging.getLogger("summary").info("%s: %s", output, ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
 
 
 def project_rows(manifest, results_dir, logs_dir, expected):

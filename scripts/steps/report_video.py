@@ -1,0 +1,48 @@
+"""Report, per video: the figures (timeline, contact sheet, scene probabilities), the speakers and face tracks
+tables, and the small summary that the run's pages and the diagnostics aggregate."""
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from steps.report import read_tracking, speaker_table, track_table, video_summary
+from steps.report_pages import table_page
+from steps.report_plots import plot_contact_sheet, plot_scene_probs, plot_timeline
+from vidflow.io import read_json, write_json, write_text
+
+log = logging.getLogger("report")
+
+SPEAKER_COLUMNS = [("speaker", "speaker"), ("talk_time_s", "talk time (s)"), ("share_pct", "share of speech (%)"),
+                   ("turns", "turns"), ("first_turn_s", "first turn (s)"), ("face_track", "linked face track")]
+TRACK_COLUMNS = [("track_id", "track"), ("scene", "scene"), ("first_frame", "first frame"),
+                 ("last_frame", "last frame"), ("frames", "frames"), ("mean_score", "mean score"),
+                 ("speaker", "speaker")]
+
+
+@dataclass(frozen=True)
+class ReportVideoSettings:
+    """``report.max_thumbnails`` and the ``scenes.threshold`` drawn on the probability curve (config/schema.yaml)."""
+
+    max_thumbnails: int
+    scene_threshold: float
+
+
+def report_video(project: str, video: str, inputs: dict, outputs: dict, settings: ReportVideoSettings) -> None:
+    """Write one video's report items.
+
+    ``inputs``: paths of ``video`` (the 25 fps video.mp4), ``info`` (video.json), ``scenes``, ``probs``
+    (scenes_probs.json), ``diarization`` and ``tracking`` (faces.json); ``outputs``: paths of ``timeline``,
+    ``contact_sheet``, ``scene_probs``, ``speakers``, ``tracks`` and ``summary``.
+    """
+    info, scenes, probs = read_json(inputs["info"]), read_json(inputs["scenes"]), read_json(inputs["probs"])
+    diarization, tracking = read_json(inputs["diarization"]), read_tracking(inputs["tracking"])
+    title = f"{project} / {video}"
+    plot_timeline(outputs["timeline"], title, scenes, diarization, tracking)
+    plot_scene_probs(outputs["scene_probs"], title, probs, scenes, settings.scene_threshold)
+    plot_contact_sheet(outputs["contact_sheet"], title, inputs["video"], scenes, tracking, settings.max_thumbnails)
+    write_text(outputs["speakers"], table_page(f"Speakers: {title}", speaker_table(diarization, tracking),
+                                               SPEAKER_COLUMNS, f"backend {diarization.get('backend')}"))
+    write_text(outputs["tracks"], table_page(f"Face tracks: {title}", track_table(tracking, scenes),
+                                             TRACK_COLUMNS, f"engine {tracking.get('engine')}"))
+    write_json(outputs["summary"], video_summary(project, video, info, scenes, diarization, tracking))
+    log.info("report items written to %s", Path(outputs["summary"]).parent)
