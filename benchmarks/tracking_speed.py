@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Benchmark step 5 (face tracking): every engine in ENGINES, frames per second of the whole script.
 
-Runs scripts/track_faces.py in each engine's venv (.venvs/tracking_<family>, built from
+Runs scripts/tracking.py in each engine's venv (.venvs/tracking_<family>, built from
 envs/tracking_<family>.yaml when missing) on the benchmark clips at 25 fps (benchmarks/common.py: real
 astronaut faces, one and two per shot, a cut every 5 s) with 1 and 2 threads and
 tracking.detect_every 1 and 5, next to the decode floor (``ffmpeg -i clip -f null -``) of the same
@@ -15,7 +15,6 @@ Prints a table and writes results/benchmarks/tracking_speed.json. Run with the d
 """
 
 import argparse
-import json
 import sys
 import tempfile
 from pathlib import Path
@@ -23,6 +22,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import common  # noqa: E402
+from vidflow.job import job_command  # noqa: E402  (common puts scripts/ on the path)
 
 COLUMNS = [("engine", "engine"), ("size", "size"), ("threads", "threads"), ("detect_every", "detect every"),
            ("wall_s", "wall s"), ("video_s_per_s", "video s / s"), ("fps", "fps"), ("floor_fps", "floor fps"),
@@ -30,14 +30,12 @@ COLUMNS = [("engine", "engine"), ("size", "size"), ("threads", "threads"), ("det
 
 
 def track_command(python, engine, video, scenes, out, threads, detect_every):
-    cmd = [python, common.ROOT / "scripts" / "track_faces.py", "--video", video, "--scenes", scenes,
-           "--output", out / "tracking.json", "--log", out / "tracking.log", "--threads", threads,
-           "--engine", engine["name"], "--detect-every", detect_every,
-           "--options", json.dumps(engine["options"], sort_keys=True)]
-    if engine["name"] == "mediapipe_tasks":
-        options = engine["options"]
-        cmd += ["--task-model", options.get("model", ""), "--task-sha256", options.get("sha256", "")]
-    return cmd
+    """The tracking rule's command for ``engine``: the project config's ``tracking`` section with the engine, its
+    section (model paths resolved) and ``detect_every``."""
+    settings = {**common.read_config()["tracking"], "engine": engine["name"], engine["name"]: engine["options"],
+                "detect_every": detect_every}
+    return job_command(python, common.ROOT / "scripts" / "tracking.py", {"video": video, "scenes": scenes},
+                       {"tracking": out / "tracking.json"}, settings, threads=threads, log=out / "tracking.log")
 
 
 def main(argv=None):

@@ -6,8 +6,6 @@ VIDEO_OUTPUTS += [
     "results/{project}/{video}/speakers.json",
 ]
 
-LINK = config["link"]
-
 
 rule link_speakers:
     input:
@@ -23,7 +21,7 @@ rule link_speakers:
     benchmark:
         "results/benchmarks/link_speakers/{project}/{video}.tsv"
     conda:
-        "../envs/finalize.yaml"
+        env_file("finalize")
     threads: 1
     resources:
         mem_mb=1024,  # streams tracking.json; the audio (16 kHz float32) is held: 38 MB at 600 s
@@ -31,8 +29,6 @@ rule link_speakers:
     params:
         python=env_python("finalize"),
         script=script_path("link_speakers.py"),
-        settings=f"--min-sync {LINK['min_sync']} --min-z {LINK['min_z']} --min-margin {LINK['min_margin']}"
-        f" --max-lag {LINK['max_lag']} --min-turn-frames {LINK['min_turn_frames']}",
+        job=step_job(config["link_speakers"]),
     shell:
-        "{params.python} {params.script} --tracking {input.tracking} --diarization {input.diarization}"
-        " --video {input.video} --out-faces {output.faces} --out-speakers {output.speakers} {params.settings} --log {log}"
+        "{params.python} {params.script} {params.job} --threads {threads} --log {log}"

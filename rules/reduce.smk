@@ -18,7 +18,7 @@ rule reduce:
     benchmark:
         "results/benchmarks/reduce/{project}/{video}.tsv"
     conda:
-        "../envs/finalize.yaml"
+        env_file("finalize")
     threads: 1
     resources:
         mem_mb=512,  # streamed: flat in the video's length (26 MiB at 600 s)
@@ -26,6 +26,6 @@ rule reduce:
     params:
         python=env_python("finalize"),
         script=script_path("reduce.py"),
+        job=step_job({}),
     shell:
-        "{params.python} {params.script} --tracking {input.tracking} --diarization {input.diarization}"
-        " --out-tracking {output.tracking} --out-audio {output.audio} --log {log}"
+        "{params.python} {params.script} {params.job} --threads {threads} --log {log}"

@@ -8,14 +8,24 @@ import jsonschema
 import numpy as np
 import pytest
 
-from conftest import ROOT, require_binaries, run_snakemake
-from steps.link_speakers import (active_speakers, frame_loudness, high_pass, link_speakers_files,
+from conftest import ROOT, require_binaries, run_snakemake, schema_defaults
+from steps.link_speakers import (LinkSpeakersSettings, active_speakers, frame_loudness, high_pass, link_speakers_files,
                                  link_speakers_to_tracks, mouth_opening, read_loudness)
-from steps.reduce import reduce_audio, reduce_audio_file, reduce_tracking, reduce_tracking_file
+from steps.reduce import reduce_audio_file, reduce_tracking_file
+from test_reduce import reduce_audio, reduce_tracking  # the old full load of step 6 (the reference)
 from vidflow.io import dumps_json, read_json, write_json
+from vidflow.job import settings_from
 
 FPS = 25
 SCHEMAS = ROOT / "schemas"
+
+
+def settings(**changes):
+    """The ``link_speakers`` section as config/schema.yaml fills it in, with ``changes``."""
+    return settings_from(LinkSpeakersSettings, schema_defaults("link_speakers", **changes))
+
+
+SETTINGS = settings()
 
 
 def validate(data, name):
@@ -88,7 +98,7 @@ def test_active_speakers_sample_the_frame_middle():
 def test_the_talking_track_is_linked_and_the_still_one_is_not():
     jitter = np.random.default_rng(5).normal(0, 0.002, 250)  # landmark noise on the still face
     tracking = tracking_of(lambda f: [face(1, 0, talking(f, SEGMENTS, "SPEAKER_00")), face(2, 300, 0.03 + jitter[f])])
-    faces, record = link_speakers_to_tracks(tracking, DIARIZATION, loudness())
+    faces, record = link_speakers_to_tracks(tracking, DIARIZATION, loudness(), SETTINGS)
     validate(faces, "tracking")
     validate(record, "speakers")
     assert {s["speaker"]: s["tracks"] for s in record["speakers"]} == {"SPEAKER_00": [1], "SPEAKER_01": []}
@@ -103,14 +113,15 @@ def test_the_talking_track_is_linked_and_the_still_one_is_not():
 def test_jaw_open_is_used_when_present():
     tracking = tracking_of(lambda f: [face(1, 0, 0.03, jaw=0.1), face(2, 300, 0.03,
                                                                      jaw=talking(f, SEGMENTS, "SPEAKER_01") * 5)])
-    _, record = link_speakers_to_tracks(tracking, DIARIZATION, loudness())
+    _, record = link_speakers_to_tracks(tracking, DIARIZATION, loudness(), SETTINGS)
     assert {t["track_id"]: (t["signal"], t["speaker"]) for t in record["tracks"]} == {
         1: ("jawOpen", None), 2: ("jawOpen", "SPEAKER_01")}
 
 
 def test_a_mouth_that_always_moves_is_not_linked():
     chewing = lambda f: 0.03 + 0.04 * (1 + math.sin(2 * math.pi * 4 * f / FPS))  # noqa: E731
-    _, record = link_speakers_to_tracks(tracking_of(lambda f: [face(1, 0, chewing(f))]), DIARIZATION, loudness())
+    _, record = link_speakers_to_tracks(tracking_of(lambda f: [face(1, 0, chewing(f))]), DIARIZATION, loudness(),
+                                        SETTINGS)
     assert record["tracks"][0]["speaker"] is None
     assert "does not follow" in record["tracks"][0]["reason"]
 
@@ -124,7 +135,7 @@ def test_a_face_talking_to_a_voice_that_is_not_heard_is_not_linked():
         return 0.03 + (0.04 * (1 + math.sin(2 * math.pi * 4.3 * t + 1)) if active_speakers(unheard, 250, FPS)[f]
                        else 0.0)
     tracking = tracking_of(lambda f: [face(1, 0, talking(f, SEGMENTS, "SPEAKER_00")), face(2, 300, lips(f))])
-    faces, record = link_speakers_to_tracks(tracking, DIARIZATION, loudness())
+    faces, record = link_speakers_to_tracks(tracking, DIARIZATION, loudness(), SETTINGS)
     assert {t["track_id"]: t["speaker"] for t in record["tracks"]} == {1: "SPEAKER_00", 2: None}
     assert not any(x["speaking"] for f in faces["frames"] for x in f["faces"] if x["track_id"] == 2)
 
@@ -137,7 +148,7 @@ def test_one_voice_links_to_one_of_two_faces_on_screen_together():
         weak = 0.03 + 0.3 * (talking(f, SEGMENTS, "SPEAKER_00") - 0.03) + noise[f]
         return [face(1, 0, talking(f, SEGMENTS, "SPEAKER_00")), face(2, 300, weak)]
     _, record = link_speakers_to_tracks(tracking_of(faces), {**DIARIZATION, "segments": SEGMENTS[::2]},
-                                        loudness(SEGMENTS[::2]))
+                                        loudness(SEGMENTS[::2]), SETTINGS)
     by_track = {t["track_id"]: t for t in record["tracks"]}
     assert by_track[1]["speaker"] == "SPEAKER_00" and by_track[2]["speaker"] is None
     assert by_track[2]["evidence"][0]["sync"] >= 0.2  # it would be linked alone
@@ -150,9 +161,9 @@ def test_a_short_track_needs_a_stronger_correlation():
     noise = rng.normal(0, 0.045, 250)
     tracking = tracking_of(lambda f: [face(1, 0, talking(f, SEGMENTS, "SPEAKER_00") + noise[f])])
     diarization = {**DIARIZATION, "segments": SEGMENTS[::2], "speakers": ["SPEAKER_00"]}
-    _, long_record = link_speakers_to_tracks(tracking, diarization, loudness(SEGMENTS[::2]))
+    _, long_record = link_speakers_to_tracks(tracking, diarization, loudness(SEGMENTS[::2]), SETTINGS)
     short = {**tracking, "frames": [fr if 20 <= fr["frame"] < 70 else {**fr, "faces": []} for fr in tracking["frames"]]}
-    _, short_record = link_speakers_to_tracks(short, diarization, loudness(SEGMENTS[::2]))
+    _, short_record = link_speakers_to_tracks(short, diarization, loudness(SEGMENTS[::2]), SETTINGS)
     sync = short_record["tracks"][0]["evidence"][0]["sync"]
     assert long_record["tracks"][0]["speaker"] == "SPEAKER_00"
     assert sync >= 0.2 and short_record["tracks"][0]["speaker"] is None, short_record["tracks"]
@@ -186,15 +197,15 @@ def test_one_speaker_links_to_tracks_in_two_shots_and_unseen_speakers_stay_unlin
         return [face(1 if f < 125 else 7, 0, talking(f, SEGMENTS, "SPEAKER_00"))]
     diarization = {**DIARIZATION, "segments": [*SEGMENTS, {"start": 9.6, "end": 9.9, "speaker": "SPEAKER_02"}],
                    "speakers": ["SPEAKER_00", "SPEAKER_01", "SPEAKER_02"]}
-    _, record = link_speakers_to_tracks(tracking_of(faces), diarization, loudness(diarization["segments"]))
+    _, record = link_speakers_to_tracks(tracking_of(faces), diarization, loudness(diarization["segments"]), SETTINGS)
     assert {s["speaker"]: s["tracks"] for s in record["speakers"]} == {
         "SPEAKER_00": [1, 7], "SPEAKER_01": [], "SPEAKER_02": []}
 
 
 def test_output_is_deterministic_and_settings_are_recorded():
     tracking = tracking_of(lambda f: [face(1, 0, talking(f, SEGMENTS, "SPEAKER_00"))])
-    first = link_speakers_to_tracks(tracking, DIARIZATION, loudness(), {"min_sync": 0.5})
-    again = link_speakers_to_tracks(tracking, DIARIZATION, loudness(), {"min_sync": 0.5})
+    first = link_speakers_to_tracks(tracking, DIARIZATION, loudness(), settings(min_sync=0.5))
+    again = link_speakers_to_tracks(tracking, DIARIZATION, loudness(), settings(min_sync=0.5))
     assert json.dumps(first, sort_keys=True) == json.dumps(again, sort_keys=True)
     assert first[1]["settings"]["min_sync"] == 0.5
 
@@ -230,12 +241,12 @@ def test_streamed_link_writes_the_bytes_of_the_full_load(tmp_path):
     write_json(tmp_path / "diarization.json", DIARIZATION)
     write_wav(tmp_path / "video.wav", voice_samples(SEGMENTS, 300))
     faces, record = link_speakers_to_tracks(read_json(tmp_path / "tracking.json"), DIARIZATION,
-                                            read_loudness(tmp_path / "video.wav", FPS, 300), {"max_lag": 2})
+                                            read_loudness(tmp_path / "video.wav", FPS, 300), settings(max_lag=2))
     assert any(f["speaking"] for frame in faces["frames"] for f in frame["faces"])
     assert {t["track_id"]: t["signal"] for t in record["tracks"]} == {1: "lip_gap", 2: "lip_gap", 3: None}
     streamed = link_speakers_files(tmp_path / "tracking.json", tmp_path / "diarization.json",
                                    tmp_path / "video.wav", tmp_path / "faces.json", tmp_path / "speakers.json",
-                                   {"max_lag": 2})
+                                   settings(max_lag=2))
     assert streamed == record
     assert (tmp_path / "faces.json").read_text(encoding="utf-8") == dumps_json(faces, compact=True)
     assert (tmp_path / "speakers.json").read_text(encoding="utf-8") == dumps_json(record)
@@ -269,7 +280,8 @@ def test_link_memory_does_not_grow_with_the_length(tmp_path, monkeypatch):
         write_wav(tmp_path / "video.wav", voice_samples(segments, frames))
         tracemalloc.start()
         record = link_speakers_files(tmp_path / "tracking.json", tmp_path / "diarization.json",
-                                     tmp_path / "video.wav", tmp_path / "faces.json", tmp_path / "speakers.json")
+                                     tmp_path / "video.wav", tmp_path / "faces.json", tmp_path / "speakers.json",
+                                     SETTINGS)
         peaks.append(tracemalloc.get_traced_memory()[1])
         tracemalloc.stop()
         sizes.append((tmp_path / "tracking.json").stat().st_size)
@@ -338,7 +350,8 @@ def test_workflow_links_the_talking_voice_to_the_moving_face(talking_clip, tmp_p
     diarization = json.loads((results / "diarization.json").read_text())
     # the streamed step's bytes equal the old full load of the real tracking.json (and so do step 6's)
     old_faces, old_record = link_speakers_to_tracks(read_json(results / "tracking.json"), diarization,
-                                                    read_loudness(results / "video.mp4", FPS, truth["frame_count"]))
+                                                    read_loudness(results / "video.mp4", FPS, truth["frame_count"]),
+                                                    SETTINGS)
     assert (results / "faces.json").read_text(encoding="utf-8") == dumps_json(old_faces, compact=True)
     assert (results / "speakers.json").read_text(encoding="utf-8") == dumps_json(old_record)
     fps, total = reduce_tracking_file(results / "faces.json", tmp_path / "reduced.json")

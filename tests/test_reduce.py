@@ -5,11 +5,55 @@ import json
 import jsonschema
 import pytest
 from conftest import ROOT, SEED, covers, shape
-from steps.reduce import (object_ids, reduce_audio, reduce_audio_file, reduce_tracking, reduce_tracking_file,
-                          speakers_at)
-from vidflow.io import dumps_json, write_json
+from steps.reduce import reduce_audio_file, reduce_tracking_file, reduced_frame, speaker_stats, speakers_at
+from steps.reduce import audio_frames, temporal_alignment
+from vidflow.io import dumps_json, read_json, write_json
 
 SCHEMAS = ROOT / "schemas"
+
+
+# --- the old full load: the reference the streamed step is compared with (a whole document in memory)
+
+def object_ids(tracking):
+    """Track id -> ``obj_<n>``, numbered from 1 in order of first appearance (then by id)."""
+    order = {}
+    for frame in tracking["frames"]:
+        for face in sorted(frame["faces"], key=lambda f: f["track_id"]):
+            order.setdefault(face["track_id"], f"obj_{len(order) + 1}")
+    return order
+
+
+def reduce_tracking(tracking):
+    """The seed's ``{video}_tracking.json`` from a whole ``tracking.json``."""
+    ids = object_ids(tracking)
+    by_frame = {f["frame"]: f["faces"] for f in tracking["frames"]}
+    frames = [reduced_frame(index, by_frame.get(index, []), ids) for index in range(tracking["frame_count"])]
+    return {"fps": tracking["fps"], "total_frames": tracking["frame_count"], "frames_analysis": frames}
+
+
+def reduce_audio(diarization, total_frames, fps=25):
+    """The seed's ``{video}_audio.json``, every frame in memory."""
+    segments = diarization["segments"]
+    frames = list(audio_frames(segments, total_frames, fps))
+    stats = speaker_stats(segments)
+    for frame in frames:
+        for label in frame["audio_info"]["active_speaker_labels"]:
+            stats[label]["frames"] += 1
+    return {"fps": fps, "total_frames": total_frames, "frames_analysis": frames, "speaker_stats": stats,
+            "temporal_alignment": temporal_alignment(total_frames, fps, diarization["duration"])}
+
+
+# --- the step, from and to files
+
+def reduced_tracking(tmp_path, tracking):
+    write_json(tmp_path / "faces.json", tracking, compact=True)
+    reduce_tracking_file(tmp_path / "faces.json", tmp_path / "v_tracking.json")
+    return read_json(tmp_path / "v_tracking.json")
+
+
+def reduced_audio(tmp_path, diarization, total_frames, fps=25):
+    reduce_audio_file(diarization, total_frames, fps, tmp_path / "v_audio.json")
+    return read_json(tmp_path / "v_audio.json")
 
 
 def tracking_fixture():
@@ -32,12 +76,16 @@ def schema(name):
     return json.loads((SCHEMAS / f"reduced_{name}.schema.json").read_text())
 
 
-def test_object_ids_follow_first_appearance():
-    assert object_ids(tracking_fixture()) == {7: "obj_1", 3: "obj_2"}
+def test_object_ids_follow_first_appearance(tmp_path):
+    frames = reduced_tracking(tmp_path, tracking_fixture())["frames_analysis"]
+    ids = {}  # track 7 alone in frame 0, track 3 alone in frame 3
+    for frame, track in ((0, 7), (3, 3)):
+        ids[track] = [o["id"] for o in frames[frame]["tracked_objects"]][0]
+    assert ids == {7: "obj_1", 3: "obj_2"}
 
 
-def test_reduced_tracking_content():
-    out = reduce_tracking(tracking_fixture())
+def test_reduced_tracking_content(tmp_path):
+    out = reduced_tracking(tmp_path, tracking_fixture())
     assert out["total_frames"] == 4 and [f["frame"] for f in out["frames_analysis"]] == [1, 2, 3, 4]
     f3 = out["frames_analysis"][2]["tracked_objects"]
     assert [o["id"] for o in f3] == ["obj_1", "obj_2"]
@@ -58,8 +106,8 @@ def test_speakers_at_frame_middles():
     assert speakers_at(segments, 0.12) == []
 
 
-def test_reduced_audio_content_and_alignment():
-    out = reduce_audio(diarization_fixture(), total_frames=4)
+def test_reduced_audio_content_and_alignment(tmp_path):
+    out = reduced_audio(tmp_path, diarization_fixture(), total_frames=4)
     info = [f["audio_info"] for f in out["frames_analysis"]]
     assert [i["active_speaker_labels"] for i in info] == [["SPEAKER_00"], ["SPEAKER_01"], ["SPEAKER_01"], []]
     assert [i["is_speech_present"] for i in info] == [True, True, True, False]
@@ -70,11 +118,11 @@ def test_reduced_audio_content_and_alignment():
     jsonschema.validate(out, schema("audio"))
 
 
-def test_alignment_warns_when_audio_and_video_disagree():
+def test_alignment_warns_when_audio_and_video_disagree(tmp_path):
     short = {**diarization_fixture(), "duration": 2.0}
-    alignment = reduce_audio(short, total_frames=4)["temporal_alignment"]
+    alignment = reduced_audio(tmp_path, short, total_frames=4)["temporal_alignment"]
     assert not alignment["aligned"] and alignment["warnings"] == ["audio covers 50 frames, video has 4"]
-    assert "differs" in reduce_audio(diarization_fixture(), 4, fps=30)["temporal_alignment"]["warnings"][0]
+    assert "differs" in reduced_audio(tmp_path, diarization_fixture(), 4, fps=30)["temporal_alignment"]["warnings"][0]
 
 
 def landmarks(x):
@@ -137,11 +185,11 @@ def test_streamed_reduction_of_a_long_video_keeps_memory_flat(tmp_path, monkeypa
 
 
 @pytest.mark.skipif(not SEED.is_dir(), reason="needs ../shared/reference (the seed's real outputs)")
-@pytest.mark.parametrize("name, make", [("tracking", lambda: reduce_tracking(tracking_fixture())),
-                                        ("audio", lambda: reduce_audio(diarization_fixture(), 4))])
-def test_contract_matches_the_seed(name, make):
+@pytest.mark.parametrize("name, make", [("tracking", lambda tmp: reduced_tracking(tmp, tracking_fixture())),
+                                        ("audio", lambda tmp: reduced_audio(tmp, diarization_fixture(), 4))])
+def test_contract_matches_the_seed(name, make, tmp_path):
     seed = json.loads((SEED / f"example_{name}.json").read_text())
-    ours = json.loads(json.dumps(make()))
+    ours = json.loads(json.dumps(make(tmp_path)))
     jsonschema.validate(seed, schema(name))
     jsonschema.validate(ours, schema(name))
     covers(shape(ours), shape(seed))

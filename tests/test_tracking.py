@@ -15,9 +15,10 @@ import jsonschema
 import media_factory as mf
 import pytest
 from build_env import build
-from conftest import ROOT, VENV_DIR, require_binaries, run_snakemake
+from conftest import ROOT, VENV_DIR, require_binaries, run_snakemake, schema_defaults
 from steps.tracking.engines import BLENDSHAPE_NAMES
 from steps.tracking.tracks import iou
+from vidflow.job import job_command
 
 MODELS = Path(os.environ.get("VIDFLOW_TEST_MODELS", ROOT.parent / "shared" / "models"))
 TASK = MODELS / "mediapipe" / "face_landmarker_v2_with_blendshapes.task"
@@ -44,24 +45,37 @@ def clip(tmp_path_factory):
     return folder, truth
 
 
-def track(python, clip, name, *args, threads=2):
+def tracking_settings(engine="mediapipe", options=None, **changes):
+    """The ``tracking`` section as config/schema.yaml fills it in, with ``changes`` and ``options`` (keys of the
+    engine's own section ``tracking.<engine>``)."""
+    settings = schema_defaults("tracking", engine=engine, **changes)
+    settings[engine] = {**settings[engine], **(options or {})}
+    return settings
+
+
+def tracking_command(python, folder, output, log, settings, threads=1):
+    """argv of scripts/tracking.py on ``folder``'s video.mp4 + scenes.json, as the rule runs it."""
+    return job_command(python, ROOT / "scripts" / "tracking.py",
+                       {"video": folder / "video.mp4", "scenes": folder / "scenes.json"}, {"tracking": output},
+                       settings, threads=threads, log=log)
+
+
+def track(python, clip, name, threads=2, **settings):
     folder, _ = clip
     out = folder / f"{name}.json"
-    cmd = [str(python), str(ROOT / "scripts" / "track_faces.py"), "--video", str(folder / "video.mp4"),
-           "--scenes", str(folder / "scenes.json"), "--output", str(out), "--log", str(folder / f"{name}.log"),
-           "--threads", str(threads), "--chunk-frames", "25", *args]
+    cmd = tracking_command(python, folder, out, folder / f"{name}.log", tracking_settings(chunk_frames=25, **settings),
+                           threads)
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stderr + (folder / f"{name}.log").read_text()
     return out
 
 
-def track_failing(python, clip, tmp_path, *args):
+def track_failing(python, clip, tmp_path, **settings):
     """Run the tracker expecting it to fail: ``(ERROR lines of stderr, log text, seconds)``; no output is written."""
     folder, _ = clip
     start = time.monotonic()
-    proc = subprocess.run([str(python), str(ROOT / "scripts" / "track_faces.py"), "--video", str(folder / "video.mp4"),
-                           "--scenes", str(folder / "scenes.json"), "--output", str(tmp_path / "t.json"),
-                           "--log", str(tmp_path / "t.log"), *args], capture_output=True, text=True, check=False)
+    proc = subprocess.run(tracking_command(python, folder, tmp_path / "t.json", tmp_path / "t.log",
+                                           tracking_settings(**settings)), capture_output=True, text=True, check=False)
     assert proc.returncode == 1 and not (tmp_path / "t.json").exists(), proc.stderr
     errors = [line for line in proc.stderr.splitlines() if "ERROR" in line]
     return errors, (tmp_path / "t.log").read_text(), time.monotonic() - start
@@ -69,15 +83,14 @@ def track_failing(python, clip, tmp_path, *args):
 
 @pytest.fixture(scope="session")
 def legacy(python, clip):
-    return track(python, clip, "mediapipe", "--engine", "mediapipe")
+    return track(python, clip, "mediapipe", engine="mediapipe")
 
 
 @pytest.fixture(scope="session")
 def tasks(python, clip):
     if not TASK.exists():
         pytest.skip(f"no FaceLandmarker bundle at {TASK} (set VIDFLOW_TEST_MODELS to the shared models folder)")
-    return track(python, clip, "tasks", "--engine", "mediapipe_tasks", "--task-model", str(TASK),
-                 "--task-sha256", TASK_SHA256)
+    return track(python, clip, "tasks", engine="mediapipe_tasks", options={"model": str(TASK), "sha256": TASK_SHA256})
 
 
 def shot_frames(truth, k):
@@ -138,7 +151,7 @@ def test_mediapipe_finds_tracks_and_describes_faces(legacy, clip):
 
 
 def test_output_does_not_depend_on_the_thread_count(legacy, python, clip):
-    one = track(python, clip, "mediapipe_1thread", "--engine", "mediapipe", threads=1)
+    one = track(python, clip, "mediapipe_1thread", engine="mediapipe", threads=1)
     assert one.read_bytes() == legacy.read_bytes()
 
 
@@ -151,7 +164,7 @@ def test_by_default_faces_are_detected_every_fifth_frame_and_followed_by_their_l
 
 
 def test_detecting_on_every_frame(python, clip):
-    result = json.loads(track(python, clip, "every1", "--engine", "mediapipe", "--detect-every", "1").read_text())
+    result = json.loads(track(python, clip, "every1", engine="mediapipe", detect_every=1).read_text())
     check_tracking(result, clip[1], 478)
     # the detector runs on every frame; where it misses the small face, its landmarks still follow it
     for k in (0, 1):
@@ -180,10 +193,9 @@ def test_mediapipe_tasks_adds_blendshapes_and_head_pose(tasks, clip):
 def test_missing_model_fails_at_once_with_one_line(python, clip, tmp_path):
     folder, _ = clip
     start = time.monotonic()
-    proc = subprocess.run([str(python), str(ROOT / "scripts" / "track_faces.py"), "--video", str(folder / "video.mp4"),
-                           "--scenes", str(folder / "scenes.json"), "--output", str(tmp_path / "t.json"),
-                           "--log", str(tmp_path / "t.log"), "--engine", "mediapipe_tasks",
-                           "--task-model", str(tmp_path / "missing.task")], capture_output=True, text=True, check=False)
+    settings = tracking_settings("mediapipe_tasks", {"model": str(tmp_path / "missing.task")})
+    proc = subprocess.run(tracking_command(python, folder, tmp_path / "t.json", tmp_path / "t.log", settings),
+                          capture_output=True, text=True, check=False)
     assert proc.returncode == 1 and not (tmp_path / "t.json").exists()
     errors = [line for line in proc.stderr.splitlines() if "ERROR" in line]
     assert len(errors) == 1 and "tracking.mediapipe_tasks.model: model file" in errors[0]
@@ -194,7 +206,7 @@ def test_missing_model_fails_at_once_with_one_line(python, clip, tmp_path):
 
 @pytest.mark.skipif(not (ROOT / "rules" / "scenes.smk").exists(), reason="needs the scenes step (rules/scenes.smk)")
 def test_workflow_tracks_faces_across_a_detected_cut(tmp_path):
-    """The real workflow: convert -> detect_scenes (TransNetV2) -> track_faces_mediapipe, on one loose video."""
+    """The real workflow: convert -> detect_scenes (TransNetV2) -> tracking (mediapipe), on one loose video."""
     require_binaries("ffmpeg")
     inputs = tmp_path / "input"
     inputs.mkdir()
@@ -206,5 +218,5 @@ def test_workflow_tracks_faces_across_a_detected_cut(tmp_path):
     before = {face["track_id"] for frame in result["frames"][:38] for face in frame["faces"]}
     after = {face["track_id"] for frame in result["frames"][42:] for face in frame["faces"]}
     assert len(before) == 1 and len(after) == 2 and not before & after
-    assert (tmp_path / "logs" / "track_faces_mediapipe" / "_loose" / "cut.log").exists()
-    assert (tmp_path / "results" / "benchmarks" / "track_faces_mediapipe" / "_loose" / "cut.tsv").exists()
+    assert (tmp_path / "logs" / "tracking" / "_loose" / "cut.log").exists()
+    assert (tmp_path / "results" / "benchmarks" / "tracking" / "_loose" / "cut.tsv").exists()

@@ -20,7 +20,8 @@ import pytest
 from build_env import build
 from conftest import ROOT, VENV_DIR
 from steps.tracking.tracks import iou
-from test_tracking import check_tracking, clip, shot_frames, track  # noqa: F401 (clip is a fixture)
+from test_tracking import (check_tracking, clip, shot_frames, track, tracking_command,  # noqa: F401 (clip: a fixture)
+                           tracking_settings)
 
 MODELS = Path(os.environ.get("VIDFLOW_TEST_MODELS", ROOT.parent / "shared" / "models"))
 SFM = MODELS / "eos"
@@ -39,7 +40,8 @@ def require_models():
 
 
 def options(**extra):
-    return json.dumps({"predictor": str(PREDICTOR), "model_dir": str(SFM), **extra})
+    """The engine's own section (tracking.eos) on the test models."""
+    return {"predictor": str(PREDICTOR), "model_dir": str(SFM), **extra}
 
 
 @pytest.fixture(scope="session")
@@ -50,7 +52,7 @@ def python():
 @pytest.fixture(scope="session")
 def fitted(python, clip):  # noqa: F811
     require_models()
-    return json.loads(track(python, clip, "eos", "--engine", "eos", "--options", options()).read_text())
+    return json.loads(track(python, clip, "eos", engine="eos", options=options()).read_text())
 
 
 def test_eos_finds_tracks_and_fits_faces(fitted, clip):  # noqa: F811
@@ -100,13 +102,15 @@ def test_head_roll_follows_an_in_plane_rotation(python, tmp_path):
         np.save(tmp_path / f"{angle}.npy", turned)
         np.save(tmp_path / f"{angle}m.npy", np.ascontiguousarray(turned[:, ::-1]))
     code = ("import json, sys; import numpy as np; from steps.tracking.engines.eos import EosEngine\n"
-            "engine = EosEngine({'max_faces': 2, 'options': json.loads(sys.argv[2])})\n"
+            "from steps.tracking.pipeline import TrackingSettings; from vidflow.job import settings_from\n"
+            "engine = EosEngine(settings_from(TrackingSettings, json.loads(sys.argv[2])))\n"
             "poses = {}\n"
             "for name in ('-20', '0', '20', '-20m', '0m', '20m'):\n"
             "    image = np.load(f'{sys.argv[1]}/{name}.npy')\n"
             "    poses[name] = [f['head_pose'] for f in engine.describe(image, engine.detect(image))]\n"
             "print(json.dumps(poses))\n")
-    proc = subprocess.run([str(python), "-c", code, str(tmp_path), options()], capture_output=True, text=True,
+    settings = json.dumps(tracking_settings("eos", options(), max_faces=2))
+    proc = subprocess.run([str(python), "-c", code, str(tmp_path), settings], capture_output=True, text=True,
                           check=False, env={**os.environ, "PYTHONPATH": str(ROOT / "scripts")})
     assert proc.returncode == 0, proc.stderr
     poses = {name: found[0] for name, found in json.loads(proc.stdout).items() if len(found) == 1}
@@ -138,9 +142,7 @@ def test_missing_or_wrong_model_fails_at_once_with_one_line(python, clip, tmp_pa
     for n, (opts, subject, reason) in enumerate(cases):
         start = time.monotonic()
         out, log = tmp_path / f"t{n}.json", tmp_path / f"t{n}.log"
-        cmd = [str(python), str(ROOT / "scripts" / "track_faces.py"), "--video", str(folder / "video.mp4"),
-               "--scenes", str(folder / "scenes.json"), "--output", str(out), "--log", str(log),
-               "--engine", "eos", "--options", json.dumps(opts)]
+        cmd = tracking_command(python, folder, out, log, tracking_settings("eos", opts))
         proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
         assert proc.returncode == 1 and not out.exists(), proc.stderr
         errors = [line for line in proc.stderr.splitlines() if "ERROR" in line]

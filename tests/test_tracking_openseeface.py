@@ -28,7 +28,7 @@ ENV = ROOT / "envs" / "tracking_openseeface.yaml"
 def options(**changes):
     values = {"detector": str(DETECTOR), "detector_sha256": DETECTOR_SHA256,
               "landmarks": str(LANDMARKS), "landmarks_sha256": LANDMARKS_SHA256, **changes}
-    return ["--engine", "openseeface", "--options", json.dumps(values)]
+    return {"engine": "openseeface", "options": values}
 
 
 @pytest.fixture(scope="session")
@@ -46,7 +46,7 @@ def models():
 
 @pytest.fixture(scope="session")
 def result_path(python, clip, models):
-    return track(python, clip, "openseeface", *options())
+    return track(python, clip, "openseeface", **options())
 
 
 def check_landmarks(face):
@@ -102,7 +102,7 @@ def test_openseeface_finds_tracks_and_describes_faces(result_path, clip):
 
 def test_detecting_on_every_frame(python, clip, models):
     truth = clip[1]
-    result = json.loads(track(python, clip, "openseeface_every1", *options(), "--detect-every", "1").read_text())
+    result = json.loads(track(python, clip, "openseeface_every1", **options(), detect_every=1).read_text())
     faces = check_openseeface_tracking(result, truth)
     # the detector runs on every frame; where it misses a face, the landmarks still follow it
     for k in (0, 1):
@@ -125,7 +125,7 @@ def test_lip_gap_points_of_66_landmarks_open_with_the_mouth(result_path, clip):
 
 
 def test_output_does_not_depend_on_the_thread_count(result_path, python, clip):
-    one = track(python, clip, "openseeface_1thread", *options(), threads=1)
+    one = track(python, clip, "openseeface_1thread", **options(), threads=1)
     assert one.read_bytes() == result_path.read_bytes()
 
 
@@ -136,7 +136,7 @@ def test_output_does_not_depend_on_the_thread_count(result_path, python, clip):
 ])
 def test_missing_or_wrong_model_fails_at_once_with_one_line(python, clip, models, tmp_path, key, changes):
     changes = {k: str(tmp_path / v) if v == "missing.onnx" else v for k, v in changes.items()}
-    errors, log, seconds = track_failing(python, clip, tmp_path, *options(**changes))
+    errors, log, seconds = track_failing(python, clip, tmp_path, **options(**changes))
     assert len(errors) == 1 and f"tracking.openseeface.{key}: model file" in errors[0], errors
     assert "download it from https://github.com/emilianavt/OpenSeeFace/tree/master/models" in errors[0]
     assert "engine openseeface on" not in log, "frames were read before the check"

@@ -40,7 +40,8 @@ def model_options(**changes):
 
 
 def options(**changes):
-    return ["--engine", "yunet", "--options", json.dumps(model_options(**changes))]
+    """The settings that run the yunet engine on the test models, as keyword arguments of ``track``."""
+    return {"engine": "yunet", "options": model_options(**changes)}
 
 
 @pytest.fixture(scope="session")
@@ -57,7 +58,7 @@ def models():
 
 @pytest.fixture(scope="session")
 def result_path(models, python, clip):
-    return track(python, clip, "yunet", *options(), "--detect-every", "5")
+    return track(python, clip, "yunet", **options(), detect_every=5)
 
 
 @pytest.fixture(scope="session")
@@ -66,8 +67,8 @@ def tasks_result(clip):
     if not TASK.exists():
         pytest.skip(f"no FaceLandmarker bundle at {TASK} (set VIDFLOW_TEST_MODELS to the shared models folder)")
     python = build(ROOT / "envs" / "tracking_mediapipe.yaml", VENV_DIR / "tracking_mediapipe")
-    path = track(python, clip, "yunet_vs_tasks", "--engine", "mediapipe_tasks", "--task-model", str(TASK),
-                 "--task-sha256", TASK_SHA256)
+    path = track(python, clip, "yunet_vs_tasks", engine="mediapipe_tasks",
+                 options={"model": str(TASK), "sha256": TASK_SHA256})
     return json.loads(path.read_text())
 
 
@@ -143,7 +144,7 @@ def talking(tmp_path_factory):
 
 
 def test_jaw_opens_with_the_mouth(models, python, talking):
-    result = json.loads(track(python, talking, "yunet_mouth", *options(), threads=1).read_text())
+    result = json.loads(track(python, talking, "yunet_mouth", **options(), threads=1).read_text())
     jaw = [[frame["faces"][0]["blendshapes"]["jawOpen"] for frame in result["frames"][10 * k:10 * k + 10]]
            for k in range(len(MOUTH_OPENING))]
     assert all(len(frame["faces"]) == 1 for frame in result["frames"])
@@ -178,7 +179,7 @@ def rolled(tmp_path_factory):
 def test_a_rolled_head_gets_a_turned_landmark_region(models, python, rolled):
     """MediaPipe's ROI is turned to level the eyes; YuNet's eye keypoints under-read a strong roll (~12 of 35
     degrees), so the landmarks run again on a region turned by their own eye line."""
-    result = json.loads(track(python, rolled, "yunet_roll", *options(), "--detect-every", "5", threads=1).read_text())
+    result = json.loads(track(python, rolled, "yunet_roll", **options(), detect_every=5, threads=1).read_text())
     lines = []
     for k in range(len(ROLLS)):
         faces = [frame["faces"] for frame in result["frames"][10 * k:10 * k + 10]]
@@ -193,14 +194,14 @@ def test_a_rolled_head_gets_a_turned_landmark_region(models, python, rolled):
 
 
 def test_output_does_not_depend_on_the_thread_count(result_path, python, clip):
-    one = track(python, clip, "yunet_1thread", *options(), "--detect-every", "5", threads=1)
+    one = track(python, clip, "yunet_1thread", **options(), detect_every=5, threads=1)
     assert one.read_bytes() == result_path.read_bytes()
 
 
 def test_detecting_on_every_frame_without_blendshapes(models, python, clip):
     truth = clip[1]
-    result = json.loads(track(python, clip, "yunet_every1", *options(blendshapes="", blendshapes_sha256=""),
-                              "--detect-every", "1").read_text())
+    result = json.loads(track(python, clip, "yunet_every1", **options(blendshapes="", blendshapes_sha256=""),
+                              detect_every=1).read_text())
     check_tracking(result, truth, 468)
     assert "blendshape_names" not in result and "blendshape_model" not in result["model"]
     faces = [face for frame in result["frames"] for face in frame["faces"]]
@@ -215,7 +216,7 @@ def test_detecting_on_every_frame_without_blendshapes(models, python, clip):
 ])
 def test_missing_or_wrong_model_fails_at_once_with_one_line(models, python, clip, tmp_path, key, changes):
     changes = {k: str(tmp_path / v) if v == "missing.onnx" else v for k, v in changes.items()}
-    errors, log, seconds = track_failing(python, clip, tmp_path, *options(**changes))
+    errors, log, seconds = track_failing(python, clip, tmp_path, **options(**changes))
     assert len(errors) == 1 and f"tracking.yunet.{key}: model file" in errors[0], errors
     assert DOWNLOAD[key] in errors[0]
     assert f"tracking.yunet.{key}: model file" in log and "engine yunet on" not in log, "frames read before the check"
@@ -241,5 +242,5 @@ def test_workflow_tracks_faces_with_yunet(models, tmp_path):
     assert len(before) == 1 and len(after) == 2 and not before & after
     faces = [face for frame in result["frames"] for face in frame["faces"]]
     assert all(len(face["landmarks"]) == 468 and len(face["blendshapes"]) == 52 for face in faces)
-    assert (tmp_path / "logs" / "track_faces_yunet" / "_loose" / "cut.log").exists()
-    assert (tmp_path / "results" / "benchmarks" / "track_faces_yunet" / "_loose" / "cut.tsv").exists()
+    assert (tmp_path / "logs" / "tracking" / "_loose" / "cut.log").exists()
+    assert (tmp_path / "results" / "benchmarks" / "tracking" / "_loose" / "cut.tsv").exists()

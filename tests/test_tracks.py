@@ -186,10 +186,12 @@ def test_every_engine_has_its_rule_env_and_config_choice():
     rules = dict(rule_blocks())
     with pytest.raises(UserError, match="tracking.engine"):
         engine_family("nope")
+    text = rules["tracking"]  # one rule: the configured engine's family names its env, its spec the memory
+    assert 'output:\n        tracking="results/{project}/{video}/tracking.json"' in text
+    assert "env_file(TRACKING_ENV)" in text and "TRACKING_ENGINE.mem_mb(threads)" in text
+    assert not [rule for rule in rules if rule.startswith("track_faces")]
     for name, spec in ENGINES.items():
-        text = rules[f"track_faces_{spec.family}"]
-        assert f'"../envs/tracking_{spec.family}.yaml"' in text
-        assert 'output:\n        "results/{project}/{video}/tracking.json"' in text
+        assert spec.mem_mb(2) - spec.mem_mb(1) == spec.thread_mb >= 512 and spec.mem_mb(0) >= 1024
         env = read_env(ROOT / "envs" / f"tracking_{spec.family}.yaml")
         provided = {req.split("==")[0].lower() for req in env["pip"] + env["nodeps"]}
         module = ROOT / "scripts" / "steps" / "tracking" / "engines" / f"{spec.module}.py"

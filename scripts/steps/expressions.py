@@ -21,7 +21,7 @@ import numpy as np
 from vidflow import interrupt
 from vidflow.errors import UserError
 from vidflow.io import sha256_file, write_json
-from vidflow.jsonstream import read_document
+from vidflow.tracking_json import read_tracking
 
 log = logging.getLogger("expressions")
 
@@ -83,35 +83,6 @@ def resolve_model_files(model_dir, models):
         raise UserError(MODEL_KEY, f"{model_dir} lacks {', '.join(missing)} (HuggingFace cache layout "
                                    f"models--OWNER--NAME/refs/main + snapshots/); " + STAGE_HINT)
     return found
-
-
-def read_tracking(path):
-    """tracking.json, checked for what this step needs: frame size and per-frame faces with ``track_id`` + ``bbox``.
-
-    Read a frame at a time and only ``track_id`` + ``bbox`` kept per face (no landmarks), so memory stays small
-    however long the video.
-    """
-    try:
-        data, items = read_document(path, "frames")
-        frames = []
-        for frame in items:
-            int(frame["frame"])
-            faces = []
-            for face in frame["faces"]:
-                int(face["track_id"])
-                if len(face["bbox"]) != 4:
-                    raise ValueError(f"frame {frame['frame']}: bbox needs 4 numbers")
-                faces.append({"track_id": face["track_id"], "bbox": face["bbox"]})
-            frames.append({"frame": frame["frame"], "faces": faces})
-        data["frames"] = frames
-        width, height = int(data["width"]), int(data["height"])
-    except (OSError, ValueError, KeyError, TypeError) as err:
-        raise UserError(path, f"not a tracking.json ({type(err).__name__}: {err})") from None
-    if width <= 0 or height <= 0:
-        raise UserError(path, f"frame size {width}x{height} is not positive")
-    if [f["frame"] for f in data["frames"]] != list(range(len(data["frames"]))):
-        raise UserError(path, "frames are not numbered 0, 1, 2, ...")
-    return data
 
 
 def corner_boxes(faces):
@@ -187,7 +158,7 @@ def analyse_expressions(video, tracking_path, output, model_dir, models, threads
     limit_threads(threads)
     with interrupt.held():  # a Ctrl-C cannot cut py-feat's and torch's imports short
         from steps.expressions_model import ExpressionModel  # py-feat + torch: the expressions env only
-        from steps.tracking.frames import read_frames
+        from vidflow.media import read_frames
 
         started = time.monotonic()
         model = ExpressionModel(model_dir, models, threads=threads, gpus=gpus)

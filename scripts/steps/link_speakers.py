@@ -30,13 +30,15 @@ import logging
 import math
 import subprocess
 import tempfile
+from dataclasses import asdict, dataclass
 
 import numpy as np
 
 from vidflow.errors import UserError
 from vidflow.io import read_json, write_json
-from vidflow.jsonstream import compact, read_document, write_object
+from vidflow.jsonstream import compact, write_object
 from vidflow.media import ffmpeg_reason, ffprobe, pcm_command, summarize
+from vidflow.tracking_json import stream_tracking
 
 LOG = logging.getLogger("link_speakers")
 
@@ -52,7 +54,17 @@ SLOW_FRAMES = 6  # high-pass: each value minus the mean over +-6 frames (0.5 s),
 FLOOR_PERCENTILE = 5  # the clip's noise floor: this percentile of the frames' loudness
 SILENT_DB = -100.0  # loudness of frames without audio
 
-DEFAULTS = {"min_sync": 0.2, "min_z": 2.0, "min_margin": 0.1, "max_lag": 3, "min_turn_frames": 12}
+
+
+@dataclass(frozen=True)
+class LinkSpeakersSettings:
+    """The ``link_speakers`` config section (keys and defaults: config/schema.yaml)."""
+
+    min_sync: float  # correlation of mouth and voice from which a track can be linked
+    min_z: float  # its significance (Fisher z)
+    min_margin: float  # its lead over the track's correlation with any other speaker
+    max_lag: int  # frames the voice may lead or lag the mouth
+    min_turn_frames: int  # frames of a speaker's turns in which a track must be visible
 
 
 def _distance(a, b):
@@ -235,7 +247,7 @@ def track_evidence(series, voice_of, active, settings):
         turns = sum(speaker in active[f] for f in frames.tolist())
         if not turns:
             continue
-        r, lag = synchrony(frames, mouth, voice, settings["max_lag"])
+        r, lag = synchrony(frames, mouth, voice, settings.max_lag)
         evidence.append({"speaker": speaker, "frames": turns, "sync": round(r, 4), "lag": lag,
                          "z": round(significance(r, len(frames)), 3)})
     return evidence
@@ -243,14 +255,14 @@ def track_evidence(series, voice_of, active, settings):
 
 def candidate_reason(entry, evidence, settings):
     """Why ``entry`` (one speaker's evidence for a track) cannot be a link, or None if it can."""
-    if entry["frames"] < settings["min_turn_frames"]:
+    if entry["frames"] < settings.min_turn_frames:
         return "not visible during enough speech"
-    if entry["sync"] < settings["min_sync"]:
+    if entry["sync"] < settings.min_sync:
         return f"mouth does not follow {entry['speaker']}'s voice (sync {entry['sync']:.2f})"
-    if entry["z"] < settings["min_z"]:
+    if entry["z"] < settings.min_z:
         return f"too little evidence for {entry['speaker']} (z {entry['z']:.1f})"
     others = [e["sync"] for e in evidence if e is not entry]
-    if others and entry["sync"] - max(others) < settings["min_margin"]:
+    if others and entry["sync"] - max(others) < settings.min_margin:
         return f"mouth follows other voices about as well as {entry['speaker']}'s"
     return None
 
@@ -273,7 +285,7 @@ def choose_links(tracks, visible, settings):
             pairs.append((-best["sync"], track, best["speaker"]))
     taken = {}
     for _, track, speaker in sorted(pairs):
-        rivals = [t for t in taken.get(speaker, []) if len(visible[t] & visible[track]) >= settings["min_turn_frames"]]
+        rivals = [t for t in taken.get(speaker, []) if len(visible[t] & visible[track]) >= settings.min_turn_frames]
         if rivals:
             choice[track] = (None, f"{speaker}'s voice follows track {rivals[0]} better at the same time")
             continue
@@ -286,8 +298,8 @@ class Linker:
     """Speaker-to-track links from the tracks' mouth signals and the audio's loudness, then ``speaking``/``speaker``
     for each frame's faces. Feed the frames to :meth:`label` in file order, then take :meth:`record`."""
 
-    def __init__(self, signals, fps, frame_count, diarization, loudness, settings=None):
-        self.settings = settings = {**DEFAULTS, **(settings or {})}
+    def __init__(self, signals, fps, frame_count, diarization, loudness, settings):
+        self.settings = settings
         self.fps, self.frame_count = fps, frame_count
         self.speakers = list(diarization.get("speakers") or sorted({s["speaker"] for s in diarization["segments"]}))
         self.active = active = active_speakers(diarization["segments"], frame_count, fps)
@@ -318,13 +330,13 @@ class Linker:
             entry["speaking_frames"] = self.speaking_frames[entry["track_id"]]
             LOG.info("track %s (%s): %s (%s), speaking in %d frames", entry["track_id"], entry["signal"],
                      entry["speaker"], entry["reason"], entry["speaking_frames"])
-        return {"fps": self.fps, "frame_count": self.frame_count, "settings": self.settings,
+        return {"fps": self.fps, "frame_count": self.frame_count, "settings": asdict(self.settings),
                 "speakers": [{"speaker": s, "tracks": sorted(t for t, linked in self.links.items() if linked == s)}
                              for s in self.speakers],
                 "tracks": self.tracks}
 
 
-def link_speakers_to_tracks(tracking, diarization, loudness, settings=None):
+def link_speakers_to_tracks(tracking: dict, diarization: dict, loudness, settings: LinkSpeakersSettings):
     """Return ``(faces, speakers)``: tracking.json with ``speaking``/``speaker`` per face, and the link record.
 
     ``loudness``: the audio's loudness per frame (:func:`frame_loudness`).
@@ -335,7 +347,8 @@ def link_speakers_to_tracks(tracking, diarization, loudness, settings=None):
     return {**tracking, "frames": frames}, linker.record()
 
 
-def link_speakers_files(tracking_path, diarization_path, video_path, faces_path, speakers_path, settings=None):
+def link_speakers_files(tracking_path: str, diarization_path: str, video_path: str, faces_path: str,
+                        speakers_path: str, settings: LinkSpeakersSettings) -> dict:
     """:func:`link_speakers_to_tracks` from and to files, in memory that does not grow with the video's length.
 
     Two streamed passes over ``tracking_path``: the mouth signals (a few numbers per face), then each frame labelled
@@ -343,14 +356,14 @@ def link_speakers_files(tracking_path, diarization_path, video_path, faces_path,
     comes from the audio of ``video_path`` (the video the tracks were found in).
     """
     diarization = read_json(diarization_path)
-    header, frames = read_document(tracking_path, "frames")
+    header, frames = stream_tracking(tracking_path)
     mouths = collect_mouths(frames)
     check_inputs(header, diarization, tracking_path, diarization_path)
     loudness = read_loudness(video_path, header["fps"], header["frame_count"])
     linker = Linker(signals_of(mouths), header["fps"], header["frame_count"], diarization, loudness, settings)
     del mouths
     members = {k: v for k, v in header.items() if k != "frames"}
-    _, frames = read_document(tracking_path, "frames")
+    _, frames = stream_tracking(tracking_path)
     write_object(faces_path, members, "frames", (compact(linker.label(frame)) for frame in frames))
     record = linker.record()
     write_json(speakers_path, record)

@@ -11,22 +11,13 @@ speaker-to-face link (a face is never marked speaking just because someone speak
 
 import itertools
 
-from steps.report import read_tracking
-from vidflow.io import write_json
-from vidflow.jsonstream import compact, read_document, write_object
+from vidflow.errors import UserError
+from vidflow.jsonstream import compact, write_object
 from vidflow.media import FPS
+from vidflow.tracking_json import FACE_FIELDS, stream_tracking
 
 FACE_SOURCE = "face_landmarker"  # the seed's source name for faces; downstream scripts filter on it
 FACE_LABEL = "face"
-
-
-def object_ids(tracking):
-    """Track id -> ``obj_<n>``, numbered from 1 in order of first appearance (then by id)."""
-    order = {}
-    for frame in tracking["frames"]:
-        for face in sorted(frame["faces"], key=lambda f: f["track_id"]):
-            order.setdefault(face["track_id"], f"obj_{len(order) + 1}")
-    return order
 
 
 def reduced_object(face, obj_id):
@@ -47,56 +38,68 @@ def reduced_frame(index, faces, ids):
                                 for face in sorted(faces, key=lambda f: ids[f["track_id"]])]}
 
 
-def reduce_tracking(tracking):
-    """The seed's ``{video}_tracking.json`` from our ``tracking.json``."""
-    ids = object_ids(tracking)
-    by_frame = {f["frame"]: f["faces"] for f in tracking["frames"]}
-    frames = [reduced_frame(index, by_frame.get(index, []), ids) for index in range(tracking["frame_count"])]
-    return {"fps": tracking["fps"], "total_frames": tracking["frame_count"], "frames_analysis": frames}
-
-
 class Unordered(Exception):
     """tracking.json does not list its frames in increasing order (never so in our files)."""
 
 
-def _streamed_frames(header, frames):
-    """Reduced frames 0..frame_count-1 from frames that come in increasing order (else :class:`Unordered`).
+def reduced_frames(frames, frame_count, ids=None):
+    """The seed's ``frames_analysis`` (frames 1..frame_count) from ``frames`` that come in increasing order (else
+    :class:`Unordered`); frames not listed have no objects, frames from ``frame_count`` on are left out.
 
-    Object ids are numbered as the frames come, which is the order :func:`object_ids` numbers them in.
+    Each track id becomes ``obj_<n>``, numbered from 1 in order of first appearance (then by id); ``ids`` may hold
+    that numbering already (filled in as the frames come when not).
     """
-    ids, done = {}, 0
+    ids, done = {} if ids is None else ids, 0
     for frame in frames:
         index = frame["frame"]
         if type(index) is not int or index < done:
             raise Unordered(index)
         for face in sorted(frame["faces"], key=lambda f: f["track_id"]):
             ids.setdefault(face["track_id"], f"obj_{len(ids) + 1}")
-        for empty in range(done, min(index, header["frame_count"])):
+        for empty in range(done, min(index, frame_count)):
             yield reduced_frame(empty, [], ids)
-        if index < header["frame_count"]:
+        if index < frame_count:
             yield reduced_frame(index, frame["faces"], ids)
         done = index + 1
-    for empty in range(done, header["frame_count"]):
+    for empty in range(done, frame_count):
         yield reduced_frame(empty, [], ids)
 
 
-def reduce_tracking_file(tracking_path, out_path):
-    """Write :func:`reduce_tracking` of ``tracking_path`` to ``out_path`` (same bytes as ``write_json(...,
-    compact=True)``), streaming both files; return ``(fps, total_frames)``."""
-    header, frames = read_document(tracking_path, "frames")
+def _in_order(tracking_path):
+    """``(header, frames in increasing order, ids)`` of a file whose frames are not in order (never so in ours): the
+    last entry of a frame counts, ids are numbered in the order of the file. Held in memory (faces cut)."""
+    header, frames = stream_tracking(tracking_path)
+    ids, listed = {}, {}
+    for frame in frames:
+        for face in sorted(frame["faces"], key=lambda f: f["track_id"]):
+            ids.setdefault(face["track_id"], f"obj_{len(ids) + 1}")
+        if type(frame["frame"]) is int and frame["frame"] >= 0:
+            listed[frame["frame"]] = [{k: face[k] for k in FACE_FIELDS if k in face} for face in frame["faces"]]
+    if not {"fps", "frame_count"} <= header.keys():
+        raise UserError(tracking_path, "not a tracking.json (no fps or frame_count)")
+    return header, [{"frame": index, "faces": listed[index]} for index in sorted(listed)], ids
+
+
+def _write_reduced_tracking(out_path, header, frames):
+    write_object(out_path, {"fps": header["fps"], "total_frames": header["frame_count"]}, "frames_analysis",
+                 (compact(frame) for frame in frames))
+
+
+def reduce_tracking_file(tracking_path: str, out_path: str) -> tuple:
+    """Write the seed's ``{video}_tracking.json`` of our ``tracking_path`` (tracking.json or faces.json) to
+    ``out_path``, streaming both files (memory flat with the video's length); return ``(fps, total_frames)``."""
+    header, frames = stream_tracking(tracking_path)
+    first = next(frames, None)
+    if first is None and "frames" not in header:
+        raise UserError(tracking_path, "not a tracking.json (no frames)")
     try:
-        first = next(frames, None)
-        if first is not None:
-            frames = itertools.chain([first], frames)
-        elif "frames" not in header:
-            raise KeyError("frames")
-        if not {"fps", "frame_count"} <= header.keys():
+        if not {"fps", "frame_count"} <= header.keys():  # members after the frames: only in files not ours
             raise Unordered("fps or frame_count after the frames")
-        write_object(out_path, {"fps": header["fps"], "total_frames": header["frame_count"]}, "frames_analysis",
-                     (compact(frame) for frame in _streamed_frames(header, frames)))
-    except Unordered:  # an unusual file: the full reduction
-        header = read_tracking(tracking_path)  # the whole document, faces without their landmarks
-        write_json(out_path, reduce_tracking(header), compact=True)
+        listed = frames if first is None else itertools.chain([first], frames)
+        _write_reduced_tracking(out_path, header, reduced_frames(listed, header["frame_count"]))
+    except Unordered:
+        header, ordered, ids = _in_order(tracking_path)
+        _write_reduced_tracking(out_path, header, reduced_frames(ordered, header["frame_count"], ids))
     return header["fps"], header["frame_count"]
 
 
@@ -105,15 +108,13 @@ def speakers_at(segments, seconds):
     return sorted({s["speaker"] for s in segments if s["start"] <= seconds < s["end"]})
 
 
-def speaker_stats(segments, frames_analysis):
+def speaker_stats(segments):
+    """Per speaker: segments and seconds of speech; ``frames`` (where it speaks) is counted as they are written."""
     stats = {}
     for seg in segments:
         entry = stats.setdefault(seg["speaker"], {"segments": 0, "speech_sec": 0.0, "frames": 0})
         entry["segments"] += 1
         entry["speech_sec"] = round(entry["speech_sec"] + seg["end"] - seg["start"], 3)
-    for frame in frames_analysis:
-        for label in frame["audio_info"]["active_speaker_labels"]:
-            stats[label]["frames"] += 1
     return stats
 
 
@@ -138,20 +139,11 @@ def audio_frames(segments, total_frames, fps=FPS):
                                                    "timecode_sec": round(index / fps, 3)}}
 
 
-def reduce_audio(diarization, total_frames, fps=FPS):
-    """The seed's ``{video}_audio.json``: who speaks at each video frame (sampled at the frame's middle)."""
+def reduce_audio_file(diarization: dict, total_frames: int, fps: int, out_path: str) -> dict:
+    """Write the seed's ``{video}_audio.json`` to ``out_path``: who speaks at each video frame (sampled at the frame's
+    middle), streaming the frames; return its ``temporal_alignment``."""
     segments = diarization["segments"]
-    frames = list(audio_frames(segments, total_frames, fps))
-    return {"fps": fps, "total_frames": total_frames, "frames_analysis": frames,
-            "speaker_stats": speaker_stats(segments, frames),
-            "temporal_alignment": temporal_alignment(total_frames, fps, diarization["duration"])}
-
-
-def reduce_audio_file(diarization, total_frames, fps, out_path):
-    """Write :func:`reduce_audio` to ``out_path`` (same bytes as ``write_json(..., compact=True)``), streaming the
-    frames; return its ``temporal_alignment``."""
-    segments = diarization["segments"]
-    stats = speaker_stats(segments, ())
+    stats = speaker_stats(segments)
     alignment = temporal_alignment(total_frames, fps, diarization["duration"])
 
     def texts():

@@ -11,11 +11,10 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 from vidflow.io import read_json
-from vidflow.jsonstream import read_document
 from vidflow.status import item_status, job_logs, reported_skips, video_status
+from vidflow.tracking_json import read_tracking  # noqa: F401 (the report's scripts take it from here)
 
 NO_LINK = "-"
-FACE_FIELDS = ("track_id", "bbox", "score", "speaking", "speaker")  # all the report and step 6 read of a face
 
 
 def round3(value):
@@ -33,15 +32,6 @@ def speaker_turns(diarization):
     for seg in diarization["segments"]:
         turns.setdefault(seg["speaker"], []).append((seg["start"], round3(seg["end"] - seg["start"])))
     return turns
-
-
-def read_tracking(path):
-    """tracking.json/faces.json with each face cut to :data:`FACE_FIELDS` (no landmarks, blendshapes, ...), read one
-    frame at a time: what the report's tables and figures need, in a small fraction of the file's memory."""
-    header, frames = read_document(path, "frames")
-    kept = [{**frame, "faces": [{k: face[k] for k in FACE_FIELDS if k in face} for face in frame["faces"]]}
-            for frame in frames]
-    return {**header, "frames": kept}
 
 
 def faces_per_frame(tracking):

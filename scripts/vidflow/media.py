@@ -1,10 +1,12 @@
-"""FFprobe queries and frame/time conversion (the ``ffprobe`` binary, no Python deps)."""
+"""FFprobe queries, frame/time conversion and the raw frame reader (the ``ffmpeg``/``ffprobe`` binaries; no Python
+deps at import: :func:`read_frames` imports numpy when called, in the envs that decode frames)."""
 
 import codecs
 import json
 import os
 import re
 import subprocess
+import tempfile
 from fractions import Fraction
 
 from .errors import UserError
@@ -145,3 +147,42 @@ def packet_durations(path):
         raise UserError(path, "cannot read video packets")
     pts = sorted(int(x) for x in proc.stdout.split() if x.strip().lstrip("-").isdigit())
     return {b - a for a, b in zip(pts, pts[1:])}
+
+
+def read_frames(path, width, height, start=0, count=None, fps=FPS, threads=1):
+    """Yield ``(index, frame)`` for ``count`` frames of ``path`` from 0-based ``start`` (all to the end if None).
+
+    ``frame`` is a read-only ``height x width x 3`` uint8 RGB array (numpy), streamed from an ffmpeg rawvideo pipe
+    (memory flat with the video's length). Seeking is frame-accurate (ffmpeg input seeking decodes from the previous
+    key frame and drops frames before ``start``) on the constant-frame-rate videos step 2 writes.
+    """
+    import numpy as np  # only the envs that decode frames have it
+
+    cmd = ["ffmpeg", "-nostdin", "-hide_banner", "-v", "error", "-threads", str(threads)]
+    if start:
+        cmd += ["-ss", f"{start / fps:.6f}"]
+    cmd += ["-i", str(path), "-map", "0:v:0", "-an", "-sn", "-dn"]
+    if count is not None:
+        cmd += ["-frames:v", str(count)]
+    cmd += ["-f", "rawvideo", "-pix_fmt", "rgb24", "-vsync", "passthrough", "pipe:1"]
+    size = width * height * 3
+    index, killed = start, False
+    with tempfile.TemporaryFile() as errors:
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=errors, bufsize=size)
+        try:
+            while count is None or index - start < count:
+                data = proc.stdout.read(size)
+                if len(data) < size:
+                    break
+                yield index, np.frombuffer(data, dtype=np.uint8).reshape(height, width, 3)
+                index += 1
+        finally:  # also when the consumer stops early
+            if proc.poll() is None and count is not None and index - start < count:
+                proc.kill()
+                killed = True
+            proc.stdout.close()
+            code = proc.wait()
+        if code != 0 and not killed:
+            errors.seek(0)
+            message = errors.read().decode(errors="replace").strip().splitlines()
+            raise UserError(path, f"ffmpeg could not decode frames from {start}: {message[-1] if message else code}")

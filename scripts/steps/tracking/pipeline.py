@@ -16,25 +16,43 @@ import shutil
 import signal
 import tempfile
 import time
+from dataclasses import dataclass
 from multiprocessing import resource_tracker
 from pathlib import Path
 
 from vidflow import interrupt
 from vidflow.errors import UserError
 from vidflow.io import dumps_json, remove_stale_temporaries
-from vidflow.media import ffprobe, summarize
+from vidflow.media import ffprobe, read_frames, summarize
 
 from steps.tracking.engines import engine_family, load_engine
-from steps.tracking.frames import read_frames
 from steps.tracking.output import read_scenes, round_face, write_tracking
 from steps.tracking.tracks import assign_track_ids, iou
 
 log = logging.getLogger("tracking")
 
-DEFAULTS = {"engine": "mediapipe", "detect_every": 5, "min_score": 0.5, "max_faces": 10, "refine_landmarks": True,
-            "max_gap": 5, "min_iou": 0.2, "max_center_dist": 0.6, "min_track_frames": 3, "chunk_frames": 250,
-            "task_model": "", "task_sha256": "", "options": {}}
 TRACKER_KEYS = ("max_gap", "min_iou", "max_center_dist", "min_track_frames")
+
+
+@dataclass(frozen=True)
+class TrackingSettings:
+    """The ``tracking`` config section (keys and defaults: config/schema.yaml); ``threads`` comes as the job's."""
+
+    engine: str  # a key of steps.tracking.engines.ENGINES
+    detect_every: int
+    min_score: float
+    max_faces: int
+    max_gap: int  # TRACKER_KEYS: how faces are joined into tracks (steps.tracking.tracks)
+    min_iou: float
+    max_center_dist: float
+    min_track_frames: int
+    chunk_frames: int
+    # each engine's own section (tracking.<engine>), read by that engine; refine_landmarks by both MediaPipe ones
+    mediapipe: dict
+    mediapipe_tasks: dict
+    yunet: dict
+    openseeface: dict
+    eos: dict
 
 
 def plan_chunks(cuts, frame_count, chunk_frames, detect_every):
@@ -58,7 +76,7 @@ def _engine(settings):
     global _ENGINE
     if _ENGINE is None:
         with interrupt.held():  # a Ctrl-C cannot cut the engine's imports and model loading short
-            _ENGINE = load_engine(settings["engine"])(settings)
+            _ENGINE = load_engine(settings.engine)(settings)
     return _ENGINE
 
 
@@ -67,7 +85,7 @@ def process_chunk(task):
     video, width, height, start, count, settings, out_path = task
     engine = _engine(settings)
     follow = engine.can_follow
-    every = settings["detect_every"] if follow else 1
+    every = settings.detect_every if follow else 1
     previous, frames = [], 0
     started = time.monotonic()
     with open(out_path, "w", encoding="utf-8") as out:  # per frame: [frame, boxes], then one line per face
@@ -143,12 +161,11 @@ def _leave_ctrl_c_to_the_parent():
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})  # its decoders get the usual mask
 
 
-def track_faces(video, scenes_path, output, settings, threads=1):
+def track_faces(video: str, scenes_path: str, output: str, settings: TrackingSettings, threads: int = 1) -> dict:
     """Write ``output`` (tracking.json) for ``video`` (25 fps, from step 2) cut by ``scenes_path``."""
-    settings = {**DEFAULTS, **settings}
-    engine_family(settings["engine"])
+    engine_family(settings.engine)
     with interrupt.held():
-        engine_cls = load_engine(settings["engine"])
+        engine_cls = load_engine(settings.engine)
         model = engine_cls.check_models(settings)  # before any frame is read
     summary = summarize(ffprobe(video))
     if summary["video"] is None:
@@ -158,9 +175,9 @@ def track_faces(video, scenes_path, output, settings, threads=1):
     if frame_count is None:
         raise UserError(video, "frame count unknown (not an MP4 from the convert step?)")
     cuts = read_scenes(scenes_path, frame_count)
-    chunks = plan_chunks(cuts, frame_count, settings["chunk_frames"], settings["detect_every"])
+    chunks = plan_chunks(cuts, frame_count, settings.chunk_frames, settings.detect_every)
     log.info("engine %s on %s (%dx%d, %d frames, %d scenes): %d chunks, %d worker process(es), device cpu",
-             settings["engine"], video, width, height, frame_count, len(cuts), len(chunks),
+             settings.engine, video, width, height, frame_count, len(cuts), len(chunks),
              min(threads, len(chunks)) if chunks else 0)
     remove_stale_temporaries(Path(output).parent / "tracking")  # a killed run's .tracking.XXXXXXXX work folder
     workdir = Path(tempfile.mkdtemp(prefix=".tracking.", dir=Path(output).parent))
@@ -174,11 +191,12 @@ def track_faces(video, scenes_path, output, settings, threads=1):
             elapsed = time.monotonic() - started
             log.info("progress: %d / %d frames (%.1f fps)", done, frame_count, done / max(elapsed, 1e-6))
         ids = assign_track_ids(_boxes(parts), cuts, frame_count=frame_count,
-                               **{k: settings[k] for k in TRACKER_KEYS})
+                               **{k: getattr(settings, k) for k in TRACKER_KEYS})
         header = {"fps": 25, "width": width, "height": height, "frame_count": frame_count,
-                  "engine": settings["engine"], "device": "cpu", "model": model,
+                  "engine": settings.engine, "device": "cpu", "model": model,
                   "scene_count": len(cuts), "track_count": max((t for i in ids for t in i if t), default=0),
-                  "settings": {k: settings[k] for k in ("detect_every", "min_score", "max_faces", *TRACKER_KEYS)},
+                  "settings": {k: getattr(settings, k)
+                               for k in ("detect_every", "min_score", "max_faces", *TRACKER_KEYS)},
                   **engine_cls.describe_output(settings)}
         write_tracking(output, header, _frames_with_ids(parts, ids))
     finally:

@@ -1,9 +1,9 @@
 """Face tracking engines: one interface, one module per engine, one env per engine family.
 
-Adding an engine = one module here (a subclass of :class:`Engine`), one line in :data:`ENGINES`,
-and, for a new family, one env file ``envs/tracking_<family>.yaml`` plus its rule
-``track_faces_<family>`` in ``rules/tracking.smk`` (copy the mediapipe one). The workflow reads
-:data:`ENGINES` to pick the rule (and so the env) that runs the configured engine.
+Adding an engine = one module here (a subclass of :class:`Engine`), one line in :data:`ENGINES`, its
+section ``tracking.<engine>`` in config/schema.yaml (a field of ``TrackingSettings``) and, for a new
+family, one env file ``envs/tracking_<family>.yaml``. The ``tracking`` rule (rules/tracking.smk) reads
+:data:`ENGINES` for the env and the memory of the configured engine.
 
 This module is standard library only: the Snakefile and the driver-venv tests import it. Engine
 modules import their heavy stack at import time and are imported only inside their own env.
@@ -20,22 +20,30 @@ from vidflow.io import sha256_file
 @dataclass(frozen=True)
 class EngineSpec:
     module: str  # module under steps.tracking.engines holding ``ENGINE`` (the Engine subclass)
-    family: str  # env family: envs/tracking_<family>.yaml, rule track_faces_<family>
+    family: str  # env family: envs/tracking_<family>.yaml
     description: str
+    base_mb: int  # memory of a tracking job: base_mb + thread_mb per worker process (resources.mem_mb)
+    thread_mb: int
+
+    def mem_mb(self, threads):
+        return self.base_mb + self.thread_mb * threads
 
 
 ENGINES = {
     "mediapipe": EngineSpec("mediapipe_legacy", "mediapipe",
-                            "MediaPipe full-range face detection + FaceMesh on each face crop (models in the wheel)"),
+                            "MediaPipe full-range face detection + FaceMesh on each face crop (models in the wheel)",
+                            1024, 768),
     "mediapipe_tasks": EngineSpec("mediapipe_tasks", "mediapipe",
                                   "MediaPipe full-range face detection + Tasks FaceLandmarker (.task bundle): "
-                                  "478 landmarks, 52 blendshapes, head pose"),
+                                  "478 landmarks, 52 blendshapes, head pose", 1024, 768),
     "yunet": EngineSpec("yunet", "yunet",
-                        "OpenCV YuNet face detection + FaceMesh landmarks and blendshapes in ONNX (user-supplied models)"),
+                        "OpenCV YuNet face detection + FaceMesh landmarks and blendshapes in ONNX (user-supplied models)",
+                        1024, 512),
     "openseeface": EngineSpec("openseeface", "openseeface",
-                              "OpenSeeFace ONNX face detection + 66 landmarks (user-supplied models)"),
+                              "OpenSeeFace ONNX face detection + 66 landmarks (user-supplied models)", 1024, 512),
     "eos": EngineSpec("eos", "eos",
-                      "dlib HOG detection + 68 landmarks, eos 3D morphable model fit: head pose, shape, expression"),
+                      "dlib HOG detection + 68 landmarks, eos 3D morphable model fit: head pose, shape, expression",
+                      1536, 768),
 }
 
 # The 52 blendshapes of MediaPipe's FaceLandmarker (ARKit names plus "_neutral"), in the model's order;
@@ -70,6 +78,9 @@ def load_engine(name):
 
 class Engine:
     """What the runner needs from an engine. Faces are dicts in frame pixels.
+
+    ``settings`` is the step's ``TrackingSettings`` (steps.tracking.pipeline): the shared keys of the ``tracking``
+    config section (``min_score``, ``max_faces``, ...) and each engine's own section as a dict (``settings.yunet``).
 
     The runner calls, per frame: ``detect(frame)`` on detection frames (every
     ``tracking.detect_every``-th frame of a scene), then ``describe(frame, detections)`` with

@@ -56,10 +56,6 @@ SFM_FILES = {
     "sfm_3448_edge_topology.json": "5934e5ec34dd6779fda06d28a1f8d02ca9a238bff882e5ccd6da5af9fffe61d5",
     "sfm_model_contours.json": "c9e69bfa995ab19ac6b27abb07729eb0520a00bb192be12426ca6bce76f3fded",
 }
-OPTIONS = {"predictor": "/usr/share/dlib/shape_predictor_68_face_landmarks.dat",
-           "predictor_sha256": "fbdc2cb80eb9aa7a758672cbfdda32ba6300efe9b6e6c7a299ff7e736b11b92f",
-           "model_dir": "models/eos", "min_face": 0.1, "threshold": 0.0, "fit_iterations": 5}
-
 FACE_PX = 100  # a face of min_face x frame height is resized to this height before detection
 MAX_SCALE = 8.0  # ... but a frame is enlarged at most this much (memory: a 320x180 frame becomes 2560x1440)
 FOLLOW_MARGIN = 0.3  # a followed face is confirmed with a detector threshold this much lower
@@ -70,11 +66,6 @@ SAMPLE_FLOOR = 1.0  # a sample without a detection counts as threshold - this
 LANDMARK_PX = 100  # faces smaller than this are enlarged to it for the shape predictor
 CROP_SCALE = 2.0  # side of the crop around a followed face / its box side
 SHARPEN_PERCENT = 150
-
-
-def options(settings):
-    """The engine's options (``tracking.eos`` config section) with their defaults."""
-    return {**OPTIONS, **(settings.get("options") or {})}
 
 
 def head_pose(rotation):
@@ -116,7 +107,7 @@ class EosEngine(CropLandmarkEngine):
 
     def __init__(self, settings):
         super().__init__(settings)
-        opts = options(settings)
+        opts = settings.eos
         folder = Path(opts["model_dir"])
         self.min_face, self.threshold = float(opts["min_face"]), float(opts["threshold"])
         self.iterations = int(opts["fit_iterations"])
@@ -134,7 +125,7 @@ class EosEngine(CropLandmarkEngine):
 
     @classmethod
     def check_models(cls, settings):
-        opts = options(settings)
+        opts = settings.eos
         predictor = check_model_file(opts["predictor"], opts["predictor_sha256"], PREDICTOR_KEY, PREDICTOR_DOWNLOAD)
         folder = Path(opts["model_dir"]) if opts["model_dir"] else None
         sfm = {name: check_model_file(str(folder / name) if folder else "", digest, MODEL_DIR_KEY,
@@ -148,7 +139,7 @@ class EosEngine(CropLandmarkEngine):
 
     @classmethod
     def describe_output(cls, settings):
-        folder = Path(options(settings)["model_dir"])
+        folder = Path(settings.eos["model_dir"])
         names = [b.name for b in eos.morphablemodel.load_blendshapes(str(folder / "expression_blendshapes_3448.bin"))]
         return {"expression_names": names}
 
@@ -165,7 +156,7 @@ class EosEngine(CropLandmarkEngine):
             if box is not None:
                 found.append({"bbox": box, "score": float(score)})
         found.sort(key=lambda d: (-d["score"], d["bbox"]))
-        return found[: self.settings["max_faces"]]
+        return found[: self.settings.max_faces]
 
     @staticmethod
     def _frame_box(rect, frame, scale, dx=0.0, dy=0.0):

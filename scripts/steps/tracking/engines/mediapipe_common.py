@@ -67,8 +67,8 @@ class MediaPipeCropEngine(CropLandmarkEngine):
     def __init__(self, settings):
         super().__init__(settings)
         self.detector = face_detection.FaceDetection(model_selection=1,
-                                                     min_detection_confidence=settings["min_score"])
-        self.mesh = FaceLandmarksOnRoi(settings["refine_landmarks"])
+                                                     min_detection_confidence=settings.min_score)
+        self.mesh = FaceLandmarksOnRoi(settings.mediapipe["refine_landmarks"])
 
     def detect(self, frame):
         height, width = frame.shape[:2]
@@ -83,7 +83,7 @@ class MediaPipeCropEngine(CropLandmarkEngine):
                 x1, y1 = min(x + rel.width * tw, float(tx + tw)), min(y + rel.height * th, float(ty + th))
                 if x1 - x0 >= 2 and y1 - y0 >= 2:
                     found.append({"bbox": [x0, y0, x1 - x0, y1 - y0], "score": float(detection.score[0])})
-        return non_max_suppression(found)[: self.settings["max_faces"]]
+        return non_max_suppression(found)[: self.settings.max_faces]
 
     def describe_one(self, frame, hint):
         """``{"bbox", "landmarks", ...}`` for the face at ``hint["bbox"]``, or None if no face is there."""

@@ -13,7 +13,7 @@ class MediaPipeLegacy(MediaPipeCropEngine):
 
     @classmethod
     def check_models(cls, settings):
-        points = 478 if settings["refine_landmarks"] else 468
+        points = 478 if settings.mediapipe["refine_landmarks"] else 468
         return {"name": "mediapipe-face-detection-full-range+face-landmark", "version": mediapipe.__version__,
                 "landmarks": points}
 

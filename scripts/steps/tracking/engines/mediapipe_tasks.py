@@ -39,14 +39,15 @@ class MediaPipeTasks(MediaPipeCropEngine):
     def __init__(self, settings):
         super().__init__(settings)
         options = vision.FaceLandmarkerOptions(
-            base_options=base_options.BaseOptions(model_asset_path=settings["task_model"]),
+            base_options=base_options.BaseOptions(model_asset_path=settings.mediapipe_tasks["model"]),
             running_mode=vision.RunningMode.IMAGE, num_faces=2,
             output_face_blendshapes=True, output_facial_transformation_matrixes=True)
         self.landmarker = vision.FaceLandmarker.create_from_options(options)
 
     @classmethod
     def check_models(cls, settings):
-        digest = check_model_file(settings["task_model"], settings["task_sha256"], MODEL_KEY, DOWNLOAD)
+        bundle = settings.mediapipe_tasks
+        digest = check_model_file(bundle["model"], bundle["sha256"], MODEL_KEY, DOWNLOAD)
         return {"name": "mediapipe-face-detection-full-range+face-landmarker-task", "version": mediapipe.__version__,
                 "task_sha256": digest, "landmarks": 478}
 

@@ -136,16 +136,16 @@ class OpenSeeFace(CropLandmarkEngine):
 
     def __init__(self, settings):
         super().__init__(settings)
-        options = settings["options"]
+        options = settings.openseeface
         self.detector = session(options["detector"])
         self.landmarker = session(options["landmarks"])
 
     @classmethod
     def check_models(cls, settings):
-        options = settings.get("options") or {}
-        detector = check_model_file(options.get("detector", ""), options.get("detector_sha256", ""),
+        options = settings.openseeface
+        detector = check_model_file(options["detector"], options["detector_sha256"],
                                     DETECTOR_KEY, DOWNLOAD)
-        landmarks = check_model_file(options.get("landmarks", ""), options.get("landmarks_sha256", ""),
+        landmarks = check_model_file(options["landmarks"], options["landmarks_sha256"],
                                      LANDMARKS_KEY, DOWNLOAD)
         return {"name": "openseeface", "detector": _file_name(options["detector"]), "detector_sha256": detector,
                 "landmark_model": _file_name(options["landmarks"]), "landmarks_sha256": landmarks,
@@ -159,12 +159,12 @@ class OpenSeeFace(CropLandmarkEngine):
         found = []
         for (tx, ty, tw, th), heatmap, maxpool in zip(tiles, heatmaps, maxpools):
             sx, sy = tw / SIDE, th / SIDE
-            for score, cx, cy, half in decode_detections(heatmap, maxpool, self.settings["min_score"]):
+            for score, cx, cy, half in decode_detections(heatmap, maxpool, self.settings.min_score):
                 x0, y0 = max(tx + (cx - half) * sx, 0.0), max(ty + (cy - half) * sy, 0.0)
                 x1, y1 = min(tx + (cx + half) * sx, float(width)), min(ty + (cy + half) * sy, float(height))
                 if x1 - x0 >= 2 and y1 - y0 >= 2:
                     found.append({"bbox": [x0, y0, x1 - x0, y1 - y0], "score": min(max(score, 0.0), 1.0)})
-        return non_max_suppression(found)[: self.settings["max_faces"]]
+        return non_max_suppression(found)[: self.settings.max_faces]
 
     def landmarks(self, frame, box):
         """``(points 66 x 2 frame pixels, confidence)`` for the face at ``box``, or None if the crop is empty."""

@@ -112,33 +112,33 @@ class YuNet(CropLandmarkEngine):
     def __init__(self, settings):
         super().__init__(settings)
         cv2.setNumThreads(1)
-        options = settings["options"]
+        options = settings.yunet
         self.detector = cv2.FaceDetectorYN.create(options["detector"], "", (DETECT_SIDE, DETECT_SIDE),
-                                                  settings["min_score"], NMS_IOU, 5000)
+                                                  settings.min_score, NMS_IOU, 5000)
         self.detector_size = None
         self.mesh = _session(options["landmarks"])
-        self.blend = _session(options["blendshapes"]) if options.get("blendshapes") else None
+        self.blend = _session(options["blendshapes"]) if options["blendshapes"] else None
         self.angles = {}  # bbox of each face of the last frame -> its eye angle (for faces followed into this one)
         self.detected = (None, [])  # (frame, its detections): the last frame the detector ran on
 
     @classmethod
     def check_models(cls, settings):
-        options = settings["options"]
+        options = settings.yunet
         model = {"name": "yunet+facemesh-onnx", "onnxruntime": onnxruntime.__version__, "opencv": cv2.__version__,
                  "landmarks": 468}
         for part, name in (("detector", "detector"), ("landmarks", "landmark_model"),
                            ("blendshapes", "blendshape_model")):
-            path = options.get(part, "")
+            path = options[part]
             if part == "blendshapes" and not path:
                 continue
             model[name] = path.replace("\\", "/").rsplit("/", 1)[-1]
-            model[f"{part}_sha256"] = check_model_file(path, options.get(f"{part}_sha256", ""), f"{KEY}.{part}",
+            model[f"{part}_sha256"] = check_model_file(path, options[f"{part}_sha256"], f"{KEY}.{part}",
                                                        DOWNLOADS[part])
         return model
 
     @classmethod
     def describe_output(cls, settings):
-        return {"blendshape_names": list(BLENDSHAPE_NAMES)} if settings["options"].get("blendshapes") else {}
+        return {"blendshape_names": list(BLENDSHAPE_NAMES)} if settings.yunet["blendshapes"] else {}
 
     def detect(self, frame):
         if self.detected[0] is frame:
@@ -159,7 +159,7 @@ class YuNet(CropLandmarkEngine):
                 right_eye, left_eye = row[4:6] / scale, row[6:8] / scale  # the subject's: image left, image right
                 angle = math.atan2(float(left_eye[1] - right_eye[1]), float(left_eye[0] - right_eye[0]))
                 found.append({"bbox": [x0, y0, x1 - x0, y1 - y0], "score": float(row[14]), "angle": angle})
-        found = non_max_suppression(found)[: self.settings["max_faces"]]
+        found = non_max_suppression(found)[: self.settings.max_faces]
         self.detected = (frame, found)
         return [dict(d) for d in found]
 
