@@ -7,7 +7,9 @@ import shlex
 import sys
 from pathlib import Path
 
-ROOT = Path(workflow.current_basedir).parent  # the repository (also when used as a module elsewhere)
+ROOT = Path(
+    workflow.current_basedir
+).parent  # the repository (also when used as a module elsewhere)
 SCRIPTS = ROOT / "scripts"
 TOOLS = ROOT / "tools"
 ENVS_DIR = ROOT / "envs"
@@ -42,6 +44,11 @@ def script_path(name):
     return _from_workdir(SCRIPTS / name)
 
 
+# Keys of a config section that say what the machine gives a job (its rule's threads and gpu resource), not what the
+# step computes: they are left out of the job, so a run with more cores or a GPU never reruns a step.
+MACHINE_KEYS = ("threads", "gpu")
+
+
 def step_job(settings):
     """``params.job`` of a rule: what its script's runner (scripts/vidflow/job.py) hands the step.
 
@@ -52,6 +59,7 @@ def step_job(settings):
 
     def job(wildcards, input, output):
         value = settings(wildcards) if callable(settings) else settings
+        value = {k: v for k, v in value.items() if k not in MACHINE_KEYS}
         inputs = {k: v for k, v in input.items() if k != "env"}
         return shlex.quote(job_json(inputs, output.items(), value, wildcards.items()))
 

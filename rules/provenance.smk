@@ -28,7 +28,7 @@ def expressions_finalize_args(wildcards, input):
 # --- provenance: the effective config and the envs of the steps that produce each archived video ---
 STEP_CONFIG = {
     step: config[step]
-    for step in ("extract", "convert", "scenes", "audio", "tracking", "link")
+    for step in ("extract", "convert", "scenes", "audio", "tracking", "link_speakers")
     + (("expressions",) if config["expressions"]["enabled"] else ())
 }
 STEP_ENVS = [

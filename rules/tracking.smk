@@ -7,6 +7,13 @@ VIDEO_OUTPUTS.append("results/{project}/{video}/tracking.json")
 
 TRACKING_ENV = f"tracking_{engine_family(config['tracking']['engine'])}"
 TRACKING_ENGINE = ENGINES[config["tracking"]["engine"]]
+# The job carries the chosen engine's own section only (and mediapipe's, whose refine_landmarks both MediaPipe
+# engines read), so changing another engine's settings never reruns tracking.
+TRACKING_SETTINGS = {
+    key: value
+    for key, value in config["tracking"].items()
+    if key not in ENGINES or key in (config["tracking"]["engine"], "mediapipe")
+}
 
 
 rule tracking:
@@ -29,6 +36,6 @@ rule tracking:
     params:
         python=env_python(TRACKING_ENV),
         script=script_path("tracking.py"),
-        job=step_job(config["tracking"]),
+        job=step_job(TRACKING_SETTINGS),
     shell:
         "{params.python} {params.script} {params.job} --threads {threads} --log {log}"

@@ -8,7 +8,7 @@ flags: they are not part of the job, so running on other hardware never reruns a
 
 import argparse
 import json
-from dataclasses import dataclass, field, fields
+from dataclasses import MISSING, dataclass, field, fields
 
 from .logs import run_main, setup_logging
 
@@ -25,8 +25,18 @@ class Job:
 
 
 def settings_from(cls, section):
-    """``cls`` (a frozen dataclass of a step's settings) from its config section; keys it does not know are left."""
-    return cls(**{f.name: section[f.name] for f in fields(cls) if f.init})
+    """``cls`` (a frozen dataclass of a step's settings) from its config section; keys it does not know are left.
+
+    A field with a default (e.g. another engine's section, which a job does not carry) may be absent. A float field
+    given an integer (YAML ``1``) gets ``1.0``, as the schema's ``number`` means.
+    """
+    values = {}
+    for f in fields(cls):
+        if not f.init or (f.name not in section and (f.default is not MISSING or f.default_factory is not MISSING)):
+            continue
+        value = section[f.name]
+        values[f.name] = float(value) if f.type in (float, "float") and type(value) is int else value
+    return cls(**values)
 
 
 def job_json(input, output, settings, wildcards=None):

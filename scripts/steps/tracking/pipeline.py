@@ -16,7 +16,7 @@ import shutil
 import signal
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from multiprocessing import resource_tracker
 from pathlib import Path
 
@@ -47,12 +47,13 @@ class TrackingSettings:
     max_center_dist: float
     min_track_frames: int
     chunk_frames: int
-    # each engine's own section (tracking.<engine>), read by that engine; refine_landmarks by both MediaPipe ones
-    mediapipe: dict
-    mediapipe_tasks: dict
-    yunet: dict
-    openseeface: dict
-    eos: dict
+    # each engine's own section (tracking.<engine>), read by that engine; refine_landmarks by both MediaPipe ones.
+    # A job carries the chosen engine's section only (rules/tracking.smk): the others are empty.
+    mediapipe: dict = field(default_factory=dict)
+    mediapipe_tasks: dict = field(default_factory=dict)
+    yunet: dict = field(default_factory=dict)
+    openseeface: dict = field(default_factory=dict)
+    eos: dict = field(default_factory=dict)
 
 
 def plan_chunks(cuts, frame_count, chunk_frames, detect_every):
