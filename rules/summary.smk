@@ -4,8 +4,7 @@
 
 rule project_summary:
     input:
-        manifest=lambda wc: Path(checkpoints.extract.get(project=wc.project).output[0])
-        / "manifest.json",
+        manifest=project_manifest,
         videos=project_outputs,
         env=env_ready("summary"),
     output:
