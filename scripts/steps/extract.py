@@ -42,6 +42,13 @@ class Limits:
     max_ratio: float
 
 
+@dataclass(frozen=True)
+class ExtractSettings(Limits):
+    """The ``extract`` config section (keys and defaults: config/schema.yaml): limits and what counts as a video."""
+
+    video_extensions: list[str]
+
+
 def _libarchive():
     """Import libarchive-c, pointing it at a conda env's libarchive when there is one."""
     prefix = os.environ.get("CONDA_PREFIX")
@@ -296,3 +303,18 @@ def extract_download(status_path, out_dir, project, limits, extensions, earlier=
     if archive_stem(path.name):
         return extract_archive(path, out_dir, project, limits, extensions)
     return collect_loose([path], out_dir, project)
+
+
+def extract_project(source: dict, out_dir: str, project: str, settings: ExtractSettings) -> dict:
+    """Extract (or register) the videos of one project into ``out_dir``; return its manifest.
+
+    ``source`` is the extraction job's named inputs: ``archive`` (an archive of the input folder), ``loose`` (the
+    input folder's loose videos) or ``download`` (a download job's ``status.json``, with ``earlier``: those of the
+    links listed before it in ``sources``).
+    """
+    extensions = settings.video_extensions
+    if "archive" in source:
+        return extract_archive(source["archive"], out_dir, project, settings, extensions)
+    if "download" in source:
+        return extract_download(source["download"], out_dir, project, settings, extensions, source.get("earlier", []))
+    return collect_loose(source["loose"], out_dir, project)
