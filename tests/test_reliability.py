@@ -18,14 +18,17 @@ import time
 import zipfile
 from pathlib import Path
 
-import media_factory as mf
+from media_clips import make_video
+from media_shots import Shot
+from media_speech import make_speech
+from mp4_rotation import set_mp4_rotation
 import pytest
 from conftest import ROOT, SNAKEMAKE, VENV_DIR, ffprobe_json, make_testsrc, require_binaries, run_snakemake
 from vidflow.errors import UserError
 from vidflow.io import write_json
 from vidflow.media import ffprobe, packet_durations, summarize
 
-GOOD_SHOT = mf.Shot("astronaut", 60, zoom=(1.15, 1.3), pan=(0.4, 0.3, 0.52, 0.28))
+GOOD_SHOT = Shot("astronaut", 60, zoom=(1.15, 1.3), pan=(0.4, 0.3, 0.52, 0.28))
 GOOD_SPEECH = [(0.3, "en-us+m3", "Hello there, nice to see you.")]
 WEIRD_NAME = "-screen rec 'take \"2\"' \u00fcn\u00ef.mp4"  # leading dash, spaces, both quotes, unicode
 # bad input -> the one warning/error line it must give (a fragment of it), and its reason in the manifest
@@ -51,8 +54,8 @@ def good_clip(tmp_path_factory):
     """2.4 s of the astronaut (one face) saying one sentence; already 25 fps H.264/AAC (remuxed)."""
     require_binaries("ffmpeg", "espeak-ng")
     folder = tmp_path_factory.mktemp("good_clip")
-    speech = mf.make_speech(folder / "speech.wav", GOOD_SPEECH, 2.4)
-    truth = mf.make_video(folder / "good.mp4", [GOOD_SHOT], audio=folder / "speech.wav")
+    speech = make_speech(folder / "speech.wav", GOOD_SPEECH, 2.4)
+    truth = make_video(folder / "good.mp4", [GOOD_SHOT], audio=folder / "speech.wav")
     return folder / "good.mp4", truth, speech
 
 
@@ -71,18 +74,18 @@ def make_inputs(folder, good, scratch):
     with zipfile.ZipFile(folder / "many.zip", "w") as zf:
         for i in range(5000):
             zf.writestr(f"notes/{i:04d}.txt", f"{i}\n")
-    truths = {"one_frame": mf.make_video(folder / "one_frame.mp4", [mf.Shot("astronaut", 1, zoom=(1.2, 1.2),
+    truths = {"one_frame": make_video(folder / "one_frame.mp4", [Shot("astronaut", 1, zoom=(1.2, 1.2),
                                                                                pan=(0.45, 0.3, 0.45, 0.3))])}
     make_testsrc(folder / "uhd60.mp4", seconds=1, fps=60, size="3840x2160", extra=["-crf", "35"])
     # a phone video: landscape pixels holding a sideways picture, and a display matrix that turns it upright
-    truths["portrait"] = mf.make_video(scratch / "upright.mp4", [mf.Shot("astronaut", 30, zoom=(1.0, 1.1))],
-                                       size=(180, 320))
+    truths["portrait"] = make_video(scratch / "upright.mp4", [Shot("astronaut", 30, zoom=(1.0, 1.1))],
+                                    size=(180, 320))
     ffmpeg("-i", scratch / "upright.mp4", "-vf", "transpose=2", "-c:v", "libx264", "-preset", "ultrafast",
            folder / "portrait.mp4")
-    mf.set_mp4_rotation(folder / "portrait.mp4", 90)
+    set_mp4_rotation(folder / "portrait.mp4", 90)
     # a screen recording: variable frame timing (mean 30 fps), no faces, no audio
-    truths["screen_rec_take_2_uni"] = mf.make_video(folder / WEIRD_NAME, [mf.Shot("blank", 45, zoom=(1.0, 1.3))],
-                                                    fps=30, vfr=True)
+    truths["screen_rec_take_2_uni"] = make_video(folder / WEIRD_NAME, [Shot("blank", 45, zoom=(1.0, 1.3))],
+                                                 fps=30, vfr=True)
     return truths
 
 
