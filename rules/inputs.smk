@@ -31,7 +31,7 @@ for _slug, _link in zip(unique_slugs([*PROJECTS, *_names])[len(PROJECTS) :], LIN
     PROJECTS[_slug] = {"download": _link}
 
 
-# The table of every link (rule downloads_table): their download jobs, and the links that need a browser.
+# downloads_table's settings: the download jobs of the links, and the links that need a browser.
 DOWNLOADS_TABLE = {
     "links": {link: LINKS[link]["url"] for link in sorted(LINKS)},
     "manual": MANUAL_LINKS,
