@@ -54,7 +54,7 @@ class DownloadsTableSettings:
     logs_dir: str  # the jobs' logs (``<logs_dir>/download/<id>.log``): why a link failed
 
 
-def normalise_url(url):
+def normalise_url(url: str) -> str:
     """Dropbox share links become direct downloads (``dl=1``); other URLs are returned unchanged."""
     parts = urllib.parse.urlsplit(url.strip())
     host = parts.hostname or ""
@@ -64,7 +64,7 @@ def normalise_url(url):
     return url.strip()
 
 
-def manual_reason(url):
+def manual_reason(url: str) -> str | None:
     """Why a link cannot be fetched automatically (None if it can)."""
     host = urllib.parse.urlsplit(url).hostname or ""
     for manual in MANUAL_HOSTS:
@@ -73,12 +73,12 @@ def manual_reason(url):
     return None
 
 
-def link_id(url):
+def link_id(url: str) -> str:
     """Stable short id of a (normalised) URL, used as its download folder name."""
     return hashlib.sha256(normalise_url(url).encode()).hexdigest()[:12]
 
 
-def url_filename(url, fallback="download"):
+def url_filename(url: str, fallback: str = "download") -> str:
     """Safe file name from the URL path (the part after the last ``/``), extension kept."""
     name = urllib.parse.unquote(PurePosixPath(urllib.parse.urlsplit(url).path).name)
     stem, dot, ext = name.rpartition(".") if "." in name else (name, "", "")
@@ -87,7 +87,7 @@ def url_filename(url, fallback="download"):
     return f"{slugify(stem, fallback)}.{slugify(ext, '')}" if dot and ext else slugify(name, fallback)
 
 
-def read_sources(path):
+def read_sources(path) -> list[dict]:
     """Links from a JSON list (``[{"url": ..., "sha256"?, "size"?, "timestamp"?}]``) or a TSV/CSV sheet.
 
     Returns de-duplicated entries (by normalised URL) in file order.

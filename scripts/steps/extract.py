@@ -61,7 +61,7 @@ def _libarchive():
     return libarchive
 
 
-def safe_member_path(name):
+def safe_member_path(name: str) -> str:
     """Normalised relative POSIX path of an archive member, or raise ValueError(reason).
 
     Refuses absolute paths, drive letters, UNC paths, ``..`` components and NUL bytes.
@@ -81,7 +81,7 @@ def safe_member_path(name):
     return "/".join(parts)
 
 
-def skip_reason(member, extensions):
+def skip_reason(member: str, extensions) -> str | None:
     """Why a regular member is not a video candidate (None if it is one)."""
     path = PurePosixPath(member)
     if any(part == "__MACOSX" for part in path.parts) or path.name.startswith("._"):
@@ -200,7 +200,7 @@ def _manifest(project, source, videos, skipped):
             "skipped": sorted(skipped, key=lambda s: s["member"])}
 
 
-def extract_archive(archive, out_dir, project, limits, extensions):
+def extract_archive(archive, out_dir, project: str, limits: Limits, extensions) -> dict:
     """Extract the videos of ``archive`` into ``out_dir`` (created atomically); return the manifest.
 
     ``out_dir`` gets ``videos/<slug><ext>`` and ``manifest.json``. Any unsafe member,
@@ -268,7 +268,7 @@ def _publish_manifest(out_dir, manifest):
         raise
 
 
-def collect_loose(files, out_dir, project):
+def collect_loose(files, out_dir, project: str) -> dict:
     """Register loose videos (no copy): ``out_dir/manifest.json`` points at the originals."""
     out_dir = Path(out_dir)
     candidates = [{"member": Path(f).name, "file": Path(f), "path": str(f), "staged": False}
@@ -284,7 +284,7 @@ def collect_loose(files, out_dir, project):
     return manifest
 
 
-def extract_download(status_path, out_dir, project, limits, extensions, earlier=()):
+def extract_download(status_path, out_dir, project: str, limits: Limits, extensions, earlier=()) -> dict:
     """Extract (or register) what a ``download`` job fetched, as described by its ``status.json``.
 
     ``earlier`` are the ``status.json`` of the links listed before this one in ``sources``: if one of

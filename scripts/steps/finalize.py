@@ -131,7 +131,7 @@ def _items(validator, items, instance, schema):
 Validator = jsonschema.validators.extend(jsonschema.Draft202012Validator, {"items": _items})
 
 
-def validate_file(path, schema):
+def validate_file(path, schema: dict) -> dict:
     """Raise UserError naming the file, the JSON pointer and the schema rule that broke.
 
     Returns the document's top-level members, with the arrays that were validated item by item (``frames``...)
@@ -195,7 +195,7 @@ def _same_content(existing, staging):
     return all((existing / n).read_bytes() == (staging / n).read_bytes() for n in names)
 
 
-def write_archive(root, sha256, files, metadata, now=None, check=None):
+def write_archive(root, sha256: str, files: dict, metadata: dict, now=None, check=None) -> bool:
     """Create or update ``root/<sha256>/`` atomically; return True if anything was written.
 
     ``files`` maps archive names to source paths. ``created_at`` is kept from an existing
