@@ -62,22 +62,25 @@ def media_dir(work=WORK):
 
 def unit_clip(size, work=WORK):
     """The cached 10 s unit at ``size`` (width, height): two shots of real faces and a cut, with speech."""
-    import media_factory as mf  # noqa: PLC0415 - numpy/scikit-image: only when media is made
+    # numpy/scikit-image: only when media is made
+    from media_clips import make_video  # noqa: PLC0415
+    from media_shots import Shot  # noqa: PLC0415
+    from media_speech import layout_turns, make_speech  # noqa: PLC0415
 
     width, height = size
     path = media_dir(work) / f"unit_v{MEDIA_VERSION}_{width}x{height}_{SOURCE_FPS}fps.mp4"
     if path.exists():
         return path
     half = UNIT_SECONDS * SOURCE_FPS // 2
-    shots = [mf.Shot("astronaut", half, zoom=(1.0, 1.4), pan=(0.45, 0.4, 0.5, 0.35)),
-             mf.Shot("astronaut_pair", half, zoom=(1.0, 1.2))]
-    turns = mf.layout_turns([(VOICES[i % 2], LINES[i]) for i in range(len(LINES))], start=0.3, gap=0.4)
+    shots = [Shot("astronaut", half, zoom=(1.0, 1.4), pan=(0.45, 0.4, 0.5, 0.35)),
+             Shot("astronaut_pair", half, zoom=(1.0, 1.2))]
+    turns = layout_turns([(VOICES[i % 2], LINES[i]) for i in range(len(LINES))], start=0.3, gap=0.4)
     turns = [t for t in turns if t[0] < UNIT_SECONDS - 3]
     with tempfile.TemporaryDirectory() as tmp:
         wav = Path(tmp) / "speech.wav"
-        mf.make_speech(wav, turns, float(UNIT_SECONDS))
+        make_speech(wav, turns, float(UNIT_SECONDS))
         partial = Path(tmp) / path.name
-        mf.make_video(partial, shots, fps=SOURCE_FPS, size=size, audio=wav, crf=20)
+        make_video(partial, shots, fps=SOURCE_FPS, size=size, audio=wav, crf=20)
         os.replace(partial, path)
     return path
 
@@ -145,7 +148,9 @@ def clip_25fps(seconds, size, work=WORK):
 
 def tiny_clips(count, work=WORK, size=(160, 90), frames=25):
     """``count`` distinct 1 s clips (a folder of loose videos) for the rerun benchmark, cached."""
-    import media_factory as mf  # noqa: PLC0415
+    from media_clips import make_video  # noqa: PLC0415
+    from media_shots import Shot  # noqa: PLC0415
+    from media_speech import make_silence  # noqa: PLC0415
 
     folder = media_dir(work) / f"tiny_v{MEDIA_VERSION}_{count}x{size[0]}x{size[1]}_{frames}f_silence"
     if (folder / ".complete").exists():
@@ -154,12 +159,12 @@ def tiny_clips(count, work=WORK, size=(160, 90), frames=25):
     images = ("astronaut", "astronaut_pair", "camera", "coffee")
     with tempfile.TemporaryDirectory() as tmp:
         wav = Path(tmp) / "silence.wav"
-        mf.make_silence(wav, frames / 25)
+        make_silence(wav, frames / 25)
         for i in range(count):
             # every clip differs (pan/zoom), so every archive (keyed by the video's SHA-256) is its own
-            shot = mf.Shot(images[i % len(images)], frames, zoom=(1.0 + 0.01 * i, 1.2),
-                           pan=(0.4 + 0.002 * i, 0.5, 0.5, 0.5))
-            mf.make_video(folder / f"video_{i:03d}.mp4", [shot], fps=25, size=size, audio=wav, crf=30)
+            shot = Shot(images[i % len(images)], frames, zoom=(1.0 + 0.01 * i, 1.2),
+                        pan=(0.4 + 0.002 * i, 0.5, 0.5, 0.5))
+            make_video(folder / f"video_{i:03d}.mp4", [shot], fps=25, size=size, audio=wav, crf=30)
     (folder / ".complete").write_text("")
     return folder
 

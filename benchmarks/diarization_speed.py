@@ -24,7 +24,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import common  # noqa: E402
-import media_factory as mf  # noqa: E402
+from media_speech import layout_turns, make_speech, write_wav  # noqa: E402
 from steps.diarization import diarization_error_rate  # noqa: E402
 
 ROOT = common.ROOT
@@ -46,11 +46,11 @@ def sentence(i):
 def speech_base():
     """``BASE_MINUTES`` of two voices taking turns (each says every kind of line): (int16 at 16 kHz, truth)."""
     seconds = 60 * BASE_MINUTES
-    turns = mf.layout_turns([(("en-us+m3", "en+f3")[(i // 1 + i // 5) % 2], sentence(i)) for i in range(200)],
-                            start=0.3, gap=0.6)
+    turns = layout_turns([(("en-us+m3", "en+f3")[(i // 1 + i // 5) % 2], sentence(i)) for i in range(200)],
+                         start=0.3, gap=0.6)
     turns = [t for t in turns if t[0] < seconds - 5]
     with tempfile.TemporaryDirectory() as tmp:
-        truth = mf.make_speech(Path(tmp) / "base.wav", turns, float(seconds))
+        truth = make_speech(Path(tmp) / "base.wav", turns, float(seconds))
         import wave
 
         with wave.open(str(Path(tmp) / "base.wav")) as w:
@@ -72,7 +72,7 @@ def bench_media(minutes):
     truth = [s for s in truth if s["end"] <= minutes * 60]
     with tempfile.TemporaryDirectory() as tmp:
         wav = Path(tmp) / "speech.wav"
-        mf._write_wav(wav, samples, 16000)
+        write_wav(wav, samples, 16000)
         subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "color=c=gray:size=64x64:rate=25",
                         "-i", str(wav), "-map", "0:v", "-map", "1:a", "-shortest", "-c:v", "libx264", "-preset",
                         "ultrafast", "-c:a", "aac", "-b:a", "64k", str(path)], check=True)

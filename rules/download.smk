@@ -6,13 +6,13 @@ checkpoint download:
     input:
         env=env_ready("download"),
     output:
-        directory(f"{DOWNLOAD_DIR}/{{link}}"),
+        folder=directory(f"{DOWNLOAD_DIR}/{{link}}"),
     log:
         "logs/download/{link}.log",
     benchmark:
         "results/benchmarks/download/{link}.tsv"
     conda:
-        "../envs/download.yaml"
+        env_file("download")
     threads: 1
     resources:
         mem_mb=256,
@@ -20,13 +20,9 @@ checkpoint download:
     params:
         python=env_python("download"),
         script=script_path("download.py"),
-        link=lambda wc: link_args(LINKS[wc.link]),
-        history_dir=lambda wc, output: Path(output[0]).parent,
-        timeout=config["download"]["timeout"],
-        retries=config["download"]["retries"],
+        job=step_job(lambda wc: {**config["download"], "link": LINKS[wc.link]}),
     shell:
-        "{params.python} {params.script} {params.link} --out {output} --history-dir {params.history_dir}"
-        " --timeout {params.timeout} --retries {params.retries} --log {log}"
+        "{params.python} {params.script} {params.job} --threads {threads} --log {log}"
 
 
 rule downloads_table:
@@ -34,13 +30,13 @@ rule downloads_table:
         status=[f"{DOWNLOAD_DIR}/{link}" for link in sorted(LINKS)],
         env=env_ready("download"),
     output:
-        "results/downloads.tsv",
+        table="results/downloads.tsv",
     log:
         "logs/downloads_table.log",
     benchmark:
         "results/benchmarks/downloads_table.tsv"
     conda:
-        "../envs/download.yaml"
+        env_file("download")
     threads: 1
     resources:
         mem_mb=256,
@@ -48,9 +44,6 @@ rule downloads_table:
     params:
         python=env_python("download"),
         script=script_path("downloads_table.py"),
-        links=" ".join(shlex.quote(f"{l}={LINKS[l]['url']}") for l in sorted(LINKS)),
-        download_dir=DOWNLOAD_DIR,
-        manual=" ".join(shlex.quote(url) for url in MANUAL_LINKS),
+        job=step_job(DOWNLOADS_TABLE),
     shell:
-        "{params.python} {params.script} --links {params.links} --download-dir {params.download_dir}"
-        " --manual {params.manual} --output {output} --log {log}"
+        "{params.python} {params.script} {params.job} --threads {threads} --log {log}"

@@ -3,16 +3,16 @@
 
 checkpoint extract:
     input:
-        source=extract_source,
+        unpack(extract_source),
         env=env_ready("extract"),
     output:
-        directory("results/{project}/extracted"),
+        extracted=directory("results/{project}/extracted"),
     log:
         "logs/extract/{project}.log",
     benchmark:
         "results/benchmarks/extract/{project}.tsv"
     conda:
-        "../envs/extract.yaml"
+        env_file("extract")
     threads: 1
     resources:
         mem_mb=256,  # measured peak RSS: 3 MB (streams members in 1 MiB blocks)
@@ -20,31 +20,26 @@ checkpoint extract:
     params:
         python=env_python("extract"),
         script=script_path("extract.py"),
-        source=extract_source_args,
-        limits=lambda wc: "--max-total-bytes {max_total_bytes} --max-members {max_members} --max-ratio {max_ratio}".format(
-            **config["extract"]
-        ),
-        extensions=" ".join(config["extract"]["video_extensions"]),
+        job=step_job(config["extract"]),
     shell:
-        "{params.python} {params.script} --project {wildcards.project} --out {output} --log {log}"
-        " {params.source} {params.limits} --extensions {params.extensions}"
+        "{params.python} {params.script} {params.job} --threads {threads} --log {log}"
 
 
-# Each video's record, out of the project's manifest. Its content is a param, so a job reruns only when that
+# Each video's record, out of the project's manifest. The record is in the job, so a job reruns only when that
 # video's entry changes: adding or removing another video of the project reruns none of this video's jobs.
 rule video_source:
     input:
         extracted=extracted_project,
         env=env_ready("summary"),
     output:
-        "results/{project}/{video}/source.json",
+        record="results/{project}/{video}/source.json",
     log:
         "logs/video_source/{project}/{video}.log",
     benchmark:
         "results/benchmarks/video_source/{project}/{video}.tsv"
     localrule: True
     conda:
-        "../envs/summary.yaml"
+        env_file("summary")
     threads: 1
     resources:
         mem_mb=128,
@@ -52,6 +47,6 @@ rule video_source:
     params:
         python=env_python("summary"),
         script=script_path("video_source.py"),
-        record=video_record_arg,
+        job=step_job(video_source_settings),
     shell:
-        "{params.python} {params.script} --record {params.record} --output {output} --log {log}"
+        "{params.python} {params.script} {params.job} --threads {threads} --log {log}"

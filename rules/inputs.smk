@@ -31,15 +31,17 @@ for _slug, _link in zip(unique_slugs([*PROJECTS, *_names])[len(PROJECTS) :], LIN
     PROJECTS[_slug] = {"download": _link}
 
 
-def link_args(link):
-    args = ["--url", shlex.quote(link["url"])]
-    args += ["--sha256", link["sha256"]] if link.get("sha256") else []
-    args += ["--size", str(link["size"])] if link.get("size") is not None else []
-    return " ".join(args)
+# downloads_table's settings: the download jobs of the links, and the links that need a browser.
+DOWNLOADS_TABLE = {
+    "links": {link: LINKS[link]["url"] for link in sorted(LINKS)},
+    "manual": MANUAL_LINKS,
+    "download_dir": DOWNLOAD_DIR,
+    "logs_dir": "logs",
+}
 
 
 def download_status(link):
-    return Path(checkpoints.download.get(link=link).output[0]) / "status.json"
+    return Path(checkpoints.download.get(link=link).output["folder"]) / "status.json"
 
 
 def earlier_links(link):
@@ -49,28 +51,34 @@ def earlier_links(link):
 
 
 def extract_source(wildcards):
+    """The extraction job's named inputs: ``archive``, ``loose`` (videos) or ``download`` (its status.json) with
+    ``earlier`` (the status.json of the links listed before it)."""
     source = PROJECTS[wildcards.project]
     if "download" in source:
         link = source["download"]
-        return [download_status(l) for l in [*earlier_links(link), link]]
-    return source.get("archive") or source["loose"]
-
-
-def extract_source_args(wildcards):
-    source = PROJECTS[wildcards.project]
+        return {
+            "download": download_status(link),
+            "earlier": [download_status(l) for l in earlier_links(link)],
+        }
     if "archive" in source:
-        return f"--archive {shlex.quote(source['archive'])}"
-    if "download" in source:
-        link = source["download"]
-        earlier = " ".join(str(download_status(l)) for l in earlier_links(link))
-        return f"--download-status {download_status(link)} --earlier-status {earlier}"
-    return " ".join(["--loose", *(shlex.quote(p) for p in source["loose"])])
+        return {"archive": source["archive"]}
+    return {"loose": source["loose"]}
+
+
+def manifest_path(project):
+    """The extraction manifest of ``project`` (waits for the checkpoint)."""
+    folder = checkpoints.extract.get(project=project).output["extracted"]
+    return str(Path(folder) / "manifest.json")
+
+
+def project_manifest(wildcards):
+    """Input function: the extraction manifest of the job's project."""
+    return manifest_path(wildcards.project)
 
 
 def manifest(project):
-    """The extraction manifest of ``project`` (waits for the checkpoint)."""
-    folder = checkpoints.extract.get(project=project).output[0]
-    return read_json(Path(folder) / "manifest.json")
+    """The extraction manifest of ``project``, read (waits for the checkpoint)."""
+    return read_json(manifest_path(project))
 
 
 def extracted_project(wildcards):
@@ -80,12 +88,12 @@ def extracted_project(wildcards):
     return []
 
 
-def video_record_arg(wildcards):
+def video_source_settings(wildcards):
+    """The video_source job's settings: the video's record, out of its project's manifest."""
     try:
-        record = video_record(manifest(wildcards.project), wildcards.video)
+        return {"record": video_record(manifest(wildcards.project), wildcards.video)}
     except UserError as err:
         raise WorkflowError(str(err)) from None
-    return shlex.quote(json.dumps(record, sort_keys=True))
 
 
 def source_video(wildcards):

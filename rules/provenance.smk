@@ -15,16 +15,6 @@ def expressions_inputs(wildcards):
     }
 
 
-def expressions_finalize_args(wildcards, input):
-    if "expressions" not in input.keys():
-        return ""
-    path = shlex.quote(input.expressions)
-    return (
-        f" --validate expressions={path}"
-        f" --archive-as {wildcards.video}_expressions.json={path}"
-    )
-
-
 # --- provenance: the effective config and the envs of the steps that produce each archived video ---
 STEP_CONFIG = {
     step: config[step]
@@ -40,3 +30,19 @@ STEP_ENVS = [
     *(["expressions"] if config["expressions"]["enabled"] else []),
     "finalize",
 ]
+
+
+def env_pins(env):
+    """An env's pins as metadata.json records them: conda packages and every pip pin (--no-deps ones too)."""
+    pins = read_env(ENVS_DIR / f"{env}.yaml")
+    return {"conda": pins["conda"], "pip": pins["pip"] + pins["nodeps"]}
+
+
+# finalize's settings: its config section and the provenance it records in each archive's metadata.json.
+FINALIZE_SETTINGS = {
+    **config["finalize"],
+    "schemas": _from_workdir(SCHEMAS_DIR),
+    "config": STEP_CONFIG,
+    "environments": {env: env_pins(env) for env in STEP_ENVS},
+    "snakemake_version": snakemake_version,
+}

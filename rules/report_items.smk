@@ -30,7 +30,4 @@ def video_summaries(wildcards):
 
 
 def project_manifests(wildcards):
-    return [
-        str(Path(checkpoints.extract.get(project=p).output[0]) / "manifest.json")
-        for p in sorted(PROJECTS)
-    ]
+    return [manifest_path(p) for p in sorted(PROJECTS)]

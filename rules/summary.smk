@@ -5,8 +5,7 @@
 rule project_summary:
     input:
         project_outputs,  # waited for, not read (the step finds each video's outputs from the manifest)
-        manifest=lambda wc: Path(checkpoints.extract.get(project=wc.project).output[0])
-        / "manifest.json",
+        manifest=project_manifest,
         env=env_ready("summary"),
     output:
         table="results/{project}/videos.tsv",

@@ -17,7 +17,9 @@ from test_convert import assert_25fps_cfr, convert, video_md5
 from vidflow.errors import UserError
 from vidflow.media import ffprobe
 
-import media_factory as mf
+from media_clips import make_video
+from media_shots import Shot
+from media_speech import layout_turns, make_speech, synthesize
 
 # --------------------------------------------------------------------------- audio/video sync
 
@@ -30,12 +32,12 @@ def sync_media(tmp_path_factory):
     """Video-only clips (25 fps with B-frames, 30 fps) and a speech track with one utterance at SPEECH_AT."""
     require_binaries("ffmpeg", "espeak-ng")
     folder = tmp_path_factory.mktemp("sync")
-    mf.make_speech(folder / "speech.wav", [(SPEECH_AT, *LINE)], duration=6)
+    make_speech(folder / "speech.wav", [(SPEECH_AT, *LINE)], duration=6)
     for fps in (25, 30):
         subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", f"testsrc2=size=320x180:rate={fps}:duration=7",
                         "-c:v", "libx264", "-preset", "veryfast", "-bf", "2", "-pix_fmt", "yuv420p",
                         str(folder / f"video{fps}.mp4")], check=True)
-    return folder, mf.synthesize(*LINE).astype(np.float32)
+    return folder, synthesize(*LINE).astype(np.float32)
 
 
 def locate(signal, template):
@@ -193,14 +195,14 @@ def workflow_sources(tmp_path_factory):
     folder = tmp_path_factory.mktemp("workflow_sources")
     inputs = folder / "input"
     inputs.mkdir()
-    turns = mf.layout_turns([(VOICES[i % 2], text) for i, text in enumerate(LINES)], start=0.5, gap=0.7)
-    speech = mf.make_speech(folder / "speech.wav", turns, duration=turns[-1][0] + 4)
+    turns = layout_turns([(VOICES[i % 2], text) for i, text in enumerate(LINES)], start=0.5, gap=0.7)
+    speech = make_speech(folder / "speech.wav", turns, duration=turns[-1][0] + 4)
     frames = int(round((speech["duration"] + LATE + 1) * 25))
-    mf.make_video(folder / "frames.mp4", [mf.Shot("blank", frames)])
+    make_video(folder / "frames.mp4", [Shot("blank", frames)])
     subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(folder / "frames.mp4"), "-itsoffset", str(LATE), "-i",
                     str(folder / "speech.wav"), "-map", "0:v", "-map", "1:a", "-c:v", "copy", "-c:a", "aac",
                     str(inputs / "late.mp4")], check=True)
-    mf.make_video(folder / "clean.mp4", [mf.Shot("astronaut", 375, zoom=(1.0, 1.3)), mf.Shot("coffee", 375)])
+    make_video(folder / "clean.mp4", [Shot("astronaut", 375, zoom=(1.0, 1.3)), Shot("coffee", 375)])
     first, last = corrupt_middle(folder / "clean.mp4", inputs / "corrupt.mp4")
     hit = packet_times(folder / "clean.mp4", "v:0", first, last)
     targets = ["results/_loose/late/diarization.json", "results/_loose/corrupt/scenes.json",

@@ -18,7 +18,9 @@ from steps.diarization import (diarization_error_rate, finalize_segments, merge_
 from steps.diarization_cluster import cluster_embeddings, merge_similar_clusters
 from steps.diarization_vad_embed import label_segments, partial_windows, smooth_labels
 
-import media_factory as mf
+from media_clips import make_video
+from media_shots import Shot
+from media_speech import layout_turns, make_silence, make_speech
 
 VOICES = ("en-us+m3", "en+f3")
 LINES = ["Good morning and welcome to the programme.", "Thank you very much, it is good to be here.",
@@ -34,17 +36,17 @@ def make_clip(folder, name, turns=None, duration=None, audio=True):
     wav, segments = folder / f"{name}.wav", []
     if turns:
         duration = duration or turns[-1][0] + 4
-        segments = mf.make_speech(wav, turns, duration)["segments"]
+        segments = make_speech(wav, turns, duration)["segments"]
     elif audio:
-        mf.make_silence(wav, duration)
+        make_silence(wav, duration)
     video = folder / f"{name}.mp4"
-    mf.make_video(video, [mf.Shot("blank", int(round(duration * 25)))], audio=wav if audio else None)
+    make_video(video, [Shot("blank", int(round(duration * 25)))], audio=wav if audio else None)
     return video, segments
 
 
 @pytest.fixture(scope="session")
 def dialogue(tmp_path_factory):
-    turns = mf.layout_turns([(VOICES[i % 2], text) for i, text in enumerate(LINES)], start=0.5, gap=0.7)
+    turns = layout_turns([(VOICES[i % 2], text) for i, text in enumerate(LINES)], start=0.5, gap=0.7)
     return make_clip(tmp_path_factory.mktemp("dialogue"), "talk", turns)
 
 
@@ -225,7 +227,7 @@ def test_two_voices_through_the_workflow(dialogue, tmp_path):
 
 
 def test_one_voice_is_one_speaker(tmp_path):
-    turns = mf.layout_turns([("en+f3", text) for text in LINES[:4]], start=0.4, gap=0.6)
+    turns = layout_turns([("en+f3", text) for text in LINES[:4]], start=0.4, gap=0.6)
     video, truth = make_clip(tmp_path, "solo", turns)
     record, _ = diarize(video, tmp_path / "out")
     assert record["speakers"] == ["SPEAKER_00"]

@@ -11,7 +11,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from conftest import make_testsrc, read_tsv, run_snakemake
-from steps.download import (download_link, link_id, manual_reason, normalise_url, read_sources, url_filename)
+from steps.download import (DownloadSettings, download_link, link_id, manual_reason, normalise_url, read_sources,
+                            url_filename)
 from vidflow.errors import UserError
 
 
@@ -97,7 +98,8 @@ def archive_bytes(tiny_video):
 
 def fetch(server, tmp_path, path, **link):
     out = tmp_path / "dl" / link_id(server.url + path)
-    return download_link({"url": server.url + path, **link}, out, tmp_path / "dl", timeout=1, retries=2, backoff=0.05)
+    settings = DownloadSettings(dir=str(tmp_path / "dl"), timeout=1, retries=2)
+    return download_link({"url": server.url + path, **link}, out, settings, backoff=0.05)
 
 
 def test_link_helpers():
@@ -198,7 +200,8 @@ def test_same_content_is_stored_once_and_same_url_never_twice(server, tmp_path, 
     assert second["status"] == "duplicate" and second["file"] == first["file"]
     assert len(list((tmp_path / "dl").rglob("*.zip"))) == 1
     # the same URL into a fresh folder (e.g. another working directory sharing the downloads): no request
-    again = download_link({"url": server.url + "/a.zip"}, tmp_path / "other", tmp_path / "dl", timeout=1)
+    again = download_link({"url": server.url + "/a.zip"}, tmp_path / "other",
+                          DownloadSettings(dir=str(tmp_path / "dl"), timeout=1, retries=3))
     assert again["status"] == "duplicate" and again["reason"] == "same URL"
     assert server.hits == {"/a.zip": 1, "/b.zip": 1}
 

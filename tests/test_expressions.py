@@ -17,7 +17,8 @@ import shutil
 import subprocess
 
 import jsonschema
-import media_factory as mf
+from media_clips import make_video
+from media_shots import Shot
 import numpy as np
 import pytest
 from build_env import build
@@ -27,7 +28,7 @@ from vidflow.errors import UserError
 
 SCHEMA = json.loads((ROOT / "schemas" / "expressions.schema.json").read_text())
 MODELS = {"landmark_model": "mobilefacenet", "au_model": "xgb", "emotion_model": "resmasknet"}
-SHOTS = [mf.Shot("astronaut", 4, zoom=(1.0, 1.2)), mf.Shot("astronaut_pair", 3), mf.Shot("blank", 2)]
+SHOTS = [Shot("astronaut", 4, zoom=(1.0, 1.2)), Shot("astronaut_pair", 3), Shot("blank", 2)]
 
 BUILD_MODELS = r'''
 import hashlib, json, os, sys
@@ -210,7 +211,7 @@ def clip(tmp_path_factory):
     """A clip with one face, then two, then none, and its tracking.json from the true boxes (an id per face, shot)."""
     require_binaries("ffmpeg")
     folder = tmp_path_factory.mktemp("expressions")
-    truth = mf.make_video(folder / "video.mp4", SHOTS)
+    truth = make_video(folder / "video.mp4", SHOTS)
     frames = []
     for frame, faces in enumerate(truth["faces"]):
         shot = max(k for k, s in enumerate(truth["shots"]) if s["start_frame"] <= frame)

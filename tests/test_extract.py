@@ -10,9 +10,10 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, require_binaries
+from conftest import ROOT, VENV_DIR, require_binaries, schema_defaults
 from steps.extract import Limits, collect_loose, extract_archive, safe_member_path, skip_reason
 from vidflow.errors import UserError
+from vidflow.job import job_command
 
 EXTS = [".mp4", ".mov", ".mkv"]
 LIMITS = Limits(max_total_bytes=10**9, max_members=1000, max_ratio=100)
@@ -261,3 +262,25 @@ def test_legacy_non_utf8_member_names_are_decoded(tmp_path, tiny_video):
     archive.write_bytes(data)
     manifest = extract(archive, tmp_path)
     assert [(v["member"], v["video"]) for v in manifest["videos"]] == [("Gr\u00fc\u00dfe__.mp4", "Grue")]
+
+
+def test_the_rule_s_job_extracts_its_archive_or_registers_its_loose_videos(tmp_path, tiny_video):
+    """scripts/extract.py on the job rules/extract.smk writes: the project's source is the job's named input."""
+    archive = zip_with(tmp_path / "talks.zip", [("a b.mp4", tiny_video.read_bytes()), ("notes.txt", b"x")])
+    sources = {"talks": {"archive": archive}, "_loose": {"loose": [tiny_video]}}
+    manifests = {}
+    for project, source in sources.items():
+        out = tmp_path / project / "extracted"
+        command = job_command(VENV_DIR / "extract" / "bin" / "python", ROOT / "scripts" / "extract.py", source,
+                              {"extracted": out}, schema_defaults("extract"), {"project": project},
+                              log=tmp_path / f"{project}.log")
+        subprocess.run(command, check=True)
+        manifests[project] = json.loads((out / "manifest.json").read_text())
+    talks, loose = manifests["talks"], manifests["_loose"]
+    assert (talks["project"], talks["source"]) == ("talks", {"kind": "archive", "name": "talks.zip"})
+    assert [(v["video"], v["member"]) for v in talks["videos"]] == [("a_b", "a b.mp4")]
+    assert talks["skipped"] == [{"member": "notes.txt", "reason": "not a video (extension)"}]
+    assert Path(talks["videos"][0]["path"]).read_bytes() == tiny_video.read_bytes()
+    assert (loose["project"], loose["source"]) == ("_loose", {"kind": "loose"})
+    assert [(v["video"], v["path"]) for v in loose["videos"]] == [("tiny", str(tiny_video))]
+    assert "talks.zip: 1 video(s), 1 other member(s) skipped" in (tmp_path / "talks.log").read_text()

@@ -13,8 +13,8 @@ import sys
 import pytest
 from conftest import ROOT, SEED, covers, shape
 import jsonschema
-from steps.finalize import (SEED_COPIED, build_metadata, finalize_video, load_schema, plainly_valid, streamed_arrays,
-                            validate_file, write_archive)
+from steps.finalize import (SEED_COPIED, archive_plan, build_metadata, finalize_video, load_schema, plainly_valid,
+                            streamed_arrays, validate_file, write_archive)
 from vidflow.errors import UserError
 
 SCHEMAS = ROOT / "schemas"
@@ -246,13 +246,28 @@ def test_metadata_that_breaks_its_schema_is_not_archived(tmp_path):
 
 
 def test_optional_outputs_add_to_the_validated_and_archived_files():
-    """rules/finalize.smk appends ``--validate``/``--archive-as`` for optional steps (expressions.json)."""
-    import finalize as cli
+    """rules/finalize.smk adds an optional step's output (expressions.json) to the job's named inputs: it is validated
+    and archived like the others."""
+    json_inputs, extra = archive_plan({"scenes": "s.json", "tracking": "t.json", "scenes_csv": "s.csv",
+                                       "expressions": "x.json"}, "v")
+    archived = {**extra, **{name: path for path, _, name in json_inputs.values() if name}}
+    assert [(schema, path) for schema, (path, _, _) in json_inputs.items()] == [
+        ("scenes", "s.json"), ("tracking", "t.json"), ("expressions", "x.json")]
+    assert sorted(archived.items()) == sorted([("v_scenes.csv", "s.csv"), ("v_expressions.json", "x.json")])
 
-    args = cli.build_parser().parse_args(
-        ["--video", "v", "--project", "p", "--source", "m", "--converted", "c", "--schemas", "s",
-         "--config-json", "{}", "--env-files", "e.yaml", "--snakemake-version", "9", "--archive-root", "a",
-         "--validate", "scenes=s.json", "tracking=t.json", "--archive-as", "v_scenes.csv=s.csv",
-         "--receipt", "r", "--validate", "expressions=x.json", "--archive-as", "v_expressions.json=x.json"])
-    assert args.validate == [("scenes", "s.json"), ("tracking", "t.json"), ("expressions", "x.json")]
-    assert args.archive_as == [("v_scenes.csv", "s.csv"), ("v_expressions.json", "x.json")]
+
+def test_the_rules_inputs_are_validated_by_their_schema_and_archived_under_the_old_names():
+    """The finalize job's named inputs (rules/finalize.smk) say what is validated against which schema and what is
+    archived under which name (what the rule's --validate/--archive-as pairs said before)."""
+    names = ("source", "video", "info", "scenes", "scenes_csv", "diarization", "rttm", "tracking", "speakers",
+             "reduced_tracking", "reduced_audio")
+    json_inputs, extra = archive_plan({name: f"{name}.x" for name in names}, "v")
+    assert {schema: path for schema, (path, _, _) in json_inputs.items()} == {
+        "source": "source.x", "video": "info.x", "scenes": "scenes.x", "diarization": "diarization.x",
+        "tracking": "tracking.x", "speakers": "speakers.x", "reduced_tracking": "reduced_tracking.x",
+        "reduced_audio": "reduced_audio.x"}
+    assert all((SCHEMAS / schema_file).is_file() for _, schema_file, _ in json_inputs.values())
+    archived = {**extra, **{name: path for path, _, name in json_inputs.values() if name}}
+    assert archived == {"v_tracking.json": "reduced_tracking.x", "v_audio.json": "reduced_audio.x",
+                        "v_scenes.csv": "scenes_csv.x", "v_diarization.rttm": "rttm.x"}
+    assert extra == {"v_scenes.csv": "scenes_csv.x", "v_diarization.rttm": "rttm.x"}

@@ -316,7 +316,9 @@ def speech_envelope(wav_path, segments, voice, frames):
 def talking_clip(tmp_path_factory):
     """480x270, ~12 s: two astronauts side by side; the left one's mouth opens with the en-us+m3 voice."""
     require_binaries("ffmpeg", "espeak-ng")
-    from media_factory import Shot, layout_turns, make_speech, make_video, open_mouth, synthesize
+    from media_clips import make_video, open_mouth
+    from media_shots import Shot
+    from media_speech import layout_turns, make_speech, synthesize
 
     folder = tmp_path_factory.mktemp("talk")
     inputs = folder / "inputs"

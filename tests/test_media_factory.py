@@ -16,7 +16,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tools"))
-import media_factory as mf  # noqa: E402
+from media_clips import make_video  # noqa: E402
+from media_shots import ASTRONAUT_FACE_BOX, Shot  # noqa: E402
+from media_speech import check_voice, make_silence, make_speech  # noqa: E402
 
 if shutil.which("ffmpeg") is None or shutil.which("ffprobe") is None:
     pytest.skip("ffmpeg/ffprobe not on PATH: media_factory needs them", allow_module_level=True)
@@ -93,20 +95,20 @@ def sha(path) -> str:
 
 # --------------------------------------------------------------------------- fixtures
 
-CUT_SHOTS = [mf.Shot("astronaut", 15, zoom=(1.2, 1.4), pan=(0.46, 0.3, 0.5, 0.3)),
-             mf.Shot("coffee", 10, zoom=(1.1, 1.1), pan=(0.47, 0.5, 0.53, 0.5))]
+CUT_SHOTS = [Shot("astronaut", 15, zoom=(1.2, 1.4), pan=(0.46, 0.3, 0.5, 0.3)),
+             Shot("coffee", 10, zoom=(1.1, 1.1), pan=(0.47, 0.5, 0.53, 0.5))]
 
 
 @pytest.fixture(scope="module")
 def cut_clip(tmp_path_factory):
     path = tmp_path_factory.mktemp("cut") / "cut.mp4"
-    return path, mf.make_video(path, CUT_SHOTS, size=(W, H))
+    return path, make_video(path, CUT_SHOTS, size=(W, H))
 
 
 @pytest.fixture(scope="module")
 def speech(tmp_path_factory):
     path = tmp_path_factory.mktemp("speech") / "speech.wav"
-    truth = mf.make_speech(path, [(0.2, VOICE_A, "Hello there."), (1.3, VOICE_B, "Good morning.")], 2.4)
+    truth = make_speech(path, [(0.2, VOICE_A, "Hello there."), (1.3, VOICE_B, "Good morning.")], 2.4)
     return path, truth
 
 
@@ -127,7 +129,7 @@ def test_frame_count_and_fps(cut_clip):
 
 
 def test_30fps(tmp_path):
-    truth = mf.make_video(tmp_path / "a.mp4", [mf.Shot("rocket", 12)], fps=30, size=(W, H))
+    truth = make_video(tmp_path / "a.mp4", [Shot("rocket", 12)], fps=30, size=(W, H))
     stream = ffprobe(tmp_path / "a.mp4", "-select_streams", "v:0",
                      "-show_entries", "stream=r_frame_rate,nb_frames")
     assert stream["streams"][0]["r_frame_rate"] == "30/1"
@@ -184,12 +186,12 @@ def test_astronaut_face_box_constant():
     img = data.astronaut()
     found = Cascade(data.lbp_frontal_face_cascade_filename()).detect_multi_scale(
         img=img, scale_factor=1.2, step_ratio=1, min_size=(60, 60), max_size=(200, 200))
-    assert max(iou(mf.ASTRONAUT_FACE_BOX, (d["c"], d["r"], d["width"], d["height"])) for d in found) > 0.6
+    assert max(iou(ASTRONAUT_FACE_BOX, (d["c"], d["r"], d["width"], d["height"])) for d in found) > 0.6
 
 
 def test_pair_blank_and_small_face(tmp_path):
-    shots = [mf.Shot("astronaut_pair", 3), mf.Shot("blank", 3), mf.Shot("astronaut", 3, face_scale=0.1)]
-    truth = mf.make_video(tmp_path / "p.mp4", shots, size=(320, 180))
+    shots = [Shot("astronaut_pair", 3), Shot("blank", 3), Shot("astronaut", 3, face_scale=0.1)]
+    truth = make_video(tmp_path / "p.mp4", shots, size=(320, 180))
     pair = [f["bbox"] for f in truth["faces"][0]]
     assert len(pair) == 2 and pair[0][0] + pair[0][2] <= pair[1][0]  # side by side
     assert pair[0][2:] == pair[1][2:]  # same size (mirror image)
@@ -200,15 +202,15 @@ def test_pair_blank_and_small_face(tmp_path):
 
 def test_faces_leaving_the_frame_are_dropped(tmp_path):
     # Zoomed in on the right half of the pair: only the mirrored face is visible.
-    shot = mf.Shot("astronaut_pair", 2, zoom=(2, 2), pan=(0.75, 0.3, 0.75, 0.3))
-    truth = mf.make_video(tmp_path / "z.mp4", [shot], size=(W, H))
+    shot = Shot("astronaut_pair", 2, zoom=(2, 2), pan=(0.75, 0.3, 0.75, 0.3))
+    truth = make_video(tmp_path / "z.mp4", [shot], size=(W, H))
     assert len(truth["faces"][0]) == 1
 
 
 def test_dissolve(tmp_path):
     path = tmp_path / "d.mp4"
-    truth = mf.make_video(path, [mf.Shot("astronaut", 12), mf.Shot("coffee", 12)], size=(W, H),
-                          transition="dissolve:6", crf=18)
+    truth = make_video(path, [Shot("astronaut", 12), Shot("coffee", 12)], size=(W, H),
+                       transition="dissolve:6", crf=18)
     assert truth["cuts"] == [] and truth["transitions"] == [[9, 14]]
     frames = gray_frames(path)
     diffs = np.abs(np.diff(frames, axis=0)).mean(axis=(1, 2))
@@ -220,7 +222,7 @@ def test_dissolve(tmp_path):
 
 def test_vfr_has_variable_packet_durations(tmp_path):
     path = tmp_path / "v.mp4"
-    truth = mf.make_video(path, [mf.Shot("chelsea", 12)], size=(W, H), vfr=True)
+    truth = make_video(path, [Shot("chelsea", 12)], size=(W, H), vfr=True)
     packets = ffprobe(path, "-select_streams", "v:0", "-show_entries", "packet=pts_time,duration_time")["packets"]
     durations = {round(float(p["duration_time"]), 4) for p in packets}
     assert len(durations) >= 2, durations
@@ -231,7 +233,7 @@ def test_vfr_has_variable_packet_durations(tmp_path):
 
 def test_rotation_metadata(tmp_path):
     path = tmp_path / "r.mp4"
-    truth = mf.make_video(path, [mf.Shot("rocket", 3)], size=(W, H), rotate=90)
+    truth = make_video(path, [Shot("rocket", 3)], size=(W, H), rotate=90)
     stream = ffprobe(path, "-select_streams", "v:0", "-show_entries", "stream=width,height:stream_side_data")
     side = stream["streams"][0]["side_data_list"]
     assert any(s.get("rotation") in (-90, 270) for s in side)
@@ -242,18 +244,18 @@ def test_rotation_metadata(tmp_path):
 
 
 def test_video_is_deterministic(tmp_path):
-    a = mf.make_video(tmp_path / "a.mp4", CUT_SHOTS[:1], size=(W, H))
-    b = mf.make_video(tmp_path / "b.mp4", CUT_SHOTS[:1], size=(W, H))
+    a = make_video(tmp_path / "a.mp4", CUT_SHOTS[:1], size=(W, H))
+    b = make_video(tmp_path / "b.mp4", CUT_SHOTS[:1], size=(W, H))
     assert a == b and sha(tmp_path / "a.mp4") == sha(tmp_path / "b.mp4")
 
 
 def test_bad_arguments(tmp_path):
     with pytest.raises(ValueError):
-        mf.make_video(tmp_path / "x.mp4", [mf.Shot("no_such_photo", 2)], size=(W, H))
+        make_video(tmp_path / "x.mp4", [Shot("no_such_photo", 2)], size=(W, H))
     with pytest.raises(ValueError):
-        mf.make_video(tmp_path / "x.mp4", [mf.Shot("astronaut", 2)], size=(161, 90))
+        make_video(tmp_path / "x.mp4", [Shot("astronaut", 2)], size=(161, 90))
     with pytest.raises(ValueError):
-        mf.make_video(tmp_path / "x.mp4", [mf.Shot("coffee", 2, face_scale=0.1)], size=(W, H))
+        make_video(tmp_path / "x.mp4", [Shot("coffee", 2, face_scale=0.1)], size=(W, H))
 
 
 # --------------------------------------------------------------------------- audio
@@ -293,16 +295,16 @@ def test_two_voices_differ(speech):
 @needs_espeak
 def test_ignored_voice_variant_is_rejected():
     with pytest.raises(ValueError, match="ignores the variant"):
-        mf.check_voice("en-gb+f3")
-    mf.check_voice(VOICE_A)
-    mf.check_voice(VOICE_B)
+        check_voice("en-gb+f3")
+    check_voice(VOICE_A)
+    check_voice(VOICE_B)
 
 
 @needs_espeak
 def test_speech_muxed_at_time_zero(tmp_path, speech):
     wav, truth = speech
     path = tmp_path / "s.mp4"
-    video = mf.make_video(path, [mf.Shot("astronaut", 60)], size=(W, H), audio=wav)  # 2.4 s
+    video = make_video(path, [Shot("astronaut", 60)], size=(W, H), audio=wav)  # 2.4 s
     streams = ffprobe(path, "-show_entries", "stream=codec_type,codec_name,start_time,duration")["streams"]
     audio = next(s for s in streams if s["codec_type"] == "audio")
     assert audio["codec_name"] == "aac"
@@ -322,20 +324,20 @@ def test_speech_muxed_at_time_zero(tmp_path, speech):
 @needs_espeak
 def test_speech_rejects_overlap_and_overflow(tmp_path):
     with pytest.raises(ValueError, match="overlap"):
-        mf.make_speech(tmp_path / "o.wav", [(0.0, VOICE_A, "Hello there."), (0.3, VOICE_B, "Hi.")], 3.0)
+        make_speech(tmp_path / "o.wav", [(0.0, VOICE_A, "Hello there."), (0.3, VOICE_B, "Hi.")], 3.0)
     with pytest.raises(ValueError, match="after"):
-        mf.make_speech(tmp_path / "o.wav", [(0.9, VOICE_A, "Hello there.")], 1.0)
+        make_speech(tmp_path / "o.wav", [(0.9, VOICE_A, "Hello there.")], 1.0)
 
 
 @needs_espeak
 def test_speech_is_deterministic(tmp_path):
     turns = [(0.1, VOICE_B, "Good morning.")]
-    assert mf.make_speech(tmp_path / "a.wav", turns, 1.5) == mf.make_speech(tmp_path / "b.wav", turns, 1.5)
+    assert make_speech(tmp_path / "a.wav", turns, 1.5) == make_speech(tmp_path / "b.wav", turns, 1.5)
     assert sha(tmp_path / "a.wav") == sha(tmp_path / "b.wav")
 
 
 def test_silence(tmp_path):
-    truth = mf.make_silence(tmp_path / "s.wav", 0.5, sample_rate=8000)
+    truth = make_silence(tmp_path / "s.wav", 0.5, sample_rate=8000)
     samples, rate = read_wav(tmp_path / "s.wav")
     assert rate == 8000 and len(samples) == 4000 and not samples.any()
     assert truth == {"sample_rate": 8000, "duration": 0.5, "segments": []}

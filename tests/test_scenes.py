@@ -12,7 +12,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import media_factory as mf
+from media_clips import make_video
+from media_shots import Shot
+from media_speech import make_silence
 import numpy as np
 import pytest
 from build_env import build
@@ -171,7 +173,7 @@ def test_json_document_uses_0_based_frames_and_millisecond_times():
 
 def test_decoding_streams_small_frames_without_audio(tmp_path):
     require_binaries("ffmpeg")
-    mf.make_video(tmp_path / "v.mp4", [mf.Shot("coffee", 30), mf.Shot("rocket", 23)], size=(320, 180))
+    make_video(tmp_path / "v.mp4", [Shot("coffee", 30), Shot("rocket", 23)], size=(320, 180))
     assert [s["codec_type"] for s in ffprobe_json(tmp_path / "v.mp4")["streams"]] == ["video"]  # no audio
     chunks = list(sc.decode_small_frames(tmp_path / "v.mp4", chunk_frames=20))
     assert [len(c) for c in chunks] == [20, 20, 13]
@@ -194,16 +196,16 @@ def test_undecodable_file_is_a_one_line_user_error(tmp_path):
 
 CLIPS = {
     # hard cuts at 40, 75, 120 between different photos, every shot with a moving camera; a silent audio track
-    "cuts": dict(shots=[mf.Shot("astronaut", 40, zoom=(1.0, 1.3)),
-                        mf.Shot("coffee", 35, zoom=(1.2, 1.2), pan=(0.3, 0.5, 0.7, 0.5)),
-                        mf.Shot("rocket", 45, zoom=(1.3, 1.0)),
-                        mf.Shot("chelsea", 30, zoom=(1.1, 1.4), pan=(0.4, 0.4, 0.6, 0.6))], audio=True),
-    "dissolve": dict(shots=[mf.Shot("astronaut", 60, zoom=(1.0, 1.3)),
-                            mf.Shot("coffee", 60, zoom=(1.2, 1.2), pan=(0.3, 0.5, 0.7, 0.5))],
+    "cuts": dict(shots=[Shot("astronaut", 40, zoom=(1.0, 1.3)),
+                        Shot("coffee", 35, zoom=(1.2, 1.2), pan=(0.3, 0.5, 0.7, 0.5)),
+                        Shot("rocket", 45, zoom=(1.3, 1.0)),
+                        Shot("chelsea", 30, zoom=(1.1, 1.4), pan=(0.4, 0.4, 0.6, 0.6))], audio=True),
+    "dissolve": dict(shots=[Shot("astronaut", 60, zoom=(1.0, 1.3)),
+                            Shot("coffee", 60, zoom=(1.2, 1.2), pan=(0.3, 0.5, 0.7, 0.5))],
                      transition="dissolve:12"),
-    "nocut": dict(shots=[mf.Shot("astronaut_pair", 100, zoom=(1.0, 1.5), pan=(0.3, 0.5, 0.7, 0.4))]),
-    "short": dict(shots=[mf.Shot("rocket", 30, zoom=(1.0, 1.2)), mf.Shot("camera", 30, zoom=(1.2, 1.0))]),
-    "single": dict(shots=[mf.Shot("coffee", 1)]),
+    "nocut": dict(shots=[Shot("astronaut_pair", 100, zoom=(1.0, 1.5), pan=(0.3, 0.5, 0.7, 0.4))]),
+    "short": dict(shots=[Shot("rocket", 30, zoom=(1.0, 1.2)), Shot("camera", 30, zoom=(1.2, 1.0))]),
+    "single": dict(shots=[Shot("coffee", 1)]),
 }
 
 
@@ -219,9 +221,9 @@ def workflow(tmp_path_factory):
         audio = None
         if spec.get("audio"):
             audio = work / f"{name}.wav"
-            mf.make_silence(audio, sum(s.frames for s in spec["shots"]) / 25)
-        truths[name] = mf.make_video(inputs / f"{name}.mp4", spec["shots"], fps=25, size=(320, 180), audio=audio,
-                                     transition=spec.get("transition"))
+            make_silence(audio, sum(s.frames for s in spec["shots"]) / 25)
+        truths[name] = make_video(inputs / f"{name}.mp4", spec["shots"], fps=25, size=(320, 180), audio=audio,
+                                  transition=spec.get("transition"))
     targets = [f"results/_loose/{name}/scenes.json" for name in CLIPS]
     run_snakemake(work, "-p", *targets, config={"input_dir": str(inputs)}, timeout=600)
     return work, truths

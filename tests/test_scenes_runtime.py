@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-import media_factory as mf
+from media_clips import make_video
 import pytest
 from build_env import build
 from conftest import ROOT, VENV_DIR, require_binaries
@@ -49,7 +49,7 @@ def test_openvino_keeps_every_cut_of_pytorch(tmp_path):
     clips = []
     for name, spec in CLIPS.items():
         clips.append(str(tmp_path / f"{name}.mp4"))
-        mf.make_video(clips[-1], spec["shots"], fps=25, size=(320, 180), transition=spec.get("transition"))
+        make_video(clips[-1], spec["shots"], fps=25, size=(320, 180), transition=spec.get("transition"))
     proc = subprocess.run([str(python), "-c", RUNTIMES_AGREE, str(ROOT / "scripts"), *clips],
                           capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-3000:]

@@ -12,7 +12,8 @@ import time
 from pathlib import Path
 
 import jsonschema
-import media_factory as mf
+from media_clips import make_video
+from media_shots import Shot
 import pytest
 from build_env import build
 from conftest import ROOT, VENV_DIR, require_binaries, run_snakemake, schema_defaults
@@ -24,8 +25,8 @@ MODELS = Path(os.environ.get("VIDFLOW_TEST_MODELS", ROOT.parent / "shared" / "mo
 TASK = MODELS / "mediapipe" / "face_landmarker_v2_with_blendshapes.task"
 SCHEMA = json.loads((ROOT / "schemas" / "tracking.schema.json").read_text())
 TASK_SHA256 = "64184e229b263107bc2b804c6625db1341ff2bb731874b0bcc2fe6544e0bc9ff"
-SHOTS = [mf.Shot("astronaut", 40, zoom=(1.0, 1.6), pan=(0.4, 0.4, 0.5, 0.3)), mf.Shot("astronaut_pair", 30),
-         mf.Shot("blank", 15), mf.Shot("astronaut", 30, face_scale=0.1, pan=(0.45, 0.5, 0.55, 0.5))]
+SHOTS = [Shot("astronaut", 40, zoom=(1.0, 1.6), pan=(0.4, 0.4, 0.5, 0.3)), Shot("astronaut_pair", 30),
+         Shot("blank", 15), Shot("astronaut", 30, face_scale=0.1, pan=(0.45, 0.5, 0.55, 0.5))]
 
 
 @pytest.fixture(scope="session")
@@ -37,7 +38,7 @@ def python():
 def clip(tmp_path_factory):
     require_binaries("ffmpeg")
     folder = tmp_path_factory.mktemp("tracking")
-    truth = mf.make_video(folder / "video.mp4", SHOTS)
+    truth = make_video(folder / "video.mp4", SHOTS)
     scenes = [{"start_frame": s["start_frame"], "end_frame": s["end_frame"], "start_time": s["start_frame"] / 25,
                "end_time": (s["end_frame"] + 1) / 25} for s in truth["shots"]]
     (folder / "scenes.json").write_text(json.dumps({"fps": 25, "frame_count": truth["frame_count"], "scenes": scenes,
@@ -210,7 +211,7 @@ def test_workflow_tracks_faces_across_a_detected_cut(tmp_path):
     require_binaries("ffmpeg")
     inputs = tmp_path / "input"
     inputs.mkdir()
-    truth = mf.make_video(inputs / "cut.mp4", [SHOTS[0], mf.Shot("astronaut_pair", 40)])
+    truth = make_video(inputs / "cut.mp4", [SHOTS[0], Shot("astronaut_pair", 40)])
     target = "results/_loose/cut/tracking.json"
     run_snakemake(tmp_path, "--nolock", target, config={"input_dir": str(inputs)})
     result = json.loads((tmp_path / target).read_text())

@@ -10,7 +10,8 @@ skip without them.
 
 import json
 
-import media_factory as mf
+from media_clips import make_video, open_mouth
+from media_shots import Shot
 import numpy as np
 import pytest
 from build_env import build, read_env
@@ -134,8 +135,8 @@ def talking(tmp_path_factory):
     require_binaries("ffmpeg")
     folder = tmp_path_factory.mktemp("yunet_mouth")
     frames = 10 * len(MOUTH_OPENING)
-    shot = mf.Shot("astronaut", frames, zoom=(1.3, 1.3), pan=(0.45, 0.3, 0.45, 0.3))
-    truth = mf.make_video(folder / "video.mp4", [shot], frame_hook=lambda i, frame, faces: mf.open_mouth(
+    shot = Shot("astronaut", frames, zoom=(1.3, 1.3), pan=(0.45, 0.3, 0.45, 0.3))
+    truth = make_video(folder / "video.mp4", [shot], frame_hook=lambda i, frame, faces: open_mouth(
         frame, faces[0]["bbox"], MOUTH_OPENING[i // 10]))
     (folder / "scenes.json").write_text(json.dumps({"fps": 25, "frame_count": frames, "model": {"name": "truth"},
                                                     "scenes": [{"start_frame": 0, "end_frame": frames - 1,
@@ -161,14 +162,14 @@ def rolled(tmp_path_factory):
 
     require_binaries("ffmpeg")
     folder = tmp_path_factory.mktemp("yunet_roll")
-    shot = mf.Shot("astronaut", 10, zoom=(1.3, 1.3), pan=(0.45, 0.3, 0.45, 0.3))
+    shot = Shot("astronaut", 10, zoom=(1.3, 1.3), pan=(0.45, 0.3, 0.45, 0.3))
 
     def hook(index, frame, faces):
         x, y, w, h = faces[0]["bbox"]
         turned = rotate(frame, ROLLS[index // 10], center=(x + w / 2, y + h / 2), mode="edge", preserve_range=True)
         return np.rint(turned).astype(np.uint8)
 
-    truth = mf.make_video(folder / "video.mp4", [shot] * len(ROLLS), frame_hook=hook)
+    truth = make_video(folder / "video.mp4", [shot] * len(ROLLS), frame_hook=hook)
     (folder / "scenes.json").write_text(json.dumps({"fps": 25, "frame_count": truth["frame_count"],
                                                     "model": {"name": "truth"}, "scenes": [
         {"start_frame": s["start_frame"], "end_frame": s["end_frame"], "start_time": s["start_frame"] / 25,
@@ -229,7 +230,7 @@ def test_workflow_tracks_faces_with_yunet(models, tmp_path):
     require_binaries("ffmpeg")
     inputs = tmp_path / "input"
     inputs.mkdir()
-    truth = mf.make_video(inputs / "cut.mp4", [SHOTS[0], mf.Shot("astronaut_pair", 40)])
+    truth = make_video(inputs / "cut.mp4", [SHOTS[0], Shot("astronaut_pair", 40)])
     config = tmp_path / "yunet.yaml"
     config.write_text(json.dumps({"tracking": {"engine": "yunet", "yunet": model_options()}}))  # JSON is YAML
     target = "results/_loose/cut/tracking.json"

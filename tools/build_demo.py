@@ -28,7 +28,9 @@ import zipfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import media_factory as mf  # noqa: E402
+from media_clips import make_video  # noqa: E402
+from media_shots import Shot  # noqa: E402
+from media_speech import layout_turns, make_speech  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 ARCHIVE = "demo_interviews.zip"
@@ -52,22 +54,22 @@ Rebuild everything with: python tools/build_demo.py
 # (member name, fps, shots, utterances, first speech start, gap between turns)
 CLIPS = [
     ("interview one.mp4", 25,
-     [mf.Shot("astronaut", 175, zoom=(1.15, 1.3), pan=(0.40, 0.30, 0.52, 0.28)),
-      mf.Shot("coffee", 175, zoom=(1.0, 1.1), pan=(0.46, 0.5, 0.54, 0.5))],
+     [Shot("astronaut", 175, zoom=(1.15, 1.3), pan=(0.40, 0.30, 0.52, 0.28)),
+      Shot("coffee", 175, zoom=(1.0, 1.1), pan=(0.46, 0.5, 0.54, 0.5))],
      [("en-us+m3", "Welcome to the show, we are glad you could join us."),
       ("en+f3", "Thank you for having me, it is a pleasure to be here."),
       ("en-us+m3", "Tell us about your journey into space."),
       ("en+f3", "It was amazing, the earth looked small and very blue.")],
      0.3, 0.5),
     ("Lecture-2.mp4", 30,
-     [mf.Shot("astronaut_pair", 150, zoom=(1.0, 1.2), pan=(0.5, 0.35, 0.5, 0.3))],
+     [Shot("astronaut_pair", 150, zoom=(1.0, 1.2), pan=(0.5, 0.35, 0.5, 0.3))],
      [("en+f3", "Today we talk about rockets."),
       ("en+f3", "They need a lot of fuel to fly.")],
      0.4, 0.6),
 ]
 
 
-def _shot_summary(shot: mf.Shot, info: dict, faces: list) -> dict:
+def _shot_summary(shot: Shot, info: dict, faces: list) -> dict:
     """Shot truth with its parameters and the face boxes of its first/last frame."""
     first, last = info["start_frame"], info["end_frame"]
     return {
@@ -85,10 +87,10 @@ def build_clip(tmp: Path, name: str, fps: int, shots, utterances, start: float, 
     frames = sum(s.frames for s in shots)
     duration = frames / fps
     wav = tmp / (Path(name).stem + ".wav")
-    turns = mf.layout_turns(utterances, start=start, gap=gap)
-    speech = mf.make_speech(wav, turns, duration)
+    turns = layout_turns(utterances, start=start, gap=gap)
+    speech = make_speech(wav, turns, duration)
     video = tmp / name
-    truth = mf.make_video(video, shots, fps, SIZE, audio=wav, crf=CRF)
+    truth = make_video(video, shots, fps, SIZE, audio=wav, crf=CRF)
     summary = {key: truth[key] for key in ("fps", "width", "height", "frame_count", "duration", "cuts")}
     summary["shots"] = [_shot_summary(s, info, truth["faces"]) for s, info in zip(shots, truth["shots"])]
     summary["speech"] = {"sample_rate": speech["sample_rate"], "segments": speech["segments"],

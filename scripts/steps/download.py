@@ -21,11 +21,13 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from vidflow.errors import UserError
 from vidflow.io import exclusive_lock, read_json, remove_stale_temporaries, write_json
 from vidflow.naming import slugify
+from vidflow.summary import DOWNLOAD_COLUMNS, download_rows, tsv_text, write_table
 
 log = logging.getLogger("download")
 MANUAL_HOSTS = ("fromsmash.com", "swisstransfer.com")
@@ -33,7 +35,26 @@ CHUNK = 1 << 20
 HISTORY = "download_history.json"
 
 
-def normalise_url(url):
+@dataclass(frozen=True)
+class DownloadSettings:
+    """The ``download`` config section (keys and defaults: config/schema.yaml)."""
+
+    dir: str  # the downloads and their shared history (download_history.json)
+    timeout: float  # seconds without data before an attempt fails
+    retries: int  # extra attempts after a failed one
+
+
+@dataclass(frozen=True)
+class DownloadsTableSettings:
+    """What the table of every link lists (rules/download.smk): the links' download jobs and the skipped links."""
+
+    links: dict[str, str]  # link id -> URL, one download job each (``<download_dir>/<id>/status.json``)
+    manual: list[str]  # URLs that need a browser (skipped)
+    download_dir: str
+    logs_dir: str  # the jobs' logs (``<logs_dir>/download/<id>.log``): why a link failed
+
+
+def normalise_url(url: str) -> str:
     """Dropbox share links become direct downloads (``dl=1``); other URLs are returned unchanged."""
     parts = urllib.parse.urlsplit(url.strip())
     host = parts.hostname or ""
@@ -43,7 +64,7 @@ def normalise_url(url):
     return url.strip()
 
 
-def manual_reason(url):
+def manual_reason(url: str) -> str | None:
     """Why a link cannot be fetched automatically (None if it can)."""
     host = urllib.parse.urlsplit(url).hostname or ""
     for manual in MANUAL_HOSTS:
@@ -52,12 +73,12 @@ def manual_reason(url):
     return None
 
 
-def link_id(url):
+def link_id(url: str) -> str:
     """Stable short id of a (normalised) URL, used as its download folder name."""
     return hashlib.sha256(normalise_url(url).encode()).hexdigest()[:12]
 
 
-def url_filename(url, fallback="download"):
+def url_filename(url: str, fallback: str = "download") -> str:
     """Safe file name from the URL path (the part after the last ``/``), extension kept."""
     name = urllib.parse.unquote(PurePosixPath(urllib.parse.urlsplit(url).path).name)
     stem, dot, ext = name.rpartition(".") if "." in name else (name, "", "")
@@ -66,7 +87,7 @@ def url_filename(url, fallback="download"):
     return f"{slugify(stem, fallback)}.{slugify(ext, '')}" if dot and ext else slugify(name, fallback)
 
 
-def read_sources(path):
+def read_sources(path) -> list[dict]:
     """Links from a JSON list (``[{"url": ..., "sha256"?, "size"?, "timestamp"?}]``) or a TSV/CSV sheet.
 
     Returns de-duplicated entries (by normalised URL) in file order.
@@ -151,7 +172,7 @@ def _retryable(err):
                             TimeoutError))
 
 
-def fetch(url, folder, timeout=60, retries=3, backoff=1.0):
+def fetch(url, folder, timeout, retries, backoff=1.0):
     """Download ``url`` into a temp file in ``folder`` with retries; UserError with the last reason."""
     for attempt in range(1, retries + 2):
         try:
@@ -165,8 +186,9 @@ def fetch(url, folder, timeout=60, retries=3, backoff=1.0):
     raise AssertionError("unreachable")
 
 
-def download_link(link, out_dir, history_dir, timeout=60, retries=3, backoff=1.0, now=time.time):
-    """Fetch one link into ``out_dir`` (created atomically) and record it in the shared history.
+def download_link(link: dict, out_dir: str, settings: DownloadSettings, backoff: float = 1.0, now=time.time) -> dict:
+    """Fetch one link (``url``, optional ``sha256`` and ``size`` to check) into ``out_dir`` (created atomically) and
+    record it in the shared history (in ``settings.dir``).
 
     ``out_dir/status.json`` says what happened: ``downloaded`` (with ``file``) or
     ``duplicate`` (same URL or same content already stored: ``file`` points at it).
@@ -182,7 +204,7 @@ def download_link(link, out_dir, history_dir, timeout=60, retries=3, backoff=1.0
         return status
 
     try:
-        return _download_into(link, staging, out_dir, history_dir, timeout, retries, backoff, now, publish)
+        return _download_into(link, staging, out_dir, settings, backoff, now, publish)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -192,14 +214,14 @@ def _stored(entry):
     return entry.get("file") and Path(entry["file"]).is_file()
 
 
-def _download_into(link, staging, out_dir, history_dir, timeout, retries, backoff, now, publish):
-    url = link["url"]
+def _download_into(link, staging, out_dir, settings, backoff, now, publish):
+    url, history_dir = link["url"], settings.dir
     with locked_history(history_dir) as history:
         known = next((h for h in history if h["url"] == url and _stored(h)), None)
         if known:
             log.info("%s: already downloaded as %s; not downloading again", url, known["file"])
             return publish({"url": url, "status": "duplicate", "reason": "same URL", **_pick(known)})
-    tmp, name, sha, size = fetch(url, staging, timeout, retries, backoff)
+    tmp, name, sha, size = fetch(url, staging, settings.timeout, settings.retries, backoff)
     if link.get("sha256") and link["sha256"] != sha:
         tmp.unlink()
         raise UserError(url, f"checksum mismatch (expected sha256 {link['sha256']}, got {sha})")
@@ -224,3 +246,10 @@ def _download_into(link, staging, out_dir, history_dir, timeout, retries, backof
 
 def _pick(entry):
     return {"file": entry["file"], "sha256": entry["sha256"], "size": entry["size"]}
+
+
+def write_downloads_table(path: str, settings: DownloadsTableSettings) -> None:
+    """``downloads.tsv``: one row per link, downloaded, duplicate, failed (with the reason from its job's log),
+    unfinished or skipped (the workflow's onerror handler writes the same rows from what finished)."""
+    rows = download_rows(settings.links, settings.download_dir, settings.logs_dir, settings.manual)
+    write_table(path, tsv_text(rows, DOWNLOAD_COLUMNS))

@@ -42,6 +42,13 @@ class Limits:
     max_ratio: float
 
 
+@dataclass(frozen=True)
+class ExtractSettings(Limits):
+    """The ``extract`` config section (keys and defaults: config/schema.yaml): limits and what counts as a video."""
+
+    video_extensions: list[str]
+
+
 def _libarchive():
     """Import libarchive-c, pointing it at a conda env's libarchive when there is one."""
     prefix = os.environ.get("CONDA_PREFIX")
@@ -54,7 +61,7 @@ def _libarchive():
     return libarchive
 
 
-def safe_member_path(name):
+def safe_member_path(name: str) -> str:
     """Normalised relative POSIX path of an archive member, or raise ValueError(reason).
 
     Refuses absolute paths, drive letters, UNC paths, ``..`` components and NUL bytes.
@@ -74,7 +81,7 @@ def safe_member_path(name):
     return "/".join(parts)
 
 
-def skip_reason(member, extensions):
+def skip_reason(member: str, extensions) -> str | None:
     """Why a regular member is not a video candidate (None if it is one)."""
     path = PurePosixPath(member)
     if any(part == "__MACOSX" for part in path.parts) or path.name.startswith("._"):
@@ -193,7 +200,7 @@ def _manifest(project, source, videos, skipped):
             "skipped": sorted(skipped, key=lambda s: s["member"])}
 
 
-def extract_archive(archive, out_dir, project, limits, extensions):
+def extract_archive(archive, out_dir, project: str, limits: Limits, extensions) -> dict:
     """Extract the videos of ``archive`` into ``out_dir`` (created atomically); return the manifest.
 
     ``out_dir`` gets ``videos/<slug><ext>`` and ``manifest.json``. Any unsafe member,
@@ -261,7 +268,7 @@ def _publish_manifest(out_dir, manifest):
         raise
 
 
-def collect_loose(files, out_dir, project):
+def collect_loose(files, out_dir, project: str) -> dict:
     """Register loose videos (no copy): ``out_dir/manifest.json`` points at the originals."""
     out_dir = Path(out_dir)
     candidates = [{"member": Path(f).name, "file": Path(f), "path": str(f), "staged": False}
@@ -277,7 +284,7 @@ def collect_loose(files, out_dir, project):
     return manifest
 
 
-def extract_download(status_path, out_dir, project, limits, extensions, earlier=()):
+def extract_download(status_path, out_dir, project: str, limits: Limits, extensions, earlier=()) -> dict:
     """Extract (or register) what a ``download`` job fetched, as described by its ``status.json``.
 
     ``earlier`` are the ``status.json`` of the links listed before this one in ``sources``: if one of
@@ -296,3 +303,18 @@ def extract_download(status_path, out_dir, project, limits, extensions, earlier=
     if archive_stem(path.name):
         return extract_archive(path, out_dir, project, limits, extensions)
     return collect_loose([path], out_dir, project)
+
+
+def extract_project(source: dict, out_dir: str, project: str, settings: ExtractSettings) -> dict:
+    """Extract (or register) the videos of one project into ``out_dir``; return its manifest.
+
+    ``source`` is the extraction job's named inputs: ``archive`` (an archive of the input folder), ``loose`` (the
+    input folder's loose videos) or ``download`` (a download job's ``status.json``, with ``earlier``: those of the
+    links listed before it in ``sources``).
+    """
+    extensions = settings.video_extensions
+    if "archive" in source:
+        return extract_archive(source["archive"], out_dir, project, settings, extensions)
+    if "download" in source:
+        return extract_download(source["download"], out_dir, project, settings, extensions, source.get("earlier", []))
+    return collect_loose(source["loose"], out_dir, project)

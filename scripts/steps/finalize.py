@@ -10,6 +10,7 @@ import logging
 import os
 import shutil
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 import jsonschema
@@ -20,6 +21,28 @@ from vidflow.jsonstream import Items, NotAnObject, read_members
 
 log = logging.getLogger("finalize")
 PROVENANCE_KEYS = ("backend", "engine", "model", "models", "device", "encoder", "mode")
+
+
+@dataclass(frozen=True)
+class FinalizeSettings:
+    """The ``finalize`` config section (keys and defaults: config/schema.yaml) and the provenance its rule adds
+    (rules/provenance.smk)."""
+
+    archive_dir: str  # archive/<sha256>/ folders go here
+    schemas: str  # folder of *.schema.json
+    config: dict  # the effective config of every step that produced the video
+    environments: dict  # {env: {"conda": {package: version}, "pip": [pins]}} of those steps
+    snakemake_version: str
+
+
+# The finalize job's named inputs that are JSON outputs, each with the schema it must meet (schemas/<name>.schema.json;
+# also its step's name in metadata.json's "steps"), in the order they are checked ...
+VALIDATED_INPUTS = {"source": "source", "info": "video", "scenes": "scenes", "diarization": "diarization",
+                    "tracking": "tracking", "speakers": "speakers", "reduced_tracking": "reduced_tracking",
+                    "reduced_audio": "reduced_audio", "expressions": "expressions"}
+# ... and the named inputs that are archived, as ``<video><suffix>``.
+ARCHIVED_INPUTS = {"reduced_tracking": "_tracking.json", "reduced_audio": "_audio.json", "scenes_csv": "_scenes.csv",
+                   "rttm": "_diarization.rttm", "expressions": "_expressions.json"}
 
 
 def load_schema(path):
@@ -108,7 +131,7 @@ def _items(validator, items, instance, schema):
 Validator = jsonschema.validators.extend(jsonschema.Draft202012Validator, {"items": _items})
 
 
-def validate_file(path, schema):
+def validate_file(path, schema: dict) -> dict:
     """Raise UserError naming the file, the JSON pointer and the schema rule that broke.
 
     Returns the document's top-level members, with the arrays that were validated item by item (``frames``...)
@@ -172,7 +195,7 @@ def _same_content(existing, staging):
     return all((existing / n).read_bytes() == (staging / n).read_bytes() for n in names)
 
 
-def write_archive(root, sha256, files, metadata, now=None, check=None):
+def write_archive(root, sha256: str, files: dict, metadata: dict, now=None, check=None) -> bool:
     """Create or update ``root/<sha256>/`` atomically; return True if anything was written.
 
     ``files`` maps archive names to source paths. ``created_at`` is kept from an existing
@@ -255,3 +278,24 @@ def finalize_video(*, video, project, source_path, converted, json_inputs, schem
     write_json(receipt, {"sha256": sha, "archive": str(Path(archive_root) / sha),
                          "files": sorted([*files, "metadata.json", "MANIFEST.sha256"])})
     return sha
+
+
+def archive_plan(inputs: dict, video: str) -> tuple[dict, dict]:
+    """What :func:`finalize_video` validates and archives of the job's named ``inputs``: ``(json_inputs,
+    extra_files)``, by VALIDATED_INPUTS and ARCHIVED_INPUTS (an optional step's output is there when it ran)."""
+    archived = {name: f"{video}{suffix}" for name, suffix in ARCHIVED_INPUTS.items() if name in inputs}
+    json_inputs = {schema: (inputs[name], f"{schema}.schema.json", archived.get(name))
+                   for name, schema in VALIDATED_INPUTS.items() if name in inputs}
+    extra_files = {archived[name]: inputs[name] for name in archived if name not in VALIDATED_INPUTS}
+    return json_inputs, extra_files
+
+
+def finalize_outputs(video: str, project: str, inputs: dict, receipt: str, settings: FinalizeSettings) -> str:
+    """Validate and archive one video's outputs, the finalize job's named ``inputs`` (``source``: its record,
+    ``video``: the converted video, whose SHA-256 names the archive); returns that SHA-256."""
+    json_inputs, extra_files = archive_plan(inputs, video)
+    return finalize_video(video=video, project=project, source_path=inputs["source"], converted=inputs["video"],
+                          json_inputs=json_inputs, schema_dir=settings.schemas, extra_files=extra_files,
+                          config=settings.config, environments=settings.environments,
+                          snakemake_version=settings.snakemake_version, archive_root=settings.archive_dir,
+                          receipt=receipt)

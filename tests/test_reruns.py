@@ -1,0 +1,34 @@
+"""What a config change reruns: only the steps that depend on it (dry run against ``odd_run``, the finished run of
+tests/odd_inputs_run.py)."""
+
+import json
+import re
+
+import pytest
+from conftest import ROOT, run_snakemake
+from odd_inputs_run import ODD
+
+pytest_plugins = ["odd_inputs_run"]
+
+
+def job_counts(proc):
+    """``{rule: count}`` from the job stats table of a (dry) run."""
+    table = (proc.stdout + proc.stderr).split("Job stats:", 1)[-1].split("total", 1)[0]
+    return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, flags=re.M)}
+
+
+@pytest.mark.slow
+def test_changing_the_tracking_engine_reruns_only_tracking_and_what_uses_it(odd_run, tmp_path):
+    work, proc, _, _ = odd_run
+    assert proc.returncode == 0
+    config = {"input_dir": str(work / "input")}
+    unchanged = run_snakemake(work, "-n", config=config)
+    assert "Nothing to be done" in unchanged.stdout + unchanged.stderr
+    task = ROOT.parent / "shared" / "models" / "mediapipe" / "face_landmarker_v2_with_blendshapes.task"
+    override = tmp_path / "engine.yaml"  # same env family (mediapipe), so the same rule reruns
+    override.write_text(json.dumps({"tracking": {"engine": "mediapipe_tasks",
+                                                 "mediapipe_tasks": {"model": str(task), "sha256": ""}}}))
+    jobs = job_counts(run_snakemake(work, "-n", config=config, configfiles=[override]))
+    videos = len(ODD)
+    assert jobs == {"track_faces_mediapipe": videos, "link_speakers": videos, "reduce": videos, "finalize": videos,
+                    "report_video": videos, "project_summary": 1, "report_run": 1, "diagnostics": 1, "all": 1}
