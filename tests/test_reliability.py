@@ -20,9 +20,11 @@ from pathlib import Path
 
 import media_factory as mf
 import pytest
-from conftest import ROOT, SNAKEMAKE, VENV_DIR, ffprobe_json, make_testsrc, require_binaries, run_snakemake
+from conftest import (ROOT, SNAKEMAKE, VENV_DIR, ffprobe_json, make_testsrc, require_binaries, run_snakemake,
+                      schema_defaults)
 from vidflow.errors import UserError
 from vidflow.io import write_json
+from vidflow.job import job_json
 from vidflow.media import ffprobe, packet_durations, summarize
 
 GOOD_SHOT = mf.Shot("astronaut", 60, zoom=(1.15, 1.3), pan=(0.4, 0.3, 0.52, 0.28))
@@ -338,7 +340,7 @@ def test_full_or_read_only_disk_gives_a_clear_error_and_no_corrupt_output(tmp_pa
 
 # --- interruption: SIGKILL or Ctrl-C (SIGINT) of the whole process group, in each heavy rule ---
 
-HEAVY = [("convert", "video.mp4"), ("detect_scenes", "scenes.json"), ("diarize_vad_embed", "diarization.json"),
+HEAVY = [("convert", "video.mp4"), ("scenes", "scenes.json"), ("diarization", "diarization.json"),
          ("track_faces_mediapipe", "tracking.json")]
 
 
@@ -498,10 +500,12 @@ def step_command(step, work, out):
     folder = work / "results" / "_loose" / "good"
     video, scenes = folder / "video.mp4", folder / "scenes.json"
     env, script, args = {
-        "scenes": ("scenes", "scenes.py", ["--input", video, "--json", out / "scenes.json", "--csv", out / "scenes.csv",
-                                           "--probs", out / "probs.json", "--threads", "2"]),
-        "diarization": ("diarization", "diarize.py", ["--backend", "vad_embed", "--input", video, "--json",
-                                                      out / "d.json", "--rttm", out / "d.rttm"]),
+        "scenes": ("scenes", "scenes.py", [job_json({"video": str(video)}, {
+            "json": str(out / "scenes.json"), "csv": str(out / "scenes.csv"), "probs": str(out / "probs.json")},
+            schema_defaults("scenes")), "--threads", "2"]),
+        "diarization": ("diarization", "diarization.py", [job_json(
+            {"video": str(video)}, {"json": str(out / "d.json"), "rttm": str(out / "d.rttm")},
+            schema_defaults("diarization"))]),
         "tracking": ("tracking_mediapipe", "track_faces.py", ["--video", video, "--scenes", scenes, "--output",
                                                               out / "tracking.json", "--threads", "2",
                                                               "--chunk-frames", "30"]),

@@ -53,7 +53,7 @@ def test_run_summary_benchmarks_and_diagnostics(demo_report):
     assert re.search(r"<td>demo_interviews</td><td>done</td><td>-</td><td>2</td><td>0</td><td>0</td>", run)
     assert len(re.findall(r"<td>demo_interviews</td><td>[\w-]+</td><td>done</td><td>-</td>", run)) == 2
     bench = (demo_report / "results/report/benchmarks.html").read_text()
-    for rule in ("extract", "convert", "detect_scenes", "track_faces_mediapipe", "finalize", "report_video"):
+    for rule in ("extract", "convert", "scenes", "track_faces_mediapipe", "finalize", "report_video"):
         assert f"<td>{rule}</td>" in bench
     diag = json.loads((demo_report / "results/diagnostics.json").read_text())
     assert diag["ffmpeg"].startswith("ffmpeg version")
