@@ -3,11 +3,12 @@
 
 Takes the 60 s benchmark clips at 25 fps (benchmarks/common.py: real astronaut faces panned and zoomed, a
 cut every 5 s) at 640x360 and 1280x720 and runs the step's own script (scripts/scenes.py, in the scenes venv,
-on the project config's scenes settings) once per runtime variant in turn, ``--repeats`` rounds, so that load from other users of the machine hits
-every variant alike; reports medians of wall time, CPU seconds (the process and FFmpeg), the inference time
-the step logs, and per variant the scenes and the largest difference of its probabilities from PyTorch's
-(scenes_probs.json, 3 decimals). One OpenVINO run before the rounds fills the export cache (its time is
-reported apart). Prints a table and writes results/benchmarks/scenes_speed.json. Run with the driver venv:
+on the project config's scenes settings) once per runtime variant in turn, ``--repeats`` rounds, so that load
+from other users of the machine hits every variant alike; reports medians of wall time, CPU seconds (the process
+and FFmpeg), the inference time the step logs, and per variant the scenes and the largest difference of its
+probabilities from PyTorch's (scenes_probs.json, 3 decimals). One OpenVINO run before the rounds fills the
+export cache (its time is reported apart). Prints a table and writes results/benchmarks/scenes_speed.json. Run
+with the driver venv:
 
     .venvs/workflow/bin/python benchmarks/scenes_speed.py [--seconds 60] [--threads 2] [--repeats 3]
         [--sizes 640x360,1280x720]

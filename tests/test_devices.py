@@ -29,4 +29,5 @@ def test_cuda_status_honours_cuda_visible_devices(monkeypatch):
         monkeypatch.setenv("CUDA_VISIBLE_DEVICES", hidden)
         assert cuda_status(fake_torch(True)) == (False, "CUDA_VISIBLE_DEVICES hides all GPUs")
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0")
-    assert choose_device(1, "scenes.gpu", lambda: cuda_status(fake_torch(True))) == ("cuda", "GPU visible (NVIDIA H100)")
+    chosen = choose_device(1, "scenes.gpu", lambda: cuda_status(fake_torch(True)))
+    assert chosen == ("cuda", "GPU visible (NVIDIA H100)")
