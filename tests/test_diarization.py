@@ -12,14 +12,14 @@ import subprocess
 
 import numpy as np
 import pytest
-from conftest import ROOT, VENV_DIR, require_binaries, run_snakemake, schema_defaults
 from der import diarization_error_rate
+
+import media_factory as mf
+from conftest import ROOT, VENV_DIR, require_binaries, run_snakemake, schema_defaults
 from steps.diarization import finalize_segments, merge_segments, read_rttm, rename_speakers, speech_regions, to_rttm
 from steps.diarization_cluster import cluster_embeddings, merge_similar_clusters
 from steps.diarization_vad_embed import label_segments, partial_windows, smooth_labels
 from vidflow.job import job_command
-
-import media_factory as mf
 
 VOICES = ("en-us+m3", "en+f3")
 LINES = ["Good morning and welcome to the programme.", "Thank you very much, it is good to be here.",
@@ -171,8 +171,9 @@ def test_windows_smoothing_and_segments():
 
 def test_backend_modules_import_only_what_their_env_provides():
     """diarization.py loads its backend dynamically, so test_envs' import scan cannot follow it: check here."""
-    from build_env import read_env
     from test_envs import DISTRIBUTIONS, imported_modules
+
+    from build_env import read_env
 
     for backend, env in (("vad_embed", "diarization"), ("pyannote", "diarization_pyannote")):
         spec = read_env(ROOT / "envs" / f"{env}.yaml")

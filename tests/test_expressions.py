@@ -17,9 +17,10 @@ import shutil
 import subprocess
 
 import jsonschema
-import media_factory as mf
 import numpy as np
 import pytest
+
+import media_factory as mf
 from build_env import build
 from conftest import ROOT, VENV_DIR, require_binaries, schema_defaults
 from steps import expressions as ex

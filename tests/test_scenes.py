@@ -10,11 +10,11 @@ import json
 import platform
 import subprocess
 import sys
-from pathlib import Path
 
-import media_factory as mf
 import numpy as np
 import pytest
+
+import media_factory as mf
 from build_env import build
 from conftest import ROOT, VENV_DIR, ffprobe_json, require_binaries, run_snakemake, schema_defaults
 from steps import scenes as sc

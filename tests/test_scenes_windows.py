@@ -3,6 +3,7 @@ each frame's prediction taken from the middle of its window, windows stacked int
 
 import numpy as np
 import pytest
+
 from steps import scenes as sc
 
 

@@ -24,10 +24,10 @@ from pathlib import Path
 import numpy as np
 
 from steps.diarization import speech_regions
-from vidflow import interrupt
-from vidflow.io import sha256_file
 from steps.diarization_cluster import cluster_embeddings
+from vidflow import interrupt
 from vidflow.errors import UserError
+from vidflow.io import sha256_file
 
 log = logging.getLogger("diarization.vad_embed")
 
