@@ -3,9 +3,10 @@
 
 The speech is two espeak-ng voices (en-us+m3, en+f3) taking turns with pauses (tools/media_factory),
 five minutes of varied sentences rendered once and looped to the wanted length (cheap to make, the
-truth is known), muxed under a tiny still video. Each run is the real script in its env (a fresh process:
-imports and model loading included); peak RSS is the process's maximum resident set. DER (collar
-0.25 s) against the truth is printed too. The pyannote backend runs too (1 min only) when its env
+truth is known), muxed under a tiny still video. Each run is the real script in its env on the project config's
+diarization settings (a fresh process: imports and model loading included); peak RSS is the process's maximum
+resident set. DER against the truth is printed too (benchmarks/quality_scores.py: pyannote.metrics, a collar of
+0.25 s in total). The pyannote backend runs too (1 min only) when its env
 exists, with a pipeline of pyannote's classes and random weights (speed only: its output is noise).
 Prints a table and writes results/benchmarks/diarization_speed.json. Run with the driver venv:
 
@@ -23,9 +24,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from quality_scores import diarization_scores  # noqa: E402
+
 import common  # noqa: E402
 from media_speech import layout_turns, make_speech, write_wav  # noqa: E402
-from steps.diarization import diarization_error_rate  # noqa: E402
+from vidflow.job import job_command  # noqa: E402  (common puts scripts/ on the path)
 
 ROOT = common.ROOT
 VENVS = common.VENV_DIR
@@ -88,10 +91,10 @@ def run_measured(cmd):
     return run["wall_s"], run["peak_rss_mib"]
 
 
-def diarize_cmd(env, video, out, *extra):
-    return [str(VENVS / env / "bin" / "python"), str(ROOT / "scripts" / "diarize.py"), "--input", str(video),
-            "--json", str(out / "diarization.json"), "--rttm", str(out / "diarization.rttm"),
-            "--log", str(out / "log.txt"), *extra]
+def diarize_cmd(env, video, out, settings, threads=1):
+    return job_command(VENVS / env / "bin" / "python", ROOT / "scripts" / "diarization.py", {"video": video},
+                       {"json": out / "diarization.json", "rttm": out / "diarization.rttm"}, settings,
+                       threads=threads, log=out / "log.txt")
 
 
 def main():
@@ -102,28 +105,31 @@ def main():
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        runs = [("vad_embed", "diarization", m, ["--backend", "vad_embed"]) for m in args.minutes]
-        if not args.no_pyannote and (VENVS / "pyannote" / "bin" / "python").exists():
+        section = common.read_config()["diarization"]
+        runs = [("vad_embed", "diarization", m, {**section, "backend": "vad_embed"}, 1) for m in args.minutes]
+        pyannote_python = VENVS / "diarization_pyannote" / "bin" / "python"
+        if not args.no_pyannote and pyannote_python.exists():
             code = ("import sys; sys.path.insert(0, sys.argv[1]);"
                     "from steps.diarization_pyannote import build_random_pipeline; build_random_pipeline(sys.argv[2])")
-            subprocess.run([str(VENVS / "pyannote" / "bin" / "python"), "-c", code, str(ROOT / "scripts"),
-                            str(tmp / "pipeline")], check=True)
-            runs.append(("pyannote (random weights)", "pyannote", min(args.minutes),
-                         ["--backend", "pyannote", "--pipeline", str(tmp / "pipeline"), "--threads", "2"]))
-        for name, env, minutes, extra in runs:
+            subprocess.run([str(pyannote_python), "-c", code, str(ROOT / "scripts"), str(tmp / "pipeline")],
+                           check=True)
+            pyannote = {**section["pyannote"], "pipeline": str(tmp / "pipeline")}
+            runs.append(("pyannote (random weights)", "diarization_pyannote", min(args.minutes),
+                         {**section, "backend": "pyannote", "pyannote": pyannote}, 2))
+        for name, env, minutes, settings, threads in runs:
             video, truth = bench_media(minutes)
             out = tmp / f"{env}_{minutes}"
             out.mkdir()
-            wall, rss = run_measured(diarize_cmd(env, video, out, *extra))
+            wall, rss = run_measured(diarize_cmd(env, video, out, settings, threads))
             record = json.loads((out / "diarization.json").read_text())
-            score = diarization_error_rate(truth, record["segments"], collar=0.25, step=0.01)
+            der = diarization_scores(truth, record["segments"], 60 * minutes)["der@0.25"]
             log_tail = [line.split(": ", 1)[-1] for line in (out / "log.txt").read_text().splitlines()
                         if " INFO " in line][-4:-1]
             rows.append({"backend": name, "audio_min": minutes, "wall_s": round(wall, 1),
                          "real_time_factor": round(wall / (60 * minutes), 4), "peak_rss_mib": round(rss),
-                         "speakers": len(record["speakers"]), "der": round(score["der"], 4), "steps": log_tail})
+                         "speakers": len(record["speakers"]), "der": der, "steps": log_tail})
             print(f"{name} {minutes} min: {wall:.1f} s, RTF {wall / (60 * minutes):.4f}, {rss:.0f} MiB, "
-                  f"{len(record['speakers'])} speakers, DER {score['der']:.3f}", flush=True)
+                  f"{len(record['speakers'])} speakers, DER {der:.3f}", flush=True)
     print(common.format_table(rows, [("backend", "backend"), ("audio_min", "audio min"), ("wall_s", "wall s"),
                                      ("real_time_factor", "real-time factor"), ("peak_rss_mib", "peak RSS MiB"),
                                      ("speakers", "speakers"), ("der", "DER")], "Diarization (fresh process each)"))

@@ -37,6 +37,7 @@ from steps.convert import ConvertSettings, convert_video  # noqa: E402
 from vidflow.media import ffprobe, summarize  # noqa: E402
 
 CONVERT_SETTINGS = ConvertSettings(encoder="auto", crf=20, preset="fast", audio_bitrate="128k")
+SCENES = {"threshold": 0.5, "min_scene_frames": 1, "batch_size": 0, "runtime": "auto", "precision": "auto"}
 
 
 def psnr(reference, test):
@@ -70,13 +71,13 @@ def check_scenes(video, work, threads):
     import torch  # noqa: PLC0415
 
     import steps.scenes_model as scenes_model  # noqa: PLC0415
-    from steps.scenes import detect_scenes, predict_video  # noqa: PLC0415
+    from steps.scenes import ScenesSettings, detect_scenes, predict_video  # noqa: PLC0415
 
     runs, probs = {}, {}
     for gpus in (1, 0):
         paths = [work / f"scenes_gpu{gpus}.{ext}" for ext in ("json", "csv", "probs.json")]
         start = time.perf_counter()
-        document = detect_scenes(video, *paths, threads=threads, gpus=gpus)
+        document = detect_scenes(video, *paths, ScenesSettings(**SCENES), threads=threads, gpus=gpus)
         runs[gpus] = {"device": document["model"]["device"], "wall_s": round(time.perf_counter() - start, 2),
                       "cuts": [scene["start_frame"] for scene in document["scenes"][1:]]}
         probs[gpus] = np.asarray(json.loads(paths[2].read_text())["probabilities"], dtype=np.float64)
@@ -109,7 +110,7 @@ def read_wav(path):
 
 
 def check_diarization(video, audio, pipeline, work, threads):
-    from steps.diarization import SAMPLE_RATE, finalize_segments, read_audio  # noqa: PLC0415
+    from steps.diarization import SAMPLE_RATE, PyannoteSettings, finalize_segments, read_audio  # noqa: PLC0415
     from steps.diarization_pyannote import build_random_pipeline, diarize  # noqa: PLC0415
 
     if audio:
@@ -121,8 +122,8 @@ def check_diarization(video, audio, pipeline, work, threads):
     if not pipeline:
         pipeline = work / "random_pipeline"
         build_random_pipeline(pipeline)
-    settings = {"backend": "pyannote", "pipeline": str(pipeline), "num_speakers": 0, "min_speakers": 1,
-                "max_speakers": 3}
+    settings = PyannoteSettings(num_speakers=0, min_speakers=1, max_speakers=3, pipeline=str(pipeline),
+                                token_env="HF_TOKEN")
     runs = {}
     for gpus in (1, 0):
         start = time.perf_counter()

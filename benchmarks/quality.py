@@ -2,7 +2,7 @@
 """Quality on real recordings: run the real workflow on the dev set (tools/real_media.py), score it against the truth.
 
     .venvs/workflow/bin/python benchmarks/quality.py [--clips resources/real_media/clips] [--only NAME ...]
-        [--backend vad_embed|pyannote] [--config audio.min_silence=0.2 ...] [--cores 2] [--score-only]
+        [--backend vad_embed|pyannote] [--config diarization.min_silence=0.2 ...] [--cores 2] [--score-only]
 
 The clips go into one input folder as loose videos (project ``_loose``); Snakemake builds, per clip,
 diarization.json, scenes.json, faces.json and speakers.json in ``--work`` (default
@@ -54,7 +54,7 @@ TITLES = {"diarization": "Diarization clips", "av": "AV clips (speaker to face)"
 
 
 def parse_overrides(pairs):
-    """["audio.min_silence=0.2", ...] -> nested dict (values read as YAML: numbers, booleans, lists)."""
+    """["diarization.min_silence=0.2", ...] -> nested dict (values read as YAML: numbers, booleans, lists)."""
     import yaml  # noqa: PLC0415
 
     config = {}
@@ -122,14 +122,14 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--clips", type=Path, default=CLIPS, help="the dev set's clips folder")
     parser.add_argument("--only", nargs="+", help="clip names (default: every clip in --clips)")
-    parser.add_argument("--backend", default="vad_embed", help="diarization backend (audio.backend)")
+    parser.add_argument("--backend", default="vad_embed", help="diarization backend (diarization.backend)")
     parser.add_argument("--config", nargs="+", default=[], metavar="KEY=VALUE",
                         help="config overrides passed to Snakemake, dotted keys: tracking.engine=yunet")
     parser.add_argument("--work", type=Path, help="work folder (default results/benchmarks/quality/<label>)")
     parser.add_argument("--cores", type=int, default=2)
     parser.add_argument("--score-only", action="store_true", help="score the outputs already in --work")
     args = parser.parse_args(argv)
-    overrides = parse_overrides([f"audio.backend={args.backend}", *args.config])
+    overrides = parse_overrides([f"diarization.backend={args.backend}", *args.config])
     label = args.backend + (f"_{hashlib.sha256(' '.join(sorted(args.config)).encode()).hexdigest()[:8]}"
                             if args.config else "")
     work = args.work or common.RESULTS / "quality" / label

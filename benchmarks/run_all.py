@@ -81,7 +81,7 @@ def per_rule(args, work):
         table = job_rows(jobs, video_s, frames, floors)
         for row in table:
             row["size"] = label
-            if row["rule"].startswith("track_faces_"):
+            if row["rule"] == "tracking":
                 row["rule"] = f"{row['rule']} [{default}]"
         rows += table
         print(f"per_rule {label}: workflow {run['wall_s']:.0f} s; floors {floors}", flush=True)
@@ -94,7 +94,7 @@ def per_rule(args, work):
                 continue
             overlay = config_dir / f"{engine['name']}.json"
             overlay.write_text(json.dumps(common.engine_config(engine)))
-            rule = f"track_faces_{engine['family']}"
+            rule = "tracking"
             tsv = wd / "run" / "results" / "benchmarks" / rule / "_loose" / f"talk_{label}.tsv"
             started = time.time()
             result = common.run_workflow(wd / "run", inputs, targets=[f"results/_loose/talk_{label}/tracking.json"],

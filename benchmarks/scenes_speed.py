@@ -2,12 +2,13 @@
 """Benchmark step 3 (scenes): TransNetV2 through PyTorch against OpenVINO (f32 and the CPU's own precision).
 
 Takes the 60 s benchmark clips at 25 fps (benchmarks/common.py: real astronaut faces panned and zoomed, a
-cut every 5 s) at 640x360 and 1280x720 and runs the step's own script (scripts/scenes.py, in the scenes venv)
-once per runtime variant in turn, ``--repeats`` rounds, so that load from other users of the machine hits
-every variant alike; reports medians of wall time, CPU seconds (the process and FFmpeg), the inference time
-the step logs, and per variant the scenes and the largest difference of its probabilities from PyTorch's
-(scenes_probs.json, 3 decimals). One OpenVINO run before the rounds fills the export cache (its time is
-reported apart). Prints a table and writes results/benchmarks/scenes_speed.json. Run with the driver venv:
+cut every 5 s) at 640x360 and 1280x720 and runs the step's own script (scripts/scenes.py, in the scenes venv,
+on the project config's scenes settings) once per runtime variant in turn, ``--repeats`` rounds, so that load
+from other users of the machine hits every variant alike; reports medians of wall time, CPU seconds (the process
+and FFmpeg), the inference time the step logs, and per variant the scenes and the largest difference of its
+probabilities from PyTorch's (scenes_probs.json, 3 decimals). One OpenVINO run before the rounds fills the
+export cache (its time is reported apart). Prints a table and writes results/benchmarks/scenes_speed.json. Run
+with the driver venv:
 
     .venvs/workflow/bin/python benchmarks/scenes_speed.py [--seconds 60] [--threads 2] [--repeats 3]
         [--sizes 640x360,1280x720]
@@ -27,6 +28,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import common  # noqa: E402
+from vidflow.job import job_command  # noqa: E402  (common puts scripts/ on the path)
 
 ROOT = common.ROOT
 SCENES_PYTHON = common.VENV_DIR / "scenes" / "bin" / "python"
@@ -44,11 +46,12 @@ def run_step(clip, runtime, precision, threads):
     """One run of the step: wall and CPU seconds, logged inference seconds, model block, scene starts, probs."""
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp)
-        cmd = [SCENES_PYTHON, SCRIPT, "--input", clip, "--json", out / "scenes.json", "--csv", out / "scenes.csv",
-               "--probs", out / "probs.json", "--threads", threads, "--runtime", runtime, "--precision", precision,
-               "--log", out / "log"]
+        settings = {**common.read_config()["scenes"], "runtime": runtime, "precision": precision}
+        cmd = job_command(SCENES_PYTHON, SCRIPT, {"video": clip}, {"json": out / "scenes.json",
+                          "csv": out / "scenes.csv", "probs": out / "probs.json"}, settings, threads=threads,
+                          log=out / "log")
         cpu, start = children_cpu_s(), time.perf_counter()
-        proc = subprocess.run([str(c) for c in cmd], capture_output=True, text=True, check=False)
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
         wall, cpu = time.perf_counter() - start, children_cpu_s() - cpu
         log = (out / "log").read_text() if (out / "log").exists() else ""
         done = DONE.search(log)

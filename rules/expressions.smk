@@ -6,19 +6,19 @@ if EXPRESSIONS["enabled"]:
     VIDEO_OUTPUTS.append("results/{project}/{video}/expressions.json")
 
 
-rule face_expressions:
+rule expressions:
     input:
         video="results/{project}/{video}/video.mp4",
         tracking="results/{project}/{video}/tracking.json",
         env=env_ready("expressions"),
     output:
-        "results/{project}/{video}/expressions.json",
+        json="results/{project}/{video}/expressions.json",
     log:
-        "logs/face_expressions/{project}/{video}.log",
+        "logs/expressions/{project}/{video}.log",
     benchmark:
-        "results/benchmarks/face_expressions/{project}/{video}.tsv"
+        "results/benchmarks/expressions/{project}/{video}.tsv"
     conda:
-        "../envs/expressions.yaml"
+        env_file("expressions")
     threads: EXPRESSIONS["threads"]
     resources:
         mem_mb=lambda wildcards, threads: 3072 + 256 * threads,
@@ -26,14 +26,7 @@ rule face_expressions:
         gpu=EXPRESSIONS["gpu"],
     params:
         python=env_python("expressions"),
-        script=script_path("face_expressions.py"),
-        model_dir=shlex.quote(EXPRESSIONS["model_dir"]),
-        models=(
-            f"--landmark-model {EXPRESSIONS['landmark_model']} --au-model {EXPRESSIONS['au_model']}"
-            f" --emotion-model {EXPRESSIONS['emotion_model']}"
-            f" --batch-frames {EXPRESSIONS['batch_frames']}"
-        ),
+        script=script_path("expressions.py"),
+        job=step_job(EXPRESSIONS),
     shell:
-        "{params.python} {params.script} --video {input.video} --tracking {input.tracking}"
-        " --output {output} --model-dir {params.model_dir} {params.models} --threads {threads}"
-        " --gpus {resources.gpu} --log {log}"
+        "{params.python} {params.script} {params.job} --threads {threads} --gpus {resources.gpu} --log {log}"

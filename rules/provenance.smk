@@ -2,8 +2,6 @@
 # the envs of the steps that produce each archived video.
 from snakemake import __version__ as snakemake_version
 
-from steps.tracking.engines import engine_family
-
 
 # --- optional steps: extra inputs of finalize ---
 def expressions_inputs(wildcards):
@@ -18,15 +16,22 @@ def expressions_inputs(wildcards):
 # --- provenance: the effective config and the envs of the steps that produce each archived video ---
 STEP_CONFIG = {
     step: config[step]
-    for step in ("extract", "convert", "scenes", "audio", "tracking", "link_speakers")
+    for step in (
+        "extract",
+        "convert",
+        "scenes",
+        "diarization",
+        "tracking",
+        "link_speakers",
+    )
     + (("expressions",) if config["expressions"]["enabled"] else ())
 }
 STEP_ENVS = [
     "extract",
     "convert",
     "scenes",
-    "pyannote" if config["audio"]["backend"] == "pyannote" else "diarization",
-    f"tracking_{engine_family(config['tracking']['engine'])}",
+    DIARIZATION_ENV,
+    TRACKING_ENV,
     *(["expressions"] if config["expressions"]["enabled"] else []),
     "finalize",
 ]

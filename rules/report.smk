@@ -119,8 +119,8 @@ rule diagnostics:
                 "snakemake_version": snakemake_version,
                 "gpu_requests": {
                     "convert": config["convert"]["gpu"],
-                    "detect_scenes": config["scenes"]["gpu"],
-                    "diarization": config["audio"]["gpu"],
+                    "scenes": config["scenes"]["gpu"],
+                    "diarization": config["diarization"]["gpu"],
                 },
                 "results": "results",
             }

@@ -7,7 +7,7 @@ VIDEO_OUTPUTS += [
 ]
 
 
-rule detect_scenes:
+rule scenes:
     input:
         video="results/{project}/{video}/video.mp4",
         env=env_ready("scenes"),
@@ -16,11 +16,11 @@ rule detect_scenes:
         csv="results/{project}/{video}/scenes.csv",
         probs="results/{project}/{video}/scenes_probs.json",
     log:
-        "logs/detect_scenes/{project}/{video}.log",
+        "logs/scenes/{project}/{video}.log",
     benchmark:
-        "results/benchmarks/detect_scenes/{project}/{video}.tsv"
+        "results/benchmarks/scenes/{project}/{video}.tsv"
     conda:
-        "../envs/scenes.yaml"
+        env_file("scenes")
     threads: config["scenes"]["threads"]
     resources:
         mem_mb=1536,  # measured peak RSS ~640 MiB at 60 s and 600 s (glibc heap trimmed after each batch)
@@ -29,13 +29,6 @@ rule detect_scenes:
     params:
         python=env_python("scenes"),
         script=script_path("scenes.py"),
-        threshold=config["scenes"]["threshold"],
-        min_scene_frames=config["scenes"]["min_scene_frames"],
-        batch_size=config["scenes"]["batch_size"],
-        runtime=config["scenes"]["runtime"],
-        precision=config["scenes"]["precision"],
+        job=step_job(config["scenes"]),
     shell:
-        "{params.python} {params.script} --input {input.video} --json {output.json} --csv {output.csv}"
-        " --probs {output.probs} --threshold {params.threshold} --min-scene-frames {params.min_scene_frames}"
-        " --batch-size {params.batch_size} --threads {threads} --gpus {resources.gpu}"
-        " --runtime {params.runtime} --precision {params.precision} --log {log}"
+        "{params.python} {params.script} {params.job} --threads {threads} --gpus {resources.gpu} --log {log}"

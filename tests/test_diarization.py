@@ -12,21 +12,22 @@ import subprocess
 
 import numpy as np
 import pytest
-from conftest import ROOT, VENV_DIR, require_binaries, run_snakemake
-from steps.diarization import (diarization_error_rate, finalize_segments, merge_segments, read_rttm,
-                               rename_speakers, speech_regions, to_rttm)
-from steps.diarization_cluster import cluster_embeddings, merge_similar_clusters
-from steps.diarization_vad_embed import label_segments, partial_windows, smooth_labels
+from der import diarization_error_rate
 
 from media_clips import make_video
 from media_shots import Shot
 from media_speech import layout_turns, make_silence, make_speech
+from conftest import ROOT, VENV_DIR, require_binaries, run_snakemake, schema_defaults
+from steps.diarization import finalize_segments, merge_segments, read_rttm, rename_speakers, speech_regions, to_rttm
+from steps.diarization_cluster import cluster_embeddings, merge_similar_clusters
+from steps.diarization_vad_embed import label_segments, partial_windows, smooth_labels
+from vidflow.job import job_command
 
 VOICES = ("en-us+m3", "en+f3")
 LINES = ["Good morning and welcome to the programme.", "Thank you very much, it is good to be here.",
          "Tell us about your latest research project.", "We study how people take turns in conversation.",
          "That sounds fascinating, what did you find?", "Mostly that pauses are shorter than you would think."]
-DEFAULTS = ["--backend", "vad_embed", "--num-speakers", "0", "--min-speakers", "1", "--max-speakers", "8"]
+SCRIPT = ROOT / "scripts" / "diarization.py"
 
 
 def make_clip(folder, name, turns=None, duration=None, audio=True):
@@ -50,19 +51,22 @@ def dialogue(tmp_path_factory):
     return make_clip(tmp_path_factory.mktemp("dialogue"), "talk", turns)
 
 
-def diarize(video, out_dir, *extra):
-    """Run the step's script in its env, as the rule does; returns (record, rttm text)."""
+def diarize(video, out_dir):
+    """Run the step's script in its env on the default settings, as the rule does; returns (record, rttm text)."""
     python = VENV_DIR / "diarization" / "bin" / "python"
     if not python.exists():
         from build_env import build
 
         build(ROOT / "envs" / "diarization.yaml", VENV_DIR / "diarization")
     out_dir.mkdir(parents=True, exist_ok=True)
-    cmd = [str(python), str(ROOT / "scripts" / "diarize.py"), "--input", str(video), "--json",
-           str(out_dir / "diarization.json"), "--rttm", str(out_dir / "diarization.rttm"), *DEFAULTS, *extra]
+    cmd = job_command(python, SCRIPT, {"video": video}, outputs(out_dir), schema_defaults("diarization"))
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stderr
     return json.loads((out_dir / "diarization.json").read_text()), (out_dir / "diarization.rttm").read_text()
+
+
+def outputs(out_dir):
+    return {"json": out_dir / "diarization.json", "rttm": out_dir / "diarization.rttm"}
 
 
 def truth_as_reference(segments):
@@ -168,11 +172,12 @@ def test_windows_smoothing_and_segments():
 
 
 def test_backend_modules_import_only_what_their_env_provides():
-    """diarize.py loads its backend dynamically, so test_envs' import scan cannot follow it: check here."""
-    from build_env import read_env
+    """diarization.py loads its backend dynamically, so test_envs' import scan cannot follow it: check here."""
     from test_envs import DISTRIBUTIONS, imported_modules
 
-    for backend, env in (("vad_embed", "diarization"), ("pyannote", "pyannote")):
+    from build_env import read_env
+
+    for backend, env in (("vad_embed", "diarization"), ("pyannote", "diarization_pyannote")):
         spec = read_env(ROOT / "envs" / f"{env}.yaml")
         provided = {req.split("==")[0].lower() for req in spec["pip"] + spec["nodeps"]}
         for module in imported_modules(ROOT / "scripts" / "steps" / f"diarization_{backend}.py"):
@@ -257,12 +262,13 @@ def test_pyannote_backend_is_selected_by_config(tmp_path):
     inputs.mkdir()
     make_clip(tmp_path, "x", duration=0.4, audio=False)
     shutil.copy(tmp_path / "x.mp4", inputs / "x.mp4")
-    for backend, rule, other in (("vad_embed", "diarize_vad_embed", "diarize_pyannote"),
-                                 ("pyannote", "diarize_pyannote", "diarize_vad_embed")):
-        (tmp_path / "audio.yaml").write_text(f"audio:\n  backend: {backend}\n")
-        proc = run_snakemake(tmp_path, "-n", "results/_loose/x/diarization.json", config={"input_dir": str(inputs)},
-                             configfiles=[tmp_path / "audio.yaml"])
-        assert f"rule {rule}:" in proc.stdout and other not in proc.stdout, proc.stdout
+    for backend, env, other in (("vad_embed", "diarization", "diarization_pyannote"),
+                                ("pyannote", "diarization_pyannote", "diarization")):
+        (tmp_path / "diarization.yaml").write_text(f"diarization:\n  backend: {backend}\n")
+        proc = run_snakemake(tmp_path, "-n", "-p", "results/_loose/x/diarization.json",
+                             config={"input_dir": str(inputs)}, configfiles=[tmp_path / "diarization.yaml"])
+        assert "rule diarization:" in proc.stdout and f"/{env}/bin/python " in proc.stdout, proc.stdout
+        assert f"/{other}/bin/python" not in proc.stdout, proc.stdout
 
 
 # --------------------------------------------------------------------------- pyannote
@@ -274,13 +280,13 @@ def test_pyannote_hub_name_without_token_is_a_one_line_error(monkeypatch, tmp_pa
 
     monkeypatch.delenv("MY_HF_TOKEN", raising=False)
     with pytest.raises(UserError, match="set the environment variable MY_HF_TOKEN"):
-        pipeline_source({"pipeline": "pyannote/speaker-diarization-community-1", "token_env": "MY_HF_TOKEN"})
+        pipeline_source("pyannote/speaker-diarization-community-1", "MY_HF_TOKEN")
     with pytest.raises(UserError, match="is empty"):
-        pipeline_source({"pipeline": ""})
+        pipeline_source("", "HF_TOKEN")
     with pytest.raises(UserError, match="not found"):
-        pipeline_source({"pipeline": str(tmp_path / "missing")})
+        pipeline_source(str(tmp_path / "missing"), "HF_TOKEN")
     monkeypatch.setenv("MY_HF_TOKEN", "secret")
-    assert pipeline_source({"pipeline": "org/name", "token_env": "MY_HF_TOKEN"}) == ("hub", "org/name", "secret")
+    assert pipeline_source("org/name", "MY_HF_TOKEN") == ("hub", "org/name", "secret")
 
 
 @pytest.mark.slow
@@ -288,16 +294,19 @@ def test_pyannote_runs_offline_from_a_pipeline_folder(tmp_path_factory):
     """Builds the pyannote env (~6 GB) and a pipeline of pyannote's own classes with random weights."""
     from build_env import build
 
-    python = build(ROOT / "envs" / "pyannote.yaml", VENV_DIR / "pyannote")
+    python = build(ROOT / "envs" / "diarization_pyannote.yaml", VENV_DIR / "diarization_pyannote")
     tmp = tmp_path_factory.mktemp("pyannote")
     code = ("import sys; sys.path.insert(0, sys.argv[1]);"
             "from steps.diarization_pyannote import build_random_pipeline; build_random_pipeline(sys.argv[2])")
     subprocess.run([str(python), "-c", code, str(ROOT / "scripts"), str(tmp / "pipeline")], check=True)
     turns = [(0.3, VOICES[0], LINES[0]), (3.2, VOICES[1], LINES[1])]
     video, _ = make_clip(tmp, "pair", turns, duration=6.0)
-    cmd = [str(python), str(ROOT / "scripts" / "diarize.py"), "--input", str(video), "--json",
-           str(tmp / "out" / "diarization.json"), "--rttm", str(tmp / "out" / "diarization.rttm"),
-           "--backend", "pyannote", "--pipeline", str(tmp / "pipeline"), "--max-speakers", "3"]
+
+    def settings(pipeline):
+        return schema_defaults("diarization", backend="pyannote", max_speakers=3,
+                               pyannote={"pipeline": pipeline, "token_env": "HF_TOKEN"})
+
+    cmd = job_command(python, SCRIPT, {"video": video}, outputs(tmp / "out"), settings(str(tmp / "pipeline")))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "HUGGING"))}
     env.update(HF_HUB_OFFLINE="1", CUDA_VISIBLE_DEVICES="")
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
@@ -314,7 +323,8 @@ def test_pyannote_runs_offline_from_a_pipeline_folder(tmp_path_factory):
     assert read_rttm((tmp / "out" / "diarization.rttm").read_text()) == record["segments"]
     # a hub name without its token: one line naming the variable to set, nothing downloaded
     env.pop("HF_TOKEN", None)
-    bad = subprocess.run(cmd[:-4] + ["--pipeline", "pyannote/speaker-diarization-community-1", "--log",
-                                     str(tmp / "bad.log")], capture_output=True, text=True, env=env, check=False)
+    bad = subprocess.run(job_command(python, SCRIPT, {"video": video}, outputs(tmp / "out"),
+                                     settings("pyannote/speaker-diarization-community-1"), log=tmp / "bad.log"),
+                         capture_output=True, text=True, env=env, check=False)
     assert bad.returncode == 1 and "set the environment variable HF_TOKEN" in bad.stderr
     assert len(bad.stderr.strip().splitlines()) == 1, bad.stderr

@@ -1,4 +1,4 @@
-"""Optional step: py-feat action units and emotions per tracked face (scripts/face_expressions.py).
+"""Optional step: py-feat action units and emotions per tracked face (scripts/expressions.py).
 
 py-feat's weights come from the HuggingFace hub, which tests cannot reach. So the test builds the model
 folder itself, in the HuggingFace cache layout py-feat's loading code reads offline
@@ -21,10 +21,12 @@ from media_clips import make_video
 from media_shots import Shot
 import numpy as np
 import pytest
+
 from build_env import build
-from conftest import ROOT, VENV_DIR, require_binaries
+from conftest import ROOT, VENV_DIR, require_binaries, schema_defaults
 from steps import expressions as ex
 from vidflow.errors import UserError
+from vidflow.job import job_command
 
 SCHEMA = json.loads((ROOT / "schemas" / "expressions.schema.json").read_text())
 MODELS = {"landmark_model": "mobilefacenet", "au_model": "xgb", "emotion_model": "resmasknet"}
@@ -235,9 +237,10 @@ def models(python, tmp_path_factory):
 
 def analyse(python, clip, model_dir, name):
     folder, _ = clip
-    cmd = [str(python), str(ROOT / "scripts" / "face_expressions.py"), "--video", str(folder / "video.mp4"),
-           "--tracking", str(folder / "tracking.json"), "--output", str(folder / f"{name}.json"),
-           "--model-dir", str(model_dir), "--threads", "2", "--log", str(folder / f"{name}.log")]
+    cmd = job_command(python, ROOT / "scripts" / "expressions.py",
+                      {"video": folder / "video.mp4", "tracking": folder / "tracking.json"},
+                      {"json": folder / f"{name}.json"}, schema_defaults("expressions", model_dir=str(model_dir)),
+                      threads=2, log=folder / f"{name}.log")
     return subprocess.run(cmd, capture_output=True, text=True, check=False), folder / f"{name}.json"
 
 

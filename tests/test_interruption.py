@@ -29,8 +29,8 @@ def test_ctrl_c_in_a_step_is_one_line_without_traceback(tmp_path):
     assert len(proc.stderr.strip().splitlines()) == 1
 
 
-HEAVY = [("convert", "video.mp4"), ("detect_scenes", "scenes.json"), ("diarize_vad_embed", "diarization.json"),
-         ("track_faces_mediapipe", "tracking.json")]
+HEAVY = [("convert", "video.mp4"), ("scenes", "scenes.json"), ("diarization", "diarization.json"),
+         ("tracking", "tracking.json")]
 
 
 def workflow_cmd(work, *args):

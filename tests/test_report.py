@@ -56,13 +56,13 @@ def test_run_summary_benchmarks_and_diagnostics(demo_report):
     assert re.search(r"<td>demo_interviews</td><td>done</td><td>-</td><td>2</td><td>0</td><td>0</td>", run)
     assert len(re.findall(r"<td>demo_interviews</td><td>[\w-]+</td><td>done</td><td>-</td>", run)) == 2
     bench = (demo_report / "results/report/benchmarks.html").read_text()
-    for rule in ("extract", "convert", "detect_scenes", "track_faces_mediapipe", "finalize", "report_video"):
+    for rule in ("extract", "convert", "scenes", "tracking", "finalize", "report_video"):
         assert f"<td>{rule}</td>" in bench
     diag = json.loads((demo_report / "results/diagnostics.json").read_text())
     assert diag["ffmpeg"].startswith("ffmpeg version")
     assert diag["environments"]["scenes"]["key"]["torch"] == "2.13.0"
     assert diag["environments"]["report"]["pip"]["matplotlib"] == "3.10.8"
-    assert diag["steps"]["devices"]["detect_scenes"] == {"cpu": 2}
+    assert diag["steps"]["devices"]["scenes"] == {"cpu": 2}
     assert diag["steps"]["backends"]["diarization"] == {"vad_embed": 2}
     assert diag["gpu"]["nvidia_smi"] and diag["videos"] == 2
 

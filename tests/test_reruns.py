@@ -30,5 +30,5 @@ def test_changing_the_tracking_engine_reruns_only_tracking_and_what_uses_it(odd_
                                                  "mediapipe_tasks": {"model": str(task), "sha256": ""}}}))
     jobs = job_counts(run_snakemake(work, "-n", config=config, configfiles=[override]))
     videos = len(ODD)
-    assert jobs == {"track_faces_mediapipe": videos, "link_speakers": videos, "reduce": videos, "finalize": videos,
+    assert jobs == {"tracking": videos, "link_speakers": videos, "reduce": videos, "finalize": videos,
                     "report_video": videos, "project_summary": 1, "report_run": 1, "diagnostics": 1, "all": 1}

@@ -1,7 +1,7 @@
 """Step 3: shot boundaries with TransNetV2.
 
-The pure parts (windowing, predictions -> scenes, formats, decoding) are unit-tested here in the
-driver venv (numpy only). The model runs for real through the workflow on clips from
+The pure parts (predictions -> scenes, formats, decoding; windowing in test_scenes_windows.py) are
+unit-tested here in the driver venv (numpy only). The model runs for real through the workflow on clips from
 tools/media_factory.py with known cuts (real photos, moving camera), a cross-dissolve, no cut,
 fewer than 100 frames, a single frame and no audio track.
 """
@@ -10,87 +10,20 @@ import json
 import platform
 import subprocess
 import sys
-from pathlib import Path
 
 from media_clips import make_video
 from media_shots import Shot
 from media_speech import make_silence
 import numpy as np
 import pytest
+
 from build_env import build
-from conftest import ROOT, VENV_DIR, ffprobe_json, require_binaries, run_snakemake
+from conftest import ROOT, VENV_DIR, ffprobe_json, require_binaries, run_snakemake, schema_defaults
 from steps import scenes as sc
 from vidflow.errors import UserError
+from vidflow.job import job_command
 
 SEED_CSV = ROOT.parent / "shared" / "reference" / "seed-v4-archive" / "example_scenes.csv"
-
-
-# --------------------------------------------------------------------------- windowing
-
-
-def indexed_frames(n):
-    """Frames whose pixels encode their own index (so windows can be checked frame by frame)."""
-    frames = np.zeros((n, 27, 48, 3), np.uint8)
-    frames[:, :, :, 0] = (np.arange(n) // 256)[:, None, None]
-    frames[:, :, :, 1] = (np.arange(n) % 256)[:, None, None]
-    return frames
-
-
-def frame_index(frames):
-    return frames[..., 0, 0, 0].astype(int) * 256 + frames[..., 0, 0, 1]
-
-
-def chunked(frames, size):
-    return [frames[i:i + size] for i in range(0, len(frames), size)]
-
-
-def upstream_windows(n):
-    """Frame indices of each window, from upstream's rule: 25 x first frame, the video, last frame
-    until the length is 25 + a multiple of 50 + 25 (at least 75 after the video's last 50-frame block)."""
-    pad_end = 25 + 50 - (n % 50 if n % 50 else 50)
-    padded = [0] * 25 + list(range(n)) + [n - 1] * pad_end
-    return [padded[p:p + 100] for p in range(0, len(padded) - 100 + 1, 50)]
-
-
-@pytest.mark.parametrize("n", [1, 2, 49, 50, 51, 99, 100, 101, 149, 173, 260])
-@pytest.mark.parametrize("chunk", [1, 7, 50, 250])
-def test_streamed_windows_equal_upstream_padding(n, chunk):
-    windows = list(sc.iter_windows(chunked(indexed_frames(n), chunk)))
-    assert [frame_index(w).tolist() for w in windows] == upstream_windows(n)
-    assert len(windows) == sc.window_count(n) == -(-n // 50)
-    assert all(w.shape == (100, 27, 48, 3) and w.dtype == np.uint8 for w in windows)
-
-
-def test_no_frames_give_no_windows():
-    assert list(sc.iter_windows([])) == []
-
-
-@pytest.mark.parametrize("n", [1, 60, 150, 201])
-@pytest.mark.parametrize("batch", [1, 3])
-def test_kept_predictions_line_up_with_frames(monkeypatch, n, batch):
-    """Each frame gets the prediction made for it in the middle of its window, whatever the batching."""
-    frames = indexed_frames(n)
-    monkeypatch.setattr(sc, "decode_small_frames", lambda path, threads: iter(chunked(frames, 37)))
-    sizes, released = [], []
-    monkeypatch.setattr(sc, "release_free_memory", lambda: released.append(len(sizes)))
-
-    def model(windows):  # "probability" = the frame's own index, read back from the pixels
-        sizes.append(len(windows))
-        return frame_index(windows).astype(np.float32)
-
-    timings = {}
-    probs = sc.predict_video("clip.mp4", model, batch_size=batch, timings=timings)
-    assert probs.tolist() == list(range(n))
-    assert max(sizes) <= batch and sum(sizes) == -(-n // 50)
-    assert released == list(range(1, len(sizes) + 1))  # after every batch: memory stays flat (see the function)
-    assert set(timings) == {"decode", "inference"}
-
-
-def test_batches_stack_consecutive_windows():
-    windows = [np.full((100, 27, 48, 3), i, np.uint8) for i in range(5)]
-    batches = list(sc.iter_batches(iter(windows), 2))
-    assert [b.shape[0] for b in batches] == [2, 2, 1]
-    assert [int(b[j, 0, 0, 0, 0]) for b in batches for j in range(len(b))] == [0, 1, 2, 3, 4]
 
 
 # --------------------------------------------------------------------------- predictions -> scenes
@@ -211,7 +144,7 @@ CLIPS = {
 
 @pytest.fixture(scope="module")
 def workflow(tmp_path_factory):
-    """Every clip through the real workflow (extract -> convert -> detect_scenes) in one Snakemake run."""
+    """Every clip through the real workflow (extract -> convert -> scenes) in one Snakemake run."""
     require_binaries("ffmpeg", "ffprobe")
     work = tmp_path_factory.mktemp("scenes")
     inputs = work / "input"
@@ -262,7 +195,7 @@ def test_hard_cuts_between_moving_shots_are_found_within_one_frame(workflow):
     probs = json.loads((folder / "scenes_probs.json").read_text())
     assert probs["frame_count"] == len(probs["probabilities"]) == truth["frame_count"]
     assert all(probs["probabilities"][c - 1] > 0.5 or probs["probabilities"][c] > 0.5 for c in truth["cuts"])
-    log = (workflow[0] / "logs" / "detect_scenes" / "_loose" / "cuts.log").read_text()
+    log = (workflow[0] / "logs" / "scenes" / "_loose" / "cuts.log").read_text()
     assert "device: cpu" in log and "done: 150 frames" in log, log
     assert f"on openvino {model['runtime_version']}, {model['precision']} precision" in log, log
     schema = ROOT / "schemas" / "scenes.schema.json"
@@ -304,27 +237,25 @@ def test_same_input_gives_identical_files_and_model_state_does_not_leak(workflow
     python = build(ROOT / "envs" / "scenes.yaml", VENV_DIR / "scenes")
     folder = work / "results" / "_loose" / "short"
     check = """
-import random, sys
+import json, random, sys
 import numpy as np, torch
 sys.path.insert(0, sys.argv[1])
-from steps.scenes import detect_scenes
-from steps.scenes_model import choose_device
+from steps.scenes import ScenesSettings, detect_scenes
+from vidflow.job import settings_from
 def state():
     return (torch.are_deterministic_algorithms_enabled(), torch.get_rng_state(), np.random.get_state()[1].copy(),
             random.getstate(), torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic)
 torch.manual_seed(7); np.random.seed(7); random.seed(7)
 before = state()
-detect_scenes(sys.argv[2], *sys.argv[3:6], threads=2)
+detect_scenes(sys.argv[2], *sys.argv[3:6], settings_from(ScenesSettings, json.loads(sys.argv[6])), threads=2)
 after = state()
 assert before[0] is after[0] is False and torch.equal(before[1], after[1]) and (before[2] == after[2]).all()
 assert before[3:] == after[3:]
-assert choose_device(0) == ("cpu", "the rule was given no GPU (scenes.gpu is 0)")
-assert choose_device(1, lambda: (False, "none"))[0] == "cpu" and choose_device(1, lambda: (True, "H100"))[0] == "cuda"
 print("ok")
 """
     out = [tmp_path / f"scenes{suffix}" for suffix in (".json", ".csv", "_probs.json")]
-    proc = subprocess.run([str(python), "-c", check, str(ROOT / "scripts"), str(folder / "video.mp4"), *map(str, out)],
-                          capture_output=True, text=True)
+    proc = subprocess.run([str(python), "-c", check, str(ROOT / "scripts"), str(folder / "video.mp4"), *map(str, out),
+                           json.dumps(schema_defaults("scenes"))], capture_output=True, text=True)
     assert proc.stdout.strip() == "ok", proc.stderr
     for path in out:
         assert path.read_bytes() == (folder / path.name).read_bytes(), path.name
@@ -398,8 +329,9 @@ def test_bad_video_fails_with_one_line(tmp_path):
         pytest.skip("scenes venv not built")
     fake = tmp_path / "fake.mp4"
     fake.write_text("not a video\n")
-    cmd = [str(python), str(ROOT / "scripts" / "scenes.py"), "--input", str(fake), "--json", str(tmp_path / "s.json"),
-           "--csv", str(tmp_path / "s.csv"), "--probs", str(tmp_path / "p.json"), "--log", str(tmp_path / "log")]
+    cmd = job_command(python, ROOT / "scripts" / "scenes.py", {"video": fake},
+                      {"json": tmp_path / "s.json", "csv": tmp_path / "s.csv", "probs": tmp_path / "p.json"},
+                      schema_defaults("scenes"), log=tmp_path / "log")
     proc = subprocess.run(cmd, capture_output=True, text=True)
     assert proc.returncode == 1 and proc.stderr.count("\n") == 1 and str(fake) in proc.stderr, proc.stderr
     assert not (tmp_path / "s.json").exists()

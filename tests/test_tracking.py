@@ -207,7 +207,7 @@ def test_missing_model_fails_at_once_with_one_line(python, clip, tmp_path):
 
 @pytest.mark.skipif(not (ROOT / "rules" / "scenes.smk").exists(), reason="needs the scenes step (rules/scenes.smk)")
 def test_workflow_tracks_faces_across_a_detected_cut(tmp_path):
-    """The real workflow: convert -> detect_scenes (TransNetV2) -> tracking (mediapipe), on one loose video."""
+    """The real workflow: convert -> scenes (TransNetV2) -> tracking (mediapipe), on one loose video."""
     require_binaries("ffmpeg")
     inputs = tmp_path / "input"
     inputs.mkdir()

@@ -181,7 +181,7 @@ def test_adding_or_removing_a_video_reruns_only_its_jobs_and_the_tables(workflow
     planned = jobs_planned(run_snakemake(work, "-n", config=config))
     per_video = {(rule, wc["video"]) for rule, wc in planned if "video" in wc}
     assert {video for _, video in per_video} == {"second_take"}, f"other videos' jobs rerun: {per_video}"
-    assert {"video_source", "convert", "detect_scenes", "finalize", "report_video"} <= {rule for rule, _ in per_video}
+    assert {"video_source", "convert", "scenes", "finalize", "report_video"} <= {rule for rule, _ in per_video}
     assert {(rule, wc.get("project")) for rule, wc in planned if "video" not in wc} == AGGREGATES
     added.unlink()
     run_snakemake(work, "results/_loose/extracted", config=config)

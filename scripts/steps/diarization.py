@@ -3,7 +3,8 @@
 numpy and the standard library only, so the driver venv (tests) can import it; the
 backends live in ``steps.diarization_<backend>`` and are imported only when they run,
 in their own environment (``vad_embed``: envs/diarization.yaml, ``pyannote``:
-envs/pyannote.yaml).
+envs/diarization_pyannote.yaml). Each backend reads the ``diarization`` config section as its own settings
+(:class:`VadEmbedSettings`, :class:`PyannoteSettings`; keys and defaults: config/schema.yaml).
 
 Outputs (design.md section 4): ``diarization.json`` =
 ``{"duration", "backend", "speakers", "segments": [{"start", "end", "speaker"}], "model",
@@ -15,18 +16,65 @@ import importlib
 import logging
 import subprocess
 import time
-from itertools import permutations
+from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 
 from vidflow.errors import UserError
-from vidflow.io import atomic_path, sha256_file, write_json
+from vidflow.io import atomic_path, write_json
+from vidflow.job import settings_from
 from vidflow.media import ffmpeg_reason, ffprobe, pcm_command, summarize
 
 log = logging.getLogger("diarization")
 SAMPLE_RATE = 16000
-BACKENDS = ("vad_embed", "pyannote")
+
+
+def _as_floats(settings):
+    """Number settings as floats (a config may write ``8`` for ``8.0``): what is recorded does not depend on it."""
+    for item in fields(settings):
+        if item.type is float:
+            object.__setattr__(settings, item.name, float(getattr(settings, item.name)))
+
+
+@dataclass(frozen=True)
+class VadEmbedSettings:
+    """The ``diarization`` section as the ``vad_embed`` backend reads it (steps.diarization_vad_embed)."""
+
+    backend: ClassVar[str] = "vad_embed"
+    num_speakers: int  # 0: estimate the count between min_speakers and max_speakers
+    min_speakers: int
+    max_speakers: int
+    vad_threshold: float  # Silero speech probability that starts speech
+    min_speech: float  # seconds: shorter speech is dropped
+    min_silence: float  # seconds: shorter pauses do not end a speech region
+    embed_rate: float  # speaker embeddings per second of speech
+    merge_similarity: float  # estimated speakers whose voices are this alike (cosine) are one
+
+    def __post_init__(self):
+        _as_floats(self)
+
+    @property
+    def merge_gap(self):
+        """Turns of one speaker this close (s) are one turn: pauses shorter than min_silence split no turn."""
+        return self.min_silence
+
+
+@dataclass(frozen=True)
+class PyannoteSettings:
+    """The ``diarization`` section as the ``pyannote`` backend reads it (its ``pyannote`` subsection flattened)."""
+
+    backend: ClassVar[str] = "pyannote"
+    num_speakers: int
+    min_speakers: int
+    max_speakers: int
+    pipeline: str  # local pipeline folder or hub name
+    token_env: str  # environment variable holding the hub token
+    merge_gap: ClassVar[float] = 0.0  # pyannote's turns are published as they come
+
+
+BACKENDS = {"vad_embed": VadEmbedSettings, "pyannote": PyannoteSettings}
 
 
 # --------------------------------------------------------------------------- audio
@@ -150,78 +198,6 @@ def read_rttm(text):
     return segments
 
 
-# --------------------------------------------------------------------------- evaluation
-
-
-def diarization_error_rate(reference, hypothesis, collar=0.25, step=0.001):
-    """DER = (missed + false alarm + confusion) / reference speech, as pyannote.metrics defines it.
-
-    Segments are ``{"start", "end", "speaker"}`` (or tuples). ``collar`` seconds on each side of
-    every reference boundary are not scored. Speakers are mapped one-to-one to maximise the
-    matched time (exhaustively for up to 8 speakers, greedily beyond). Returns
-    ``{"der", "missed", "false_alarm", "confusion", "total"}`` (seconds, ``der`` a fraction).
-    """
-    ref = [_as_tuple(s) for s in reference]
-    hyp = [_as_tuple(s) for s in hypothesis]
-    end = max([e for _, e, _ in ref + hyp] + [0.0])
-    n = int(np.ceil(end / step)) + 1
-    ref_names = sorted({s for *_, s in ref})
-    hyp_names = sorted({s for *_, s in hyp})
-    R = np.zeros((len(ref_names), n), dtype=bool)
-    H = np.zeros((len(hyp_names), n), dtype=bool)
-    for matrix, names, segs in ((R, ref_names, ref), (H, hyp_names, hyp)):
-        for start, stop, spk in segs:
-            matrix[names.index(spk), int(round(start / step)):int(round(stop / step))] = True
-    scored = np.ones(n, dtype=bool)
-    for start, stop, _ in ref:
-        for t in (start, stop):
-            scored[max(0, int(round((t - collar) / step))):int(round((t + collar) / step))] = False
-    R, H = R[:, scored], H[:, scored]
-    n_ref, n_hyp = R.sum(0), H.sum(0)
-    overlap = R.astype(np.int64) @ H.T.astype(np.int64) if len(ref_names) and len(hyp_names) else None
-    mapping = _best_mapping(overlap) if overlap is not None else []
-    correct = sum(int(overlap[i, j]) for i, j in mapping)
-    total = int(n_ref.sum())
-    missed = int(np.maximum(n_ref - n_hyp, 0).sum())
-    false_alarm = int(np.maximum(n_hyp - n_ref, 0).sum())
-    confusion = int(np.minimum(n_ref, n_hyp).sum()) - correct
-    der = (missed + false_alarm + confusion) / total if total else float(missed + false_alarm + confusion > 0)
-    return {"der": der, "missed": missed * step, "false_alarm": false_alarm * step, "confusion": confusion * step,
-            "total": total * step}
-
-
-def _as_tuple(segment):
-    if isinstance(segment, dict):
-        return float(segment["start"]), float(segment["end"]), segment["speaker"]
-    return float(segment[0]), float(segment[1]), segment[2]
-
-
-def _best_mapping(overlap):
-    """Pairs (ref, hyp) maximising the summed overlap, one-to-one."""
-    n_ref, n_hyp = overlap.shape
-    if min(n_ref, n_hyp) <= 8 and max(n_ref, n_hyp) <= 8:
-        best, best_pairs = -1, []
-        if n_ref <= n_hyp:
-            for perm in permutations(range(n_hyp), n_ref):
-                score = sum(overlap[i, j] for i, j in enumerate(perm))
-                if score > best:
-                    best, best_pairs = score, list(enumerate(perm))
-        else:
-            for perm in permutations(range(n_ref), n_hyp):
-                score = sum(overlap[i, j] for j, i in enumerate(perm))
-                if score > best:
-                    best, best_pairs = score, [(i, j) for j, i in enumerate(perm)]
-        return best_pairs
-    pairs, used_r, used_h = [], set(), set()
-    for flat in np.argsort(-overlap, axis=None, kind="stable"):
-        i, j = divmod(int(flat), n_hyp)
-        if i not in used_r and j not in used_h:
-            pairs.append((i, j))
-            used_r.add(i)
-            used_h.add(j)
-    return pairs
-
-
 # --------------------------------------------------------------------------- summaries
 
 
@@ -239,21 +215,27 @@ def speech_seconds(segments):
 # --------------------------------------------------------------------------- the step
 
 
+def diarization_settings(section):
+    """The settings of the backend that the ``diarization`` config section ``section`` names."""
+    name = section["backend"]
+    if name not in BACKENDS:
+        raise UserError("diarization.backend", f"unknown backend {name!r}; choose one of {', '.join(BACKENDS)}")
+    return settings_from(BACKENDS[name], {**section, **section.get(name, {})})
+
+
 def load_backend(name):
     """The backend module (imported here, so each env imports only its own backend)."""
-    if name not in BACKENDS:
-        raise UserError("audio.backend", f"unknown backend {name!r}; choose one of {', '.join(BACKENDS)}")
     return importlib.import_module(f"steps.diarization_{name}")
 
 
-def diarize_video(video, json_path, rttm_path, settings, threads=1, gpus=0, uri=None):
+def diarize_video(video: str, json_path: str, rttm_path: str, settings: VadEmbedSettings | PyannoteSettings,
+                  threads: int = 1, gpus: int = 0, uri: str | None = None) -> dict:
     """Diarize ``video`` and write ``diarization.json`` + ``.rttm``; returns the JSON record.
 
-    ``settings``: ``backend``, ``num_speakers`` (0 = estimate), ``min_speakers``,
-    ``max_speakers``, plus the backend's own keys (see ``steps.diarization_<backend>``).
-    A video without an audio track, or without speech, gives an empty diarization.
+    ``settings``: the backend's (:func:`diarization_settings`). A video without an audio track, or without
+    speech, gives an empty diarization.
     """
-    backend = load_backend(settings["backend"])
+    backend = load_backend(settings.backend)
     uri = uri or Path(json_path).parent.name
     started = time.monotonic()
     model = backend.model_info(settings)  # first: a misconfigured backend fails before any decoding
@@ -264,8 +246,8 @@ def diarize_video(video, json_path, rttm_path, settings, threads=1, gpus=0, uri=
         result = backend.diarize(samples, SAMPLE_RATE, settings, threads=threads, gpus=gpus)
         raw, device = result["segments"], result["device"]
     duration = round(duration or samples.size / SAMPLE_RATE, 3)
-    segments, speakers = finalize_segments(raw, duration, settings.get("merge_gap", 0.0))
-    record = {"duration": duration, "backend": settings["backend"], "speakers": speakers, "segments": segments,
+    segments, speakers = finalize_segments(raw, duration, settings.merge_gap)
+    record = {"duration": duration, "backend": settings.backend, "speakers": speakers, "segments": segments,
               "model": model, "device": device, "parameters": backend.parameters(settings)}
     with atomic_path(rttm_path) as tmp:
         tmp.write_text(to_rttm(segments, uri), encoding="utf-8")

@@ -1,8 +1,8 @@
-"""Diarization backend ``pyannote``: a pyannote.audio 4 pipeline (env envs/pyannote.yaml).
+"""Diarization backend ``pyannote``: a pyannote.audio 4 pipeline (env envs/diarization_pyannote.yaml).
 
 The pipeline comes from a local folder (``config.yaml`` + model subfolders; works offline, the
 normal case on HPC compute nodes) or from a hub name, with the token read from the environment
-variable named in ``audio.pyannote.token_env`` (never from the config, never logged). The
+variable named in ``diarization.pyannote.token_env`` (never from the config, never logged). The
 waveform is fed in memory; the pipeline runs in fp32, on CUDA only when the rule was given a
 GPU and one is visible. Telemetry is switched off (``PYANNOTE_METRICS_ENABLED=0``).
 
@@ -17,19 +17,21 @@ import time
 from pathlib import Path
 
 from vidflow import interrupt
-from vidflow.io import sha256_file
+from vidflow.devices import choose_device, cuda_status
 from vidflow.errors import UserError
+from vidflow.io import sha256_file
 
 os.environ["PYANNOTE_METRICS_ENABLED"] = "0"  # before pyannote is imported
 log = logging.getLogger("diarization.pyannote")
 WEIGHT_SUFFIXES = (".bin", ".ckpt", ".pt", ".safetensors", ".npz", ".onnx", ".yaml")
 
 
-def pipeline_source(settings):
-    """``("folder", Path)`` or ``("hub", name, token)``; UserError when it cannot work."""
-    name = (settings.get("pipeline") or "").strip()
+def pipeline_source(pipeline, token_env):
+    """``("folder", Path)`` or ``("hub", name, token)`` for ``diarization.pyannote.pipeline``; UserError when it
+    cannot work (the token is read from the environment variable ``token_env``)."""
+    name = pipeline.strip()
     if not name:
-        raise UserError("audio.pyannote.pipeline", "is empty: set a local pipeline folder or a hub name "
+        raise UserError("diarization.pyannote.pipeline", "is empty: set a local pipeline folder or a hub name "
                         "(e.g. pyannote/speaker-diarization-community-1)")
     path = Path(name).expanduser()
     if path.exists():
@@ -37,18 +39,17 @@ def pipeline_source(settings):
             raise UserError(path, "not a pyannote pipeline folder (no config.yaml)")
         return ("folder", path)
     if name.startswith(("/", ".", "~")) or name.count("/") != 1:
-        raise UserError(name, "pipeline folder not found (audio.pyannote.pipeline)")
-    token_env = settings.get("token_env") or "HF_TOKEN"
+        raise UserError(name, "pipeline folder not found (diarization.pyannote.pipeline)")
     token = os.environ.get(token_env)
     if not token:
-        raise UserError("audio.pyannote.pipeline", f"{name!r} is a hub name: set the environment variable "
+        raise UserError("diarization.pyannote.pipeline", f"{name!r} is a hub name: set the environment variable "
                         f"{token_env} to your Hugging Face token (or use a local pipeline folder)")
     return ("hub", name, token)
 
 
 def model_info(settings):
     """Pipeline identity: folder name + SHA-256 of its files, or the hub name."""
-    source = pipeline_source(settings)
+    source = pipeline_source(settings.pipeline, settings.token_env)
     if source[0] == "hub":
         return {"name": source[1], "source": "hub"}
     folder = source[1] if source[1].is_dir() else source[1].parent
@@ -58,28 +59,21 @@ def model_info(settings):
 
 
 def parameters(settings):
-    return {key: settings.get(key, 0 if key == "num_speakers" else None)
-            for key in ("num_speakers", "min_speakers", "max_speakers")}
-
-
-def choose_device(torch, gpus):
-    """``(torch.device, reason)``: CUDA only with a GPU given to the rule and one visible."""
-    if gpus <= 0:
-        return torch.device("cpu"), "the rule was given no GPU (audio.gpu is 0)"
-    if not torch.cuda.is_available():
-        return torch.device("cpu"), "no CUDA device visible"
-    return torch.device("cuda"), f"GPU visible ({torch.cuda.get_device_name(0)})"
+    """The settings (PyannoteSettings) diarization.json records: the speaker counts asked for."""
+    return {"num_speakers": settings.num_speakers, "min_speakers": settings.min_speakers,
+            "max_speakers": settings.max_speakers}
 
 
 def diarize(samples, sample_rate, settings, threads=1, gpus=0):
     """``{"segments": [(start, end, label)], "device": ...}`` for mono float32 ``samples``."""
-    source = pipeline_source(settings)
+    source = pipeline_source(settings.pipeline, settings.token_env)
     with interrupt.held():  # a Ctrl-C cannot cut torch's and pyannote's imports short
         import torch
         from pyannote.audio import Pipeline
 
     torch.set_num_threads(max(1, threads))
-    device, why = choose_device(torch, gpus)
+    chosen, why = choose_device(gpus, "diarization.gpu", lambda: cuda_status(torch))
+    device = torch.device(chosen)
     log.info("device %s: %s; %d CPU threads", device, why, threads)
     if device.type == "cuda":  # fp32 as trained, not TF32
         torch.backends.cuda.matmul.allow_tf32 = False
@@ -92,14 +86,14 @@ def diarize(samples, sample_rate, settings, threads=1, gpus=0):
         log.info("loading the pipeline %s from the hub (token from the environment)", source[1])
         pipeline = Pipeline.from_pretrained(source[1], token=source[2])
     if pipeline is None:
-        raise UserError(settings["pipeline"], "pyannote could not load this pipeline")
+        raise UserError(settings.pipeline, "pyannote could not load this pipeline")
     pipeline.to(device)
     log.info("pipeline loaded in %.1f s", time.monotonic() - t0)
     kwargs = {}
-    if settings.get("num_speakers"):
-        kwargs["num_speakers"] = settings["num_speakers"]
+    if settings.num_speakers:
+        kwargs["num_speakers"] = settings.num_speakers
     else:
-        kwargs.update(min_speakers=settings.get("min_speakers") or 1, max_speakers=settings.get("max_speakers"))
+        kwargs.update(min_speakers=settings.min_speakers, max_speakers=settings.max_speakers)
     waveform = torch.from_numpy(samples).float()[None]
     t1 = time.monotonic()
     with torch.inference_mode():

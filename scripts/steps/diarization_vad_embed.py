@@ -17,16 +17,17 @@
 import importlib.metadata
 import logging
 import time
+from dataclasses import fields
 from importlib.util import find_spec
 from pathlib import Path
 
 import numpy as np
 
 from steps.diarization import speech_regions
-from vidflow import interrupt
-from vidflow.io import sha256_file
 from steps.diarization_cluster import cluster_embeddings
+from vidflow import interrupt
 from vidflow.errors import UserError
+from vidflow.io import sha256_file
 
 log = logging.getLogger("diarization.vad_embed")
 
@@ -39,16 +40,16 @@ MEL_FFT = 400  # 25 ms
 PARTIAL_FRAMES = 160  # 1.6 s, Resemblyzer's partial utterance
 BATCH = 64
 
-DEFAULTS = {"vad_threshold": 0.5, "min_speech": 0.25, "min_silence": 0.3, "speech_pad": 0.03,
-            "embed_rate": 8.0, "merge_similarity": 0.8, "smoothing": 2, "max_cluster_points": 1000,
-            "num_speakers": 0, "min_speakers": 1, "max_speakers": 8}
+# Fixed parts of the method (not settings), recorded with the settings in diarization.json's "parameters":
+# padding of speech regions (s), windows each side in the label smoothing, embeddings clustered at most.
+FIXED = {"speech_pad": 0.03, "smoothing": 2, "max_cluster_points": 1000}
 
 
 def _package_file(dist, package, relative):
     """Path of a data file of an installed package, found without importing the package."""
     spec = find_spec(package)
     if spec is None or not spec.submodule_search_locations:
-        raise UserError("audio.backend", f"vad_embed needs the {dist} package (envs/diarization.yaml)")
+        raise UserError("diarization.backend", f"vad_embed needs the {dist} package (envs/diarization.yaml)")
     path = Path(list(spec.submodule_search_locations)[0]) / relative
     if not path.exists():
         raise UserError(path, f"model file missing from the {dist} package")
@@ -71,7 +72,8 @@ def model_info(settings):
 
 
 def parameters(settings):
-    return {key: settings.get(key, default) for key, default in DEFAULTS.items()}
+    """The settings (VadEmbedSettings) and the fixed parts of the method, as diarization.json records them."""
+    return {**{item.name: getattr(settings, item.name) for item in fields(settings)}, **FIXED}
 
 
 # --------------------------------------------------------------------------- VAD
@@ -253,7 +255,6 @@ def diarize(samples, sample_rate, settings, threads=1, gpus=0):
     """``{"segments": [(start, end, label)], "device": ...}`` for mono float32 ``samples``."""
     if sample_rate != 16000:
         raise ValueError("vad_embed works on 16 kHz audio")
-    p = parameters(settings)
     if gpus:
         log.info("vad_embed runs on the CPU (Resemblyzer and Silero are small): ignoring the %d GPU(s)", gpus)
     log.info("torch and onnxruntime use 1 thread (Resemblyzer's LSTM is much slower with more); rule threads=%d",
@@ -263,9 +264,9 @@ def diarize(samples, sample_rate, settings, threads=1, gpus=0):
     with interrupt.held():  # a Ctrl-C cannot cut onnxruntime's import short; it stops the step right after
         session = vad_session(files["vad"])
     probs = vad_probabilities(samples, session, sample_rate)
-    regions = speech_regions(probs, VAD_FRAME / sample_rate, threshold=p["vad_threshold"],
-                             min_speech=p["min_speech"], min_silence=p["min_silence"], pad=p["speech_pad"],
-                             duration=len(samples) / sample_rate)
+    regions = speech_regions(probs, VAD_FRAME / sample_rate, threshold=settings.vad_threshold,
+                             min_speech=settings.min_speech, min_silence=settings.min_silence,
+                             pad=FIXED["speech_pad"], duration=len(samples) / sample_rate)
     t1 = time.monotonic()
     speech = sum(b - a for a, b in regions)
     log.info("VAD: %d speech regions, %.1f s of speech (%.1f s)", len(regions), speech, t1 - t0)
@@ -273,12 +274,13 @@ def diarize(samples, sample_rate, settings, threads=1, gpus=0):
         return {"segments": [], "device": "cpu"}
     with interrupt.held():  # torch, resemblyzer and librosa imports
         embedder, filters = Embedder(files["embedding"]), mel_filters()
-    embeddings, centres, owners = embed_regions(samples, regions, embedder, filters, p["embed_rate"], sample_rate)
+    embeddings, centres, owners = embed_regions(samples, regions, embedder, filters, settings.embed_rate,
+                                                sample_rate)
     t2 = time.monotonic()
     log.info("embeddings: %d partial windows (%.1f s)", len(embeddings), t2 - t1)
-    labels, info = cluster_embeddings(embeddings, p["num_speakers"], p["min_speakers"], p["max_speakers"],
-                                      p["max_cluster_points"], times=centres,
+    labels, info = cluster_embeddings(embeddings, settings.num_speakers, settings.min_speakers,
+                                      settings.max_speakers, FIXED["max_cluster_points"], times=centres,
                                       exclude_within=PARTIAL_FRAMES * MEL_HOP / sample_rate,
-                                      merge_similarity=p["merge_similarity"])
+                                      merge_similarity=settings.merge_similarity)
     log.info("clustering: %s (%.1f s)", info, time.monotonic() - t2)
-    return {"segments": label_segments(regions, centres, owners, labels, p["smoothing"]), "device": "cpu"}
+    return {"segments": label_segments(regions, centres, owners, labels, FIXED["smoothing"]), "device": "cpu"}

@@ -14,6 +14,7 @@ imported by :mod:`steps.expressions_model`, in the expressions env.
 import logging
 import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +28,6 @@ log = logging.getLogger("expressions")
 
 MODEL_KEY = "expressions.model_dir"
 DECIMALS = 4  # fixed rounding of AU values and emotion probabilities (byte-identical reruns)
-BATCH_FRAMES = 16
 # The py-feat models this step runs, as py-feat 2.1.5 names them, and the hub files each one loads:
 # (repo, file names in py-feat's order of preference: it falls back to the second when the first is absent).
 MODEL_FILES = {
@@ -36,6 +36,24 @@ MODEL_FILES = {
     ("emotion_model", "resmasknet"): [("py-feat/resmasknet", ("config.json",)),
                                       ("py-feat/resmasknet", ("ResMaskNet_Z_resmasking_dropout1_rot30.pth",))],
 }
+
+
+@dataclass(frozen=True)
+class ExpressionsSettings:
+    """The ``expressions`` config section (keys and defaults: config/schema.yaml)."""
+
+    model_dir: str  # HuggingFace cache folder holding the models' files (read offline)
+    landmark_model: str
+    au_model: str
+    emotion_model: str
+    batch_frames: int  # frames with faces per forward pass (memory vs. speed; no effect on results)
+
+    @property
+    def models(self):
+        """``{"landmark_model": name, "au_model": ..., "emotion_model": ...}``: the py-feat models to run."""
+        return {"landmark_model": self.landmark_model, "au_model": self.au_model, "emotion_model": self.emotion_model}
+
+
 STAGE_HINT = ("pre-stage them on a machine with internet: `hf download REPO --cache-dir MODEL_DIR` for each repo "
               "(or copy py-feat's feat/resources folder after one online run)")
 
@@ -92,7 +110,7 @@ def corner_boxes(faces):
     return boxes
 
 
-def batches(tracking, frames, batch_frames=BATCH_FRAMES):
+def batches(tracking, frames, batch_frames):
     """Group decoded frames that hold faces: yield ``(images [B, H, W, 3], boxes [N, 4], frame_idx [N], keys)``.
 
     ``frames`` yields ``(index, rgb array)`` in order; ``keys`` are ``(frame, track_id)`` per box.
@@ -150,9 +168,10 @@ def limit_threads(threads):
     os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
 
 
-def analyse_expressions(video, tracking_path, output, model_dir, models, threads=1, gpus=0,
-                        batch_frames=BATCH_FRAMES):
+def analyse_expressions(video: str, tracking_path: str, output: str, settings: ExpressionsSettings, threads: int = 1,
+                        gpus: int = 0) -> None:
     """Write ``output`` (expressions.json) for the faces of ``tracking_path`` in ``video``."""
+    model_dir, models = settings.model_dir, settings.models
     tracking = read_tracking(tracking_path)
     files = resolve_model_files(model_dir, models)
     limit_threads(threads)
@@ -166,7 +185,7 @@ def analyse_expressions(video, tracking_path, output, model_dir, models, threads
              time.monotonic() - started)
     started, results = time.monotonic(), {}
     frames = read_frames(video, tracking["width"], tracking["height"], threads=1)
-    for images, boxes, owners, keys in batches(tracking, frames, batch_frames):
+    for images, boxes, owners, keys in batches(tracking, frames, settings.batch_frames):
         aus, emotions = model.predict(images, boxes, owners)
         results.update(zip(keys, zip(aus, emotions)))
     expected = sum(len(f["faces"]) for f in tracking["frames"])

@@ -26,21 +26,13 @@ from huggingface_hub import hf_hub_download
 from skops.io import get_untrusted_types, load
 from torch import nn
 
+from vidflow.devices import choose_device, cuda_status
 from vidflow.errors import UserError
 
 log = logging.getLogger("expressions")
 
 FACE_SIZE = 112  # mobilefacenet's crop (Detectorv1.face_size)
 EMOTION_SIZE, EMOTION_EXPAND = 224, 1.1  # ResMaskNet's wider crop (Detectorv1.detect_faces)
-
-
-def choose_device(gpus):
-    """``"cuda"`` only when the rule was given a GPU and torch sees one; else ``"cpu"``."""
-    if gpus > 0 and torch.cuda.is_available():
-        log.info("device cuda (%s)", torch.cuda.get_device_name(0))
-        return "cuda"
-    log.info("device cpu (%s)", "expressions.gpu is 0" if gpus <= 0 else f"torch {torch.__version__} sees no GPU")
-    return "cpu"
 
 
 class ExpressionModel:
@@ -53,7 +45,8 @@ class ExpressionModel:
         with contextlib.suppress(RuntimeError):  # only settable before any parallel work
             torch.set_num_interop_threads(1)
         self.version = importlib.metadata.version("py-feat")
-        self.device = choose_device(gpus)
+        self.device, why = choose_device(gpus, "expressions.gpu", lambda: cuda_status(torch))
+        log.info("device %s: %s", self.device, why)
         self.au_names = list(AU_LANDMARK_MAP["Feat"])
         self.emotion_names = list(FEAT_EMOTION_COLUMNS)
         cache = str(model_dir)

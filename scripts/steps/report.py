@@ -139,13 +139,13 @@ def video_summary(project, video, info, scenes, diarization, tracking):
         "tracks": len(tracks),
         "devices": {
             "convert": info.get("device"),
-            "detect_scenes": scenes.get("model", {}).get("device"),
+            "scenes": scenes.get("model", {}).get("device"),
             "diarization": diarization.get("device"),
             "tracking": tracking.get("device"),
         },
         "backends": {
             "convert": info.get("encoder") or info.get("mode"),
-            "detect_scenes": scenes.get("model", {}).get("name"),
+            "scenes": scenes.get("model", {}).get("name"),
             "diarization": diarization.get("backend"),
             "tracking": tracking.get("engine"),
         },

@@ -20,11 +20,13 @@ import logging
 import subprocess
 import tempfile
 import time
+from dataclasses import dataclass
 from fractions import Fraction
 
 import numpy as np
 
 from vidflow import interrupt
+from vidflow.devices import choose_device, cuda_status
 from vidflow.errors import UserError
 from vidflow.io import write_json, write_text
 from vidflow.media import FPS, ffprobe, frame_to_time, summarize
@@ -38,8 +40,17 @@ CHUNK_FRAMES = 250
 PIPE_BYTES = 1 << 20  # a larger pipe lets FFmpeg decode ahead while the model runs
 CSV_HEADER = ["No", "Timecode In", "Timecode Out", "Frame In", "Frame Out"]
 PROGRESS_SECONDS = 10.0
-RUNTIMES = ("auto", "openvino", "torch")  # auto: OpenVINO on CPU, PyTorch on CUDA (steps.scenes_model)
-PRECISIONS = ("auto", "f32")  # auto: OpenVINO's choice for the CPU (bf16 where it has BF16 instructions)
+
+
+@dataclass(frozen=True)
+class ScenesSettings:
+    """The ``scenes`` config section (keys and defaults: config/schema.yaml)."""
+
+    threshold: float  # a run of frames above this transition probability is one transition
+    min_scene_frames: int  # shorter scenes join the next one
+    batch_size: int  # windows per forward pass; 0: the device's default
+    runtime: str  # auto (OpenVINO on CPU, PyTorch on CUDA), openvino or torch (steps.scenes_model)
+    precision: str  # OpenVINO's: auto (the CPU's best, bf16 where it has BF16 instructions) or f32
 
 
 # --------------------------------------------------------------------------- decoding
@@ -322,13 +333,14 @@ def predict_video(path, model, threads=1, batch_size=1, expected_frames=None, ti
     return np.concatenate(outputs)[:frames_seen[0]]
 
 
-def detect_scenes(video, scenes_json, scenes_csv_path, probs_path, threshold=0.5, min_scene_frames=1, threads=1,
-                  gpus=0, batch_size=0, runtime="auto", precision="auto"):
+def detect_scenes(video: str, scenes_json: str, scenes_csv_path: str, probs_path: str, settings: ScenesSettings,
+                  threads: int = 1, gpus: int = 0) -> dict:
     """Detect the shots of ``video`` and write scenes.json, the seed's scenes.csv and the probabilities.
 
-    ``batch_size`` 0 picks the device's default; ``runtime`` and ``precision`` as in
+    ``settings.batch_size`` 0 picks the device's default; ``runtime`` and ``precision`` as in
     :func:`steps.scenes_model.load_model`. Returns the scenes.json document.
     """
+    threshold, min_scene_frames = settings.threshold, settings.min_scene_frames
     source = summarize(ffprobe(video))
     if source["video"] is None:
         raise UserError(video, "no video stream")
@@ -336,13 +348,14 @@ def detect_scenes(video, scenes_json, scenes_csv_path, probs_path, threshold=0.5
         import steps.scenes_model as scenes_model  # noqa: PLC0415 - torch only in the scenes env
 
         start = time.perf_counter()
-        device, why = scenes_model.choose_device(gpus)
+        device, why = choose_device(gpus, "scenes.gpu", lambda: cuda_status(scenes_model.torch))
         log.info("device: %s (%s)", device, why)
         scenes_model.set_threads(threads)
-        model, info = scenes_model.load_model(device, runtime=runtime, precision=precision, threads=threads)
+        model, info = scenes_model.load_model(device, runtime=settings.runtime, precision=settings.precision,
+                                              threads=threads)
     if info["device"] != device:
         log.info("device: %s (OpenVINO runs on the CPU)", info["device"])
-    batch_size = batch_size or scenes_model.default_batch_size(info["device"])
+    batch_size = settings.batch_size or scenes_model.default_batch_size(info["device"])
     log.info("model %s %s (weights sha256 %s) on %s %s, %s precision, threshold %s, min scene %d frames, "
              "%d threads, %d window(s) per batch", info["name"], info["version"], info["weights_sha256"],
              info["runtime"], info["runtime_version"], info["precision"], threshold, min_scene_frames, threads,

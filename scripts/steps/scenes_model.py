@@ -38,25 +38,6 @@ ONNX_OPSET = 17
 EXPORT_REVISION = 1  # part of the cached export's name: bump it when the exported graph changes
 
 
-def gpu_status():
-    """(visible, why) for a CUDA device usable by torch."""
-    if os.environ.get("CUDA_VISIBLE_DEVICES", None) in ("", "-1"):
-        return False, "CUDA_VISIBLE_DEVICES hides all GPUs"
-    if not torch.cuda.is_available():
-        return False, f"torch {torch.__version__} sees no CUDA device"
-    return True, torch.cuda.get_device_name(0)
-
-
-def choose_device(gpus, probe=gpu_status):
-    """``("cuda" | "cpu", reason)``: CUDA only when the rule was given a GPU and one is visible."""
-    if gpus <= 0:
-        return "cpu", "the rule was given no GPU (scenes.gpu is 0)"
-    visible, why = probe()
-    if not visible:
-        return "cpu", f"no GPU visible ({why})"
-    return "cuda", f"GPU visible ({why})"
-
-
 def default_batch_size(device):
     return BATCH_SIZE["cuda" if device.startswith("cuda") else "cpu"]
 
