@@ -8,6 +8,15 @@ min_version("9.0")
 configfile: "config/config.yaml"
 
 
+for _old, _new in {
+    "audio": "diarization",
+    "link": "link_speakers",
+}.items():  # renamed in 2026-12
+    if _old in config:
+        raise WorkflowError(
+            f"config: section '{_old}' is now called '{_new}': rename it in your config file"
+        )
+
 validate(config, "config/schema.yaml")
 
 
