@@ -24,10 +24,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from media_speech import layout_turns, make_speech, write_wav  # noqa: E402
 from quality_scores import diarization_scores  # noqa: E402
 
 import common  # noqa: E402
-from media_speech import layout_turns, make_speech, write_wav  # noqa: E402
 from vidflow.job import job_command  # noqa: E402  (common puts scripts/ on the path)
 
 ROOT = common.ROOT

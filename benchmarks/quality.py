@@ -30,8 +30,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import common  # noqa: E402
 import quality_scores as scores  # noqa: E402
+
+import common  # noqa: E402
 
 CLIPS = common.ROOT / "resources" / "real_media" / "clips"
 OUTPUTS = {"diarization": ("diarization.json",), "av": ("diarization.json", "faces.json", "speakers.json"),

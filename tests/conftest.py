@@ -72,7 +72,8 @@ def run_snakemake(workdir, *args, config=None, configfiles=(), check=True, timeo
     The run is stopped with SIGINT after ``timeout`` seconds (Snakemake cancels its jobs on SIGINT).
     """
     overrides = {"venv_dir": str(VENV_DIR), **(config or {})}
-    cmd = ["timeout", "-s", "INT", str(timeout), str(SNAKEMAKE), "-s", str(ROOT / "Snakefile"), "--directory", str(workdir),
+    cmd = ["timeout", "-s", "INT", str(timeout), str(SNAKEMAKE), "-s", str(ROOT / "Snakefile"),
+           "--directory", str(workdir),
            "--configfile", str(ROOT / "config" / "config.yaml"), *map(str, configfiles), "--cores", "2", *args,
            "--config", *[f"{k}={v}" for k, v in overrides.items()]]
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)

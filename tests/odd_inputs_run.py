@@ -14,11 +14,12 @@ import subprocess
 import zipfile
 
 import pytest
-from conftest import make_testsrc, require_binaries, run_snakemake
 from media_clips import make_video
 from media_shots import Shot
 from media_speech import make_speech
 from mp4_rotation import set_mp4_rotation
+
+from conftest import make_testsrc, require_binaries, run_snakemake
 
 GOOD_SHOT = Shot("astronaut", 60, zoom=(1.15, 1.3), pan=(0.4, 0.3, 0.52, 0.28))
 GOOD_SPEECH = [(0.3, "en-us+m3", "Hello there, nice to see you.")]

@@ -4,9 +4,10 @@ import copy
 
 import pytest
 import yaml
-from conftest import ROOT
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
+
+from conftest import ROOT
 
 SCHEMA = ROOT / "config" / "schema.yaml"
 CONFIG = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())

@@ -5,8 +5,16 @@ import os
 import subprocess
 
 import pytest
+
 from conftest import make_testsrc
-from steps.convert import ConvertSettings, choose_encoder, convert_video, ffmpeg_has_encoder, plan_conversion, sync_record
+from steps.convert import (
+    ConvertSettings,
+    choose_encoder,
+    convert_video,
+    ffmpeg_has_encoder,
+    plan_conversion,
+    sync_record,
+)
 from vidflow.errors import UserError
 from vidflow.media import ffmpeg_reason, ffprobe, packet_durations, summarize
 
@@ -33,7 +41,8 @@ def test_plan_remuxes_only_conforming_cfr_input():
 
 
 def test_plan_never_remuxes_misaligned_audio_or_decode_errors():
-    late, early = "audio starts 2.978 s after the first video frame", "audio starts 0.500 s before the first video frame"
+    late = "audio starts 2.978 s after the first video frame"
+    early = "audio starts 0.500 s before the first video frame"
     assert plan_conversion(summary(), lambda: True, 2.978) == ("copy_video", [late])
     assert plan_conversion(summary(), lambda: True, -0.5) == ("copy_video", [early])
     assert plan_conversion(summary(), lambda: True, 0.0008) == ("remux", [])  # Matroska's millisecond rounding

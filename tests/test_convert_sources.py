@@ -10,16 +10,16 @@ import subprocess
 
 import numpy as np
 import pytest
-from conftest import make_testsrc, require_binaries, run_snakemake
-from steps.convert_source import decode_errors, measure_sync
-from steps.diarization import SAMPLE_RATE, read_audio
-from test_convert import assert_25fps_cfr, convert, video_md5
-from vidflow.errors import UserError
-from vidflow.media import ffprobe
-
 from media_clips import make_video
 from media_shots import Shot
 from media_speech import layout_turns, make_speech, synthesize
+from test_convert import assert_25fps_cfr, convert, video_md5
+
+from conftest import make_testsrc, require_binaries, run_snakemake
+from steps.convert_source import decode_errors, measure_sync
+from steps.diarization import SAMPLE_RATE, read_audio
+from vidflow.errors import UserError
+from vidflow.media import ffprobe
 
 # --------------------------------------------------------------------------- audio/video sync
 
@@ -34,7 +34,8 @@ def sync_media(tmp_path_factory):
     folder = tmp_path_factory.mktemp("sync")
     make_speech(folder / "speech.wav", [(SPEECH_AT, *LINE)], duration=6)
     for fps in (25, 30):
-        subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", f"testsrc2=size=320x180:rate={fps}:duration=7",
+        subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi",
+                        "-i", f"testsrc2=size=320x180:rate={fps}:duration=7",
                         "-c:v", "libx264", "-preset", "veryfast", "-bf", "2", "-pix_fmt", "yuv420p",
                         str(folder / f"video{fps}.mp4")], check=True)
     return folder, synthesize(*LINE).astype(np.float32)
@@ -65,7 +66,8 @@ def test_audio_starts_with_frame_0_in_video_mp4(sync_media, tmp_path, case):
     folder, utterance = sync_media
     container, fps, video_offset, audio_offset, extra, truth, (mode, action) = SYNC_CASES[case]
     src = tmp_path / f"{case}.{container}"
-    subprocess.run(["ffmpeg", "-v", "error", "-y", "-itsoffset", str(video_offset), "-i", str(folder / f"video{fps}.mp4"),
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-itsoffset", str(video_offset),
+                    "-i", str(folder / f"video{fps}.mp4"),
                     "-itsoffset", str(audio_offset), "-i", str(folder / "speech.wav"), "-map", "0:v", "-map", "1:a",
                     "-c:v", "copy", "-c:a", "aac", "-b:a", "96k", *extra, str(src)], check=True)
     starts = [s.get("start_time") for s in ffprobe(src)["streams"]]
@@ -101,7 +103,8 @@ def corrupt_middle(src, dst, size=20_000, seed=17):
 
 def packet_times(path, stream, first, last):
     """pts (s) of the packets of ``stream`` whose bytes overlap ``[first, last)``."""
-    out = subprocess.run(["ffprobe", "-v", "error", "-select_streams", stream, "-show_entries", "packet=pts_time,pos,size",
+    out = subprocess.run(["ffprobe", "-v", "error", "-select_streams", stream,
+                          "-show_entries", "packet=pts_time,pos,size",
                           "-of", "csv=p=0", str(path)], capture_output=True, text=True, check=True).stdout
     rows = [line.split(",") for line in out.split()]
     return [float(t) for t, size, pos in rows if int(pos) < last and int(pos) + int(size) > first]

@@ -13,10 +13,10 @@ import subprocess
 import numpy as np
 import pytest
 from der import diarization_error_rate
-
 from media_clips import make_video
 from media_shots import Shot
 from media_speech import layout_turns, make_silence, make_speech
+
 from conftest import ROOT, VENV_DIR, require_binaries, run_snakemake, schema_defaults
 from steps.diarization import finalize_segments, merge_segments, read_rttm, rename_speakers, speech_regions, to_rttm
 from steps.diarization_cluster import cluster_embeddings, merge_similar_clusters

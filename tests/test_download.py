@@ -10,9 +10,17 @@ import zipfile
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+
 from conftest import make_testsrc, read_tsv, run_snakemake
-from steps.download import (DownloadSettings, download_link, link_id, manual_reason, normalise_url, read_sources,
-                            url_filename)
+from steps.download import (
+    DownloadSettings,
+    download_link,
+    link_id,
+    manual_reason,
+    normalise_url,
+    read_sources,
+    url_filename,
+)
 from vidflow.errors import UserError
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from build_env import build, read_env
 from conftest import ROOT, VENV_DIR
 

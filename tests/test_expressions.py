@@ -17,10 +17,10 @@ import shutil
 import subprocess
 
 import jsonschema
-from media_clips import make_video
-from media_shots import Shot
 import numpy as np
 import pytest
+from media_clips import make_video
+from media_shots import Shot
 
 from build_env import build
 from conftest import ROOT, VENV_DIR, require_binaries, schema_defaults

@@ -10,6 +10,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+
 from conftest import ROOT, VENV_DIR, require_binaries, schema_defaults
 from steps.extract import Limits, collect_loose, extract_archive, safe_member_path, skip_reason
 from vidflow.errors import UserError
@@ -251,7 +252,8 @@ def test_legacy_non_utf8_member_names_are_decoded(tmp_path, tiny_video):
     data = archive.read_bytes()
     utf8 = "Gr\u00fc\u00dfe.mp4".encode("utf-8")
     legacy = "Gr\u00fc\u00dfe.mp4".encode("cp437")
-    # clear the UTF-8 flag (bit 11) in both headers and store the CP437 name (padded to the same length, so offsets stay valid)
+    # clear the UTF-8 flag (bit 11) in both headers and store the CP437 name (padded to the same length, so offsets
+    # stay valid)
     assert len(legacy) < len(utf8)
     legacy = legacy.replace(b".mp4", b"_" * (len(utf8) - len(legacy)) + b".mp4")
     data = data.replace(utf8, legacy)

@@ -10,15 +10,25 @@ import signal
 import subprocess
 import sys
 
-import pytest
-from conftest import ROOT, SEED, covers, shape
 import jsonschema
-from steps.finalize import (SEED_COPIED, archive_plan, build_metadata, finalize_video, load_schema, plainly_valid,
-                            streamed_arrays, validate_file, write_archive)
+import pytest
+
+from conftest import ROOT, SEED, covers, shape
+from steps.finalize import (
+    SEED_COPIED,
+    archive_plan,
+    build_metadata,
+    finalize_video,
+    load_schema,
+    plainly_valid,
+    streamed_arrays,
+    validate_file,
+    write_archive,
+)
 from vidflow.errors import UserError
 
 SCHEMAS = ROOT / "schemas"
-T0 = datetime.datetime(2026, 1, 2, 3, 4, 5, tzinfo=datetime.timezone.utc)
+T0 = datetime.datetime(2026, 1, 2, 3, 4, 5, tzinfo=datetime.UTC)
 
 
 @pytest.mark.parametrize("schema_file", sorted(SCHEMAS.glob("*.schema.json")), ids=lambda p: p.stem)

@@ -10,6 +10,7 @@ import subprocess
 import zipfile
 
 import pytest
+
 from conftest import run_snakemake
 from vidflow.errors import UserError
 from vidflow.io import write_json

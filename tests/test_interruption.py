@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 from conftest import ROOT, SNAKEMAKE, VENV_DIR, run_snakemake, schema_defaults
 from vidflow.job import job_command
 

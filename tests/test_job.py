@@ -6,6 +6,7 @@ import sys
 from dataclasses import dataclass, field
 
 import pytest
+
 from conftest import ROOT
 from vidflow.job import job_command, parse_job, settings_from
 

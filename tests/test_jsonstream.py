@@ -4,6 +4,7 @@ import json
 import random
 
 import pytest
+
 from vidflow.io import dumps_json
 from vidflow.jsonstream import Items, NotAnObject, compact, read_document, read_members, write_object
 

@@ -7,12 +7,20 @@ import wave
 import jsonschema
 import numpy as np
 import pytest
+from test_reduce import reduce_audio, reduce_tracking  # the old full load of step 6 (the reference)
 
 from conftest import ROOT, require_binaries, run_snakemake, schema_defaults
-from steps.link_speakers import (LinkSpeakersSettings, active_speakers, frame_loudness, high_pass, link_speakers_files,
-                                 link_speakers_to_tracks, mouth_opening, read_loudness)
+from steps.link_speakers import (
+    LinkSpeakersSettings,
+    active_speakers,
+    frame_loudness,
+    high_pass,
+    link_speakers_files,
+    link_speakers_to_tracks,
+    mouth_opening,
+    read_loudness,
+)
 from steps.reduce import reduce_audio_file, reduce_tracking_file
-from test_reduce import reduce_audio, reduce_tracking  # the old full load of step 6 (the reference)
 from vidflow.io import dumps_json, read_json, write_json
 from vidflow.job import settings_from
 

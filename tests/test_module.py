@@ -6,6 +6,7 @@ import shutil
 import subprocess
 
 import pytest
+
 from conftest import ROOT, SNAKEMAKE, VENV_DIR, read_tsv
 
 TRUTH = json.loads((ROOT / "resources" / "demo" / "truth.json").read_text())["clips"]

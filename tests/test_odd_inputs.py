@@ -6,8 +6,9 @@ import re
 import subprocess
 
 import pytest
-from conftest import ffprobe_json
 from odd_inputs_run import BAD, ODD, WEIRD_NAME, result
+
+from conftest import ffprobe_json
 from vidflow.errors import UserError
 from vidflow.media import ffprobe, packet_durations, summarize
 

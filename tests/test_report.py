@@ -10,10 +10,18 @@ import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
+
 from build_env import build
 from conftest import ROOT, VENV_DIR, run_snakemake
-from steps.report import (faces_at, faces_per_frame, read_tracking, speaker_table, thumbnail_frames, track_table,
-                          video_summary)
+from steps.report import (
+    faces_at,
+    faces_per_frame,
+    read_tracking,
+    speaker_table,
+    thumbnail_frames,
+    track_table,
+    video_summary,
+)
 from steps.report_pages import table_page, tables_page
 from vidflow.job import job_command
 from vidflow.notify import notify, run_payload
@@ -94,7 +102,6 @@ def test_report_renders_in_headless_chromium(demo_report, tmp_path):
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
     assert shot.exists(), proc.stderr[-3000:]
     assert "Uncaught" not in proc.stderr, proc.stderr[-3000:]
-    import numpy as np
     from skimage.io import imread
 
     pixels = imread(shot)[..., :3].astype(float)

@@ -5,8 +5,9 @@ import json
 import re
 
 import pytest
-from conftest import ROOT, run_snakemake
 from odd_inputs_run import ODD
+
+from conftest import ROOT, run_snakemake
 
 pytest_plugins = ["odd_inputs_run"]
 

@@ -11,11 +11,11 @@ import platform
 import subprocess
 import sys
 
+import numpy as np
+import pytest
 from media_clips import make_video
 from media_shots import Shot
 from media_speech import make_silence
-import numpy as np
-import pytest
 
 from build_env import build
 from conftest import ROOT, VENV_DIR, ffprobe_json, require_binaries, run_snakemake, schema_defaults

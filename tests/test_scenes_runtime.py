@@ -8,11 +8,12 @@ import sys
 import time
 from pathlib import Path
 
-from media_clips import make_video
 import pytest
+from media_clips import make_video
+from test_scenes import CLIPS
+
 from build_env import build
 from conftest import ROOT, VENV_DIR, require_binaries
-from test_scenes import CLIPS
 
 
 def scenes_python():

@@ -19,3 +19,11 @@ def test_snakefmt_check_passes():
     proc = subprocess.run([str(snakefmt), "--check", "Snakefile", "rules"], cwd=ROOT, capture_output=True,
                           text=True, check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_ruff_lint_is_clean():
+    """pyflakes, pycodestyle, import order, bugbear and pyupgrade checks (ruff.toml) over every Python file."""
+    ruff = Path(sys.executable).with_name("ruff")
+    proc = subprocess.run([str(ruff), "check", "--no-cache", "."], cwd=ROOT, capture_output=True, text=True,
+                          check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -12,9 +12,10 @@ import time
 from pathlib import Path
 
 import jsonschema
+import pytest
 from media_clips import make_video
 from media_shots import Shot
-import pytest
+
 from build_env import build
 from conftest import ROOT, VENV_DIR, require_binaries, run_snakemake, schema_defaults
 from steps.tracking.engines import BLENDSHAPE_NAMES

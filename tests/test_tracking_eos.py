@@ -17,11 +17,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from test_tracking import check_tracking, clip, shot_frames, track, tracking_command, tracking_settings  # noqa: F401 (clip: a fixture)
+
 from build_env import build
 from conftest import ROOT, VENV_DIR
 from steps.tracking.tracks import iou
-from test_tracking import (check_tracking, clip, shot_frames, track, tracking_command,  # noqa: F401 (clip: a fixture)
-                           tracking_settings)
 
 MODELS = Path(os.environ.get("VIDFLOW_TEST_MODELS", ROOT.parent / "shared" / "models"))
 SFM = MODELS / "eos"

@@ -11,12 +11,12 @@ import json
 
 import numpy as np
 import pytest
+from test_tracking import MODELS, check_tracking, clip, shot_frames, track, track_failing  # noqa: F401 (clip is a fixture)
+
 from build_env import build, read_env
 from conftest import ROOT, VENV_DIR
 from steps.link_speakers import MOUTH_POINTS
 from steps.tracking.tracks import iou
-from test_tracking import (MODELS, check_tracking, clip, shot_frames, track,  # noqa: F401 (clip is a fixture)
-                           track_failing)
 
 DETECTOR = MODELS / "openseeface" / "mnv3_detection_opt.onnx"
 LANDMARKS = MODELS / "openseeface" / "lm_model0_opt.onnx"

@@ -10,16 +10,16 @@ skip without them.
 
 import json
 
-from media_clips import make_video, open_mouth
-from media_shots import Shot
 import numpy as np
 import pytest
+from media_clips import make_video, open_mouth
+from media_shots import Shot
+from test_tracking import MODELS, SHOTS, TASK, TASK_SHA256, check_tracking, clip, shot_frames, track, track_failing  # noqa: F401 (clip)
+
 from build_env import build, read_env
 from conftest import ROOT, VENV_DIR, require_binaries, run_snakemake
 from steps.tracking.engines import BLENDSHAPE_NAMES
 from steps.tracking.tracks import iou
-from test_tracking import (MODELS, SHOTS, TASK, TASK_SHA256, check_tracking, clip,  # noqa: F401 (clip)
-                           shot_frames, track, track_failing)
 
 FILES = {"detector": (MODELS / "yunet" / "face_detection_yunet_2023mar.onnx",
                       "8f2383e4dd3cfbb4553ea8718107fc0423210dc964f9f4280604804ed2552fa4"),

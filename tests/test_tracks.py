@@ -9,17 +9,17 @@ import time
 import numpy as np
 import pytest
 import yaml
+from test_envs import imported_modules, rule_blocks
+
 from build_env import read_env
 from conftest import ROOT
-from steps.tracking.engines import BLENDSHAPE_NAMES, ENGINES, check_model_file, engine_family
-from vidflow.io import sha256_file
-from steps.tracking.output import read_scenes, round_face, write_tracking
 from steps.tracking import pipeline
+from steps.tracking.engines import BLENDSHAPE_NAMES, ENGINES, check_model_file, engine_family
+from steps.tracking.output import read_scenes, round_face, write_tracking
 from steps.tracking.pipeline import plan_chunks
 from steps.tracking.tracks import TrackAssigner, assign_track_ids, iou, linear_sum_assignment
-from test_envs import imported_modules, rule_blocks
 from vidflow.errors import UserError
-from vidflow.io import dumps_json
+from vidflow.io import dumps_json, sha256_file
 
 
 def test_assignment_is_optimal_on_random_matrices():
@@ -133,8 +133,8 @@ def test_scenes_are_checked_against_the_video(tmp_path):
 
 
 def test_streamed_output_equals_compact_sorted_json(tmp_path):
-    frames = [{"frame": 0, "faces": []}, {"frame": 1, "faces": [{**round_face({"bbox": [1.04, 2, 3, 4], "score": 0.12345}),
-                                                                  "track_id": 1}]}]
+    face = {**round_face({"bbox": [1.04, 2, 3, 4], "score": 0.12345}), "track_id": 1}
+    frames = [{"frame": 0, "faces": []}, {"frame": 1, "faces": [face]}]
     header = {"width": 320, "fps": 25, "engine": "x", "model": {"b": 1, "a": 2}}
     write_tracking(tmp_path / "t.json", header, (json.dumps(f, sort_keys=True, separators=(",", ":")) for f in frames))
     assert (tmp_path / "t.json").read_text() == dumps_json({**header, "frames": frames}, compact=True)
@@ -144,7 +144,8 @@ def test_streamed_output_equals_compact_sorted_json(tmp_path):
     assert list(BLENDSHAPE_NAMES) == sorted(BLENDSHAPE_NAMES) and len(BLENDSHAPE_NAMES) == 52
     other = round_face({"head_pose": {"yaw": 12.345}, "shape_coefficients": np.array([0.123456, -2.0]),
                         "expression_coefficients": [np.float32(1 / 3)]})
-    assert other == {"head_pose": {"yaw": 12.3}, "shape_coefficients": [0.1235, -2.0], "expression_coefficients": [0.3333]}
+    assert other == {"head_pose": {"yaw": 12.3}, "shape_coefficients": [0.1235, -2.0],
+                     "expression_coefficients": [0.3333]}
     with pytest.raises(ValueError, match="sort before 'track_id'"):
         round_face({"bbox": [0, 0, 1, 1], "zoom": 1})
 
@@ -152,7 +153,8 @@ def test_streamed_output_equals_compact_sorted_json(tmp_path):
 def test_track_ids_are_added_without_reparsing_faces_and_give_the_same_bytes(tmp_path):
     """Chunk files hold ``[frame, boxes]`` then one line per face; unmatched faces are dropped."""
     faces = [[round_face({"bbox": [1, 2, 3, 4], "score": 0.9, "landmarks": [[1.0, 2.0, 3.0]]}),
-              round_face({"bbox": [50, 2, 3, 4], "blendshapes": {"jawOpen": 0.5}})], [], [round_face({"bbox": [1, 2, 3, 5]})]]
+              round_face({"bbox": [50, 2, 3, 4], "blendshapes": {"jawOpen": 0.5}})], [],
+             [round_face({"bbox": [1, 2, 3, 5]})]]
     chunk = tmp_path / "000000000.jsonl"
     with open(chunk, "w", encoding="utf-8") as out:
         for index, frame_faces in enumerate(faces):

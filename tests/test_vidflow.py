@@ -1,8 +1,8 @@
 """Shared helpers: atomic writes, deterministic JSON, picklable errors, file locks."""
 
 import errno
-import json
 import fcntl
+import json
 import os
 import pickle
 import signal
@@ -11,10 +11,10 @@ import subprocess
 import sys
 
 import pytest
+
 from conftest import ROOT
 from vidflow.errors import UserError
-from vidflow.io import (atomic_path, exclusive_lock, read_json, remove_stale_temporaries, stale_temporaries,
-                        write_json)
+from vidflow.io import atomic_path, exclusive_lock, read_json, remove_stale_temporaries, stale_temporaries, write_json
 from vidflow.logs import interrupted
 
 

@@ -10,7 +10,6 @@ source of truth. Standard library only (it runs before any venv exists).
 
 import argparse
 import fcntl
-import json
 import os
 import subprocess
 import sys

@@ -30,6 +30,7 @@ from media_clips import fps_fraction, make_video
 from media_shots import IMAGES, Shot
 from media_speech import make_speech
 
+
 def _parse_shot(spec: str) -> Shot:
     """IMAGE:FRAMES[:ZOOM0:ZOOM1[:CX0:CY0:CX1:CY1]]"""
     parts = spec.split(":")

@@ -32,12 +32,11 @@ from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
-
-from media_clips import make_video
-from media_shots import Shot
 import real_media_audio as audio
 import real_media_av as av
 import real_media_sources as sources
+from media_clips import make_video
+from media_shots import Shot
 
 ROOT = Path(__file__).resolve().parents[1]
 FPS = 25
@@ -162,7 +161,7 @@ def build_av(name, cache, tmp):
     tile = av.Tile(960 // len(faces), 540, 0.4 if len(faces) <= 2 else 0.34)
     boxes = av.canvas(name, [f[0] for f in faces], cache, tile)
     drives, lags, packages = {}, {}, set()
-    for k, (still, role, voice) in enumerate(faces):
+    for k, (_still, role, voice) in enumerate(faces):
         if role == "real_video":
             continue
         lags[k] = round(float(rng.uniform(0.04, 0.12)), 3)

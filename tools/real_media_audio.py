@@ -15,9 +15,8 @@ import wave
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import signal
-
 from real_media_sources import RATE, decode, recordings, unpacked
+from scipy import signal
 
 FRAME = RATE // 100  # 10 ms analysis frames
 FLOOR_DB = -35.0  # a frame is speech when its RMS is within this of the utterance's loudest frame ...
@@ -131,7 +130,7 @@ def compose(speakers, cache, seconds, rng, longest=8.0, overlap=0.25, backchanne
         short = rng.random() < short_turn  # a turn of one short line ("yes", "no", a name)
         lines = 1 if short else int(rng.choice([1, 2, 3], p=[0.5, 0.35, 0.15]))
         end = None
-        for line in range(lines):
+        for _line in range(lines):
             utterance = (short and pool[speaker].take(0.25, 1.0)) or pool[speaker].take(0.8, longest)
             if utterance is None or t + utterance.seconds > seconds:
                 break

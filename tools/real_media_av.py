@@ -16,7 +16,6 @@ import subprocess
 from dataclasses import dataclass
 
 import numpy as np
-
 from media_clips import ASTRONAUT_MOUTH, open_mouth
 from media_shots import ASTRONAUT_FACE_BOX, add_canvas, bilinear
 from real_media_sources import RATE, unpacked

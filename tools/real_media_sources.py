@@ -205,7 +205,7 @@ VOICES = {v.id: v for v in (
 _DIALOG = re.compile(r'dialogId\("([^"]+)",\s*"([^"]*)",\s*"(?:[^"\\]|\\.)*"\)\s*dialogStr\(')
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def fillets_lines(cache):
     """{font: [sound file relative to the cs package]} from every level's dialogs_cs.lua, in file order."""
     scripts, sounds = unpacked("fillets-ng-data", cache), unpacked("fillets-ng-data-cs", cache)

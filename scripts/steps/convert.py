@@ -21,9 +21,9 @@ import time
 from dataclasses import asdict, dataclass
 from fractions import Fraction
 
+from steps.convert_source import decode_errors, describe_damage, measure_sync
 from vidflow.errors import UserError
 from vidflow.io import atomic_path, write_json
-from steps.convert_source import decode_errors, describe_damage, measure_sync
 from vidflow.media import FPS, ffmpeg_reason, ffprobe, packet_durations, summarize
 
 log = logging.getLogger("convert")
@@ -226,7 +226,8 @@ def _encode(src, tmp, settings, source, threads, gpus, in_args, copy_audio):
                                  source["duration"], in_args)
 
 
-def convert_video(src: str, dst: str, info_path: str, settings: ConvertSettings, threads: int = 1, gpus: int = 0) -> dict:
+def convert_video(src: str, dst: str, info_path: str, settings: ConvertSettings, threads: int = 1,
+                  gpus: int = 0) -> dict:
     """Convert ``src`` to ``dst`` (25 fps CFR H.264/AAC) and write a JSON record of what was done."""
     source = summarize(ffprobe(src))
     if source["video"] is None:

@@ -25,7 +25,8 @@ def _probe_json(path, args):
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         lines = proc.stderr.strip().splitlines()
-        raise UserError(path, f"ffprobe cannot read the streams ({lines[-1] if lines else 'exit ' + str(proc.returncode)})")
+        last = lines[-1] if lines else f"exit {proc.returncode}"
+        raise UserError(path, f"ffprobe cannot read the streams ({last})")
     return json.loads(proc.stdout), proc.stderr
 
 

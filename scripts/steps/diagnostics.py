@@ -92,15 +92,17 @@ def collect(env_files, summaries, snakemake_version, gpu_requests):
 def diagnostics_rows(diag):
     """(heading, rows, columns) sections for the HTML view of the diagnostics."""
     general = [{"item": "Python", "value": f"{diag['python']['version']} ({diag['python']['implementation']})"},
-               {"item": "platform", "value": " ".join(str(diag["platform"][k]) for k in
-                                                      ("system", "release", "machine")) + f", {diag['platform']['cpus']} CPUs"},
+               {"item": "platform",
+                "value": " ".join(str(diag["platform"][k]) for k in ("system", "release", "machine"))
+                + f", {diag['platform']['cpus']} CPUs"},
                {"item": "Snakemake", "value": diag["snakemake"]},
                {"item": "ffmpeg", "value": diag["ffmpeg"]},
                {"item": "ffprobe", "value": diag["ffprobe"]},
                {"item": "nvidia-smi", "value": diag["gpu"]["nvidia_smi"]},
                {"item": "GPUs visible", "value": "; ".join(diag["gpu"]["gpus"]) or "none"},
                {"item": "CUDA_VISIBLE_DEVICES", "value": diag["gpu"]["cuda_visible_devices"] or "(unset)"},
-               {"item": "GPUs requested", "value": ", ".join(f"{k}={v}" for k, v in sorted(diag["gpu_requests"].items()))}]
+               {"item": "GPUs requested",
+                "value": ", ".join(f"{k}={v}" for k, v in sorted(diag["gpu_requests"].items()))}]
     steps = [{"step": step, "device": ", ".join(f"{d} ({n})" for d, n in devs.items()),
               "backend": ", ".join(f"{b} ({n})" for b, n in diag["steps"]["backends"].get(step, {}).items())}
              for step, devs in diag["steps"]["devices"].items()]

@@ -193,7 +193,7 @@ def download_link(link: dict, out_dir: str, settings: DownloadSettings, backoff:
     ``out_dir/status.json`` says what happened: ``downloaded`` (with ``file``) or
     ``duplicate`` (same URL or same content already stored: ``file`` points at it).
     """
-    url, out_dir = link["url"], Path(out_dir)
+    out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(out_dir)  # a killed run's staging folder, with its .part- file
     staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))

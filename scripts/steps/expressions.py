@@ -177,7 +177,7 @@ def analyse_expressions(video: str, tracking_path: str, output: str, settings: E
     limit_threads(threads)
     with interrupt.held():  # a Ctrl-C cannot cut py-feat's and torch's imports short
         from steps.expressions_model import ExpressionModel  # py-feat + torch: the expressions env only
-        from vidflow.media import read_frames
+        from steps.frames import read_frames
 
         started = time.monotonic()
         model = ExpressionModel(model_dir, models, threads=threads, gpus=gpus)

@@ -212,7 +212,7 @@ def write_archive(root, sha256: str, files: dict, metadata: dict, now=None, chec
 
 
 def _write_archive(root, dest, sha256, files, metadata, now, check):
-    created = (now or datetime.datetime.now(datetime.timezone.utc)).isoformat(timespec="seconds")
+    created = (now or datetime.datetime.now(datetime.UTC)).isoformat(timespec="seconds")
     if (dest / "metadata.json").exists():
         old = read_json(dest / "metadata.json")
         if {k: v for k, v in old.items() if k != "created_at"} == metadata:

@@ -7,8 +7,8 @@ removed, so that what is compared is the syllables (2-7 Hz), not the turns. A re
 the syllables of its own voice. A silent face does not follow the sound, and neither does a face whose voice is not in
 the audio (voice-over, a muted clip beside the real speaker): its lips may move during the heard speaker's turns, which
 a turn-level comparison takes for evidence (about 0.3 on the dev set's voice-over clip), but not with the heard
-syllables (0.05; its real talker: 0.73). The correlation is taken at the best lag within ``max_lag`` frames (lips often move a
-little before the sound).
+syllables (0.05; its real talker: 0.73). The correlation is taken at the best lag within ``max_lag`` frames (lips
+often move a little before the sound).
 
 This replaced a rule that compared how often the mouth *moved* inside and outside a speaker's turns: a real talker's
 mouth moves in the pauses between sentences about as much as while speaking (58 % vs 56 % on a news clip), so that
@@ -72,7 +72,7 @@ def _distance(a, b):
 
 
 def mouth_opening(face):
-    """``(signal, value)`` of one face: ``("jawOpen", 0..1)``, ``("lip_gap", gap / face height)`` or ``(None, None)``."""
+    """``(signal, value)`` of a face: ``("jawOpen", 0..1)``, ``("lip_gap", gap / face height)`` or ``(None, None)``."""
     blendshapes = face.get("blendshapes") or {}
     if "jawOpen" in blendshapes:
         return "jawOpen", float(blendshapes["jawOpen"])

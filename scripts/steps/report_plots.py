@@ -46,7 +46,7 @@ def plot_timeline(path, title, scenes, diarization, tracking):
     ax.set_yticks([])
     ax.set_ylabel("scenes", rotation=0, ha="right", va="center")
     ax = axes[1]
-    for i, (speaker, spans) in enumerate(turns.items()):
+    for i, (_speaker, spans) in enumerate(turns.items()):
         ax.broken_barh(spans, (i - 0.4, 0.8), color=COLORS[i % len(COLORS)])
     if turns:
         ax.set_yticks(range(len(turns)), list(turns))

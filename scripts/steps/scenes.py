@@ -13,18 +13,16 @@ Everything here needs numpy only (tests import it in the driver venv); the model
 
 import csv
 import ctypes
-import fcntl
 import functools
 import io
 import logging
-import subprocess
-import tempfile
 import time
 from dataclasses import dataclass
 from fractions import Fraction
 
 import numpy as np
 
+from steps.frames import read_small_frames
 from vidflow import interrupt
 from vidflow.devices import choose_device, cuda_status
 from vidflow.errors import UserError
@@ -34,10 +32,8 @@ from vidflow.media import FPS, ffprobe, frame_to_time, summarize
 log = logging.getLogger("scenes")
 
 HEIGHT, WIDTH = 27, 48
-FRAME_BYTES = HEIGHT * WIDTH * 3
 WINDOW, CONTEXT, STEP = 100, 25, 50  # window length, padding/context each side, frames kept per window
 CHUNK_FRAMES = 250
-PIPE_BYTES = 1 << 20  # a larger pipe lets FFmpeg decode ahead while the model runs
 CSV_HEADER = ["No", "Timecode In", "Timecode Out", "Frame In", "Frame Out"]
 PROGRESS_SECONDS = 10.0
 
@@ -56,58 +52,13 @@ class ScenesSettings:
 # --------------------------------------------------------------------------- decoding
 
 
-def decode_command(path, threads=1):
-    """FFmpeg command that writes the first video stream as raw 48x27 RGB24 frames to stdout."""
-    return ["ffmpeg", "-nostdin", "-hide_banner", "-v", "error", "-threads", str(threads), "-i", str(path),
-            "-map", "0:v:0", "-an", "-sn", "-dn", "-vf", f"scale={WIDTH}:{HEIGHT}", "-fps_mode", "passthrough",
-            "-pix_fmt", "rgb24", "-f", "rawvideo", "pipe:1"]
-
-
-def _read_exactly(stream, size):
-    """Read up to ``size`` bytes, fewer only at end of stream."""
-    parts, missing = [], size
-    while missing:
-        data = stream.read(missing)
-        if not data:
-            break
-        parts.append(data)
-        missing -= len(data)
-    return b"".join(parts)
-
-
 def decode_small_frames(path, threads=1, chunk_frames=CHUNK_FRAMES):
     """Yield uint8 arrays ``[k, 27, 48, 3]`` (k <= chunk_frames) of every frame of ``path``.
 
     Only 48x27 frames ever reach Python. UserError (naming the file) if FFmpeg fails or
     the video has no decodable frame.
     """
-    with tempfile.TemporaryFile() as errors:
-        proc = subprocess.Popen(decode_command(path, threads), stdout=subprocess.PIPE, stderr=errors,
-                                bufsize=0)
-        try:
-            fcntl.fcntl(proc.stdout.fileno(), fcntl.F_SETPIPE_SZ, PIPE_BYTES)
-        except (AttributeError, OSError):  # not Linux, or above /proc/sys/fs/pipe-max-size
-            pass
-        total = 0
-        try:
-            while True:
-                data = _read_exactly(proc.stdout, chunk_frames * FRAME_BYTES)
-                whole = len(data) // FRAME_BYTES
-                if whole:
-                    total += whole
-                    frames = np.frombuffer(data, np.uint8, whole * FRAME_BYTES)
-                    yield frames.reshape(whole, HEIGHT, WIDTH, 3)
-                if len(data) < chunk_frames * FRAME_BYTES:
-                    break
-        finally:
-            proc.stdout.close()
-            code = proc.wait()
-        errors.seek(0)
-        message = errors.read().decode(errors="replace").strip()
-    if code != 0:
-        raise UserError(path, f"ffmpeg cannot decode the video: {message.splitlines()[-1] if message else code}")
-    if total == 0:
-        raise UserError(path, "the video has no decodable frame")
+    yield from read_small_frames(path, WIDTH, HEIGHT, chunk_frames, threads)
 
 
 # --------------------------------------------------------------------------- windowing

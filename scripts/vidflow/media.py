@@ -1,7 +1,8 @@
-"""FFprobe queries, frame/time conversion and the raw frame reader (the ``ffmpeg``/``ffprobe`` binaries; no Python
-deps at import: :func:`read_frames` imports numpy when called, in the envs that decode frames)."""
+"""FFprobe queries, frame/time conversion and the raw frame reader (the ``ffmpeg``/``ffprobe`` binaries, no Python
+deps; steps.frames turns the frames into numpy arrays in the envs that decode frames)."""
 
 import codecs
+import fcntl
 import json
 import os
 import re
@@ -149,33 +150,45 @@ def packet_durations(path):
     return {b - a for a, b in zip(pts, pts[1:])}
 
 
-def read_frames(path, width, height, start=0, count=None, fps=FPS, threads=1):
-    """Yield ``(index, frame)`` for ``count`` frames of ``path`` from 0-based ``start`` (all to the end if None).
+PIPE_BYTES = 1 << 20  # a larger pipe lets FFmpeg decode ahead while the consumer works
 
-    ``frame`` is a read-only ``height x width x 3`` uint8 RGB array (numpy), streamed from an ffmpeg rawvideo pipe
-    (memory flat with the video's length). Seeking is frame-accurate (ffmpeg input seeking decodes from the previous
-    key frame and drops frames before ``start``) on the constant-frame-rate videos step 2 writes.
+
+def read_frame_bytes(path, width, height, start=0, count=None, fps=FPS, threads=1, scale=False, batch=1):
+    """Yield ``(index, frames)``: up to ``batch`` whole RGB24 frames (``height x width x 3`` bytes each; fewer only
+    at the end) of ``path``, the first being frame ``index``, for ``count`` frames from 0-based ``start`` (all to the
+    end if None). ``scale``: FFmpeg scales the frames to ``width x height`` (else they are the video's own size).
+
+    Streamed from an ffmpeg rawvideo pipe (memory flat with the video's length). Seeking is frame-accurate (ffmpeg
+    input seeking decodes from the previous key frame and drops frames before ``start``) on the constant-frame-rate
+    videos step 2 writes. UserError naming the file when FFmpeg fails or, reading from the start, finds no frame.
     """
-    import numpy as np  # only the envs that decode frames have it
-
     cmd = ["ffmpeg", "-nostdin", "-hide_banner", "-v", "error", "-threads", str(threads)]
     if start:
         cmd += ["-ss", f"{start / fps:.6f}"]
     cmd += ["-i", str(path), "-map", "0:v:0", "-an", "-sn", "-dn"]
     if count is not None:
         cmd += ["-frames:v", str(count)]
-    cmd += ["-f", "rawvideo", "-pix_fmt", "rgb24", "-vsync", "passthrough", "pipe:1"]
+    if scale:
+        cmd += ["-vf", f"scale={width}:{height}"]
+    cmd += ["-fps_mode", "passthrough", "-pix_fmt", "rgb24", "-f", "rawvideo", "pipe:1"]
     size = width * height * 3
     index, killed = start, False
     with tempfile.TemporaryFile() as errors:
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=errors, bufsize=size)
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=errors, bufsize=size * batch)
+        try:
+            fcntl.fcntl(proc.stdout.fileno(), fcntl.F_SETPIPE_SZ, PIPE_BYTES)
+        except (AttributeError, OSError):  # not Linux, or above /proc/sys/fs/pipe-max-size
+            pass
         try:
             while count is None or index - start < count:
-                data = proc.stdout.read(size)
-                if len(data) < size:
+                wanted = batch if count is None else min(batch, count - (index - start))
+                data = proc.stdout.read(size * wanted)  # buffered: all of it unless the stream ends
+                whole = len(data) // size
+                if whole:
+                    yield index, data[: whole * size]
+                    index += whole
+                if whole < wanted:
                     break
-                yield index, np.frombuffer(data, dtype=np.uint8).reshape(height, width, 3)
-                index += 1
         finally:  # also when the consumer stops early
             if proc.poll() is None and count is not None and index - start < count:
                 proc.kill()
@@ -186,3 +199,5 @@ def read_frames(path, width, height, start=0, count=None, fps=FPS, threads=1):
             errors.seek(0)
             message = errors.read().decode(errors="replace").strip().splitlines()
             raise UserError(path, f"ffmpeg could not decode frames from {start}: {message[-1] if message else code}")
+    if index == start == 0 and count != 0:
+        raise UserError(path, "the video has no decodable frame")

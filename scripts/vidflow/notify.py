@@ -2,7 +2,6 @@
 
 import json
 import logging
-import socket
 import urllib.error
 import urllib.request
 
@@ -28,7 +27,7 @@ def notify(url, payload, timeout=5.0):
                                          headers={"Content-Type": "application/json", "User-Agent": "vidflow-notify"})
         with urllib.request.urlopen(request, timeout=timeout) as response:
             ok = 200 <= response.status < 300
-    except (urllib.error.URLError, socket.timeout, OSError, ValueError) as err:
+    except (TimeoutError, urllib.error.URLError, OSError, ValueError) as err:
         log.warning("notification to %s failed: %s", url, getattr(err, "reason", err))
         return False
     if not ok:

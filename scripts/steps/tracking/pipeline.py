@@ -20,14 +20,14 @@ from dataclasses import dataclass, field
 from multiprocessing import resource_tracker
 from pathlib import Path
 
-from vidflow import interrupt
-from vidflow.errors import UserError
-from vidflow.io import dumps_json, remove_stale_temporaries
-from vidflow.media import ffprobe, read_frames, summarize
-
+from steps.frames import read_frames
 from steps.tracking.engines import engine_family, load_engine
 from steps.tracking.output import read_scenes, round_face, write_tracking
 from steps.tracking.tracks import assign_track_ids, iou
+from vidflow import interrupt
+from vidflow.errors import UserError
+from vidflow.io import dumps_json, remove_stale_temporaries
+from vidflow.media import ffprobe, summarize
 
 log = logging.getLogger("tracking")
 

@@ -37,7 +37,8 @@ ENGINES = {
                                   "MediaPipe full-range face detection + Tasks FaceLandmarker (.task bundle): "
                                   "478 landmarks, 52 blendshapes, head pose", 1024, 768),
     "yunet": EngineSpec("yunet", "yunet",
-                        "OpenCV YuNet face detection + FaceMesh landmarks and blendshapes in ONNX (user-supplied models)",
+                        "OpenCV YuNet face detection + FaceMesh landmarks and blendshapes in ONNX"
+                        " (user-supplied models)",
                         1024, 512),
     "openseeface": EngineSpec("openseeface", "openseeface",
                               "OpenSeeFace ONNX face detection + 66 landmarks (user-supplied models)", 1024, 512),

@@ -41,7 +41,7 @@ import numpy as np
 from PIL import Image, ImageFilter
 
 from steps.tracking.engines import check_model_file
-from steps.tracking.engines.crop import CropLandmarkEngine, FOLLOW_MIN_IOU, box_iou, points_box, square_crop
+from steps.tracking.engines.crop import FOLLOW_MIN_IOU, CropLandmarkEngine, box_iou, points_box, square_crop
 
 PREDICTOR_KEY = "tracking.eos.predictor"
 MODEL_DIR_KEY = "tracking.eos.model_dir"
