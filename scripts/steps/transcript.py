@@ -35,14 +35,15 @@ def assign_speakers(words, turns, order=None):
     for word in words:
         start, end = word["start"], word["end"]
         hi = bisect.bisect_left(starts, end) if end > start else bisect.bisect_right(starts, end)
-        overlap = defaultdict(float)
+        parts = defaultdict(list)  # speaker -> the word's parts inside its turns
         for i in range(hi - 1, -1, -1):
             turn = turns[i]
             if turn["start"] < start - longest:
                 break
-            shared = min(end, turn["end"]) - max(start, turn["start"])
-            if shared > 0 or (shared == 0 and start == end and turn["start"] <= start <= turn["end"]):
-                overlap[turn["speaker"]] += shared
+            low, high = max(start, turn["start"]), min(end, turn["end"])
+            if high > low or (start == end and turn["start"] <= start <= turn["end"]):
+                parts[turn["speaker"]].append((low, high))
+        overlap = {speaker: _covered(intervals) for speaker, intervals in parts.items()}
         if overlap:
             speakers.append(min(overlap, key=lambda s: (-overlap[s], rank.get(s, len(rank)))))
             continue
@@ -55,6 +56,17 @@ def assign_speakers(words, turns, order=None):
             candidates.append((max(0.0, after["start"] - end), rank.get(after["speaker"], len(rank)), after))
         speakers.append(min(candidates, key=lambda c: c[:2])[2]["speaker"])
     return speakers
+
+
+def _covered(intervals):
+    """Length of the union of ``(start, end)`` intervals (a speaker's overlapping turns count once)."""
+    total, reach = 0.0, None
+    for low, high in sorted(intervals):
+        if reach is None or low > reach:
+            total, reach = total + high - low, high
+        elif high > reach:
+            total, reach = total + high - reach, high
+    return total
 
 
 def word_tracks(words, speakers, linked, fps):
