@@ -11,11 +11,11 @@ import json
 import subprocess
 
 import pytest
+
+import media_factory as mf
 from conftest import ROOT, VENV_DIR, require_binaries, schema_defaults
 from steps.transcript import assign_speakers, build_segments, cues, inside, speech_stretches, word_tracks
 from vidflow.job import job_command
-
-import media_factory as mf
 
 LINES = [("en-us+m3", "Welcome to the show. We are glad you could join us today."),
          ("en+f3", "Thank you for having me. It is a pleasure to be here."),
@@ -81,7 +81,8 @@ def test_speech_stretches_merge_short_gaps_pad_and_clip():
 
 def test_words_outside_the_transcribed_stretches_are_dropped_and_clipped():
     stretches = [(1.0, 2.0), (5.0, 6.0)]
-    kept = inside([W(0.2, 0.6), W(0.9, 1.3), W(1.8, 2.1), W(1.9, 2.4), W(3.0, 3.5), W(5.9, 28.0), W(5.5, 5.7)], stretches)
+    words = [W(0.2, 0.6), W(0.9, 1.3), W(1.8, 2.1), W(1.9, 2.4), W(3.0, 3.5), W(5.9, 28.0), W(5.5, 5.7)]
+    kept = inside(words, stretches)
     assert [(w["start"], w["end"]) for w in kept] == [(1.0, 1.3), (1.8, 2.0), (5.5, 5.7)]
 
 
@@ -160,8 +161,9 @@ def all_words(transcript):
 def word_error_rate(references, hypotheses):
     """jiwer's WER (in the step's env), after lower-casing and removing punctuation."""
     code = ("import jiwer, json, sys; r, h = json.load(sys.stdin); t = jiwer.Compose([jiwer.ToLowerCase(), "
-            "jiwer.RemovePunctuation(), jiwer.RemoveMultipleSpaces(), jiwer.Strip(), jiwer.ReduceToListOfListOfWords()]);"
-            " print(jiwer.wer(r, h, reference_transform=t, hypothesis_transform=t))")
+            "jiwer.RemovePunctuation(), jiwer.RemoveMultipleSpaces(), jiwer.Strip(), "
+            "jiwer.ReduceToListOfListOfWords()]); "
+            "print(jiwer.wer(r, h, reference_transform=t, hypothesis_transform=t))")
     proc = subprocess.run([str(env_python()), "-c", code], input=json.dumps([references, hypotheses]),
                           capture_output=True, text=True, check=True)
     return float(proc.stdout)
@@ -236,8 +238,9 @@ def librivox(tmp_path_factory):
         data = unpacked("pocketsphinx", CACHE) / "pocketsphinx-5.1.1" / "test" / "data" / "librivox"
     except FetchError as error:
         pytest.skip(f"PyPI cannot be reached: {error}")
-    import numpy as np
     import wave
+
+    import numpy as np
 
     folder = tmp_path_factory.mktemp("librivox")
     pieces, truth, t = [np.zeros(8000, np.int16)], [], 0.5
@@ -319,4 +322,29 @@ def test_a_video_without_audio_gets_an_empty_valid_transcript(tmp_path):
     assert (transcript["duration"], transcript["segments"], transcript["speech"], transcript["word_count"]) == \
         (0.0, [], [], 0)
     assert "has no audio: the transcript is empty" in (tmp_path / "transcribe.log").read_text()
-    assert (tmp_path / "transcript.vtt").read_text().strip() == "WEBVTT" and (tmp_path / "transcript.srt").read_text() == ""
+    assert (tmp_path / "transcript.vtt").read_text().strip() == "WEBVTT"
+    assert (tmp_path / "transcript.srt").read_text() == ""
+
+
+# --- what the report shows (steps.transcript_report, standard library only) ---
+
+def test_report_renders_the_transcript_speaker_coloured():
+    from steps.transcript_report import PALETTE, clock, timeline_rows, transcript_html
+
+    words = [{"start": 0.5, "end": 0.9, "word": "Bonjour", "probability": 0.9, "speaker": "SPEAKER_01",
+              "track_id": 2},
+             {"start": 1.0, "end": 1.4, "word": "<à>", "probability": 0.2, "speaker": "SPEAKER_01", "track_id": 2}]
+    transcript = {"engine": {"name": "whisper", "device": "cuda"}, "language": "fr", "word_count": 3,
+                  "speakers": [{"speaker": "SPEAKER_00"}, {"speaker": "SPEAKER_01"}],
+                  "segments": [{"start": 0.5, "end": 1.4, "speaker": "SPEAKER_01", "track_id": 2, "words": words},
+                               {"start": 62.0, "end": 62.3, "speaker": "SPEAKER_00", "track_id": None,
+                                "words": [{**words[0], "word": "oui", "speaker": "SPEAKER_00", "track_id": None}]}]}
+    page = transcript_html(transcript)
+    assert f'color:{PALETTE[1]};font-weight:bold">SPEAKER_01' in page and f'color:{PALETTE[0]}' in page
+    assert "face 2" in page and "Bonjour" in page and "&lt;à&gt;" in page and "<à>" not in page
+    assert 'opacity:0.55" title="p=0.20"' in page and "3 words (whisper on cuda, language fr)" in page
+    assert "1:02.0" in page and clock(3725.25) == "1:02:05.2"
+    assert transcript_html({"engine": {"name": "pocketsphinx", "device": "cpu"}, "segments": []}) == \
+        '<p class="transcript-empty">No words transcribed (pocketsphinx on cpu).</p>'
+    assert timeline_rows(transcript) == [("SPEAKER_00", PALETTE[0], [(0.5, 0.9, "oui")]),
+                                         ("SPEAKER_01", PALETTE[1], [(0.5, 0.9, "Bonjour"), (1.0, 1.4, "<à>")])]

@@ -15,8 +15,8 @@ from datetime import timedelta
 
 import numpy as np
 
-from steps.transcript import build_segments, cues, inside, speaker_label, speech_stretches
 from steps.transcribe_engines import RATE, recognise
+from steps.transcript import build_segments, cues, inside, speaker_label, speech_stretches
 from vidflow.errors import UserError
 from vidflow.io import read_json, write_json, write_text
 from vidflow.jsonstream import read_document
