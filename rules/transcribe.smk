@@ -1,0 +1,41 @@
+# Optional step (transcribe.enabled): who said what, word by word -> transcript.json|.vtt|.srt. Words get their
+# diarization speaker and, through faces.json, the face track linked to it. Its env is built only when enabled.
+TRANSCRIBE = config["transcribe"]
+if TRANSCRIBE["enabled"]:
+    VIDEO_OUTPUTS += [
+        "results/{project}/{video}/transcript.json",
+        "results/{project}/{video}/transcript.vtt",
+        "results/{project}/{video}/transcript.srt",
+    ]
+
+
+rule transcribe:
+    input:
+        video="results/{project}/{video}/video.mp4",
+        diarization="results/{project}/{video}/diarization.json",
+        faces="results/{project}/{video}/faces.json",
+        speakers="results/{project}/{video}/speakers.json",
+        env=env_ready("transcribe"),
+    output:
+        json="results/{project}/{video}/transcript.json",
+        vtt="results/{project}/{video}/transcript.vtt",
+        srt="results/{project}/{video}/transcript.srt",
+    log:
+        "logs/transcribe/{project}/{video}.log",
+    benchmark:
+        "results/benchmarks/transcribe/{project}/{video}.tsv"
+    conda:
+        env_file("transcribe")
+    threads: TRANSCRIBE["threads"]
+    resources:
+        # the audio (16 kHz int16 + float32 for whisper: 0.2 GB per hour) + the model: pocketsphinx ~0.1 GB,
+        # whisper small int8 ~0.6 GB, large-v3-turbo ~1.7 GB
+        mem_mb=lambda wildcards, attempt: 3072 * attempt,
+        runtime=240,
+        gpu=TRANSCRIBE["gpu"],
+    params:
+        python=env_python("transcribe"),
+        script=script_path("transcribe.py"),
+        job=step_job(TRANSCRIBE),
+    shell:
+        "{params.python} {params.script} {params.job} --threads {threads} --gpus {resources.gpu} --log {log}"
