@@ -7,7 +7,7 @@ VIDEO_OUTPUTS.append("results/{project}/{video}/archive.json")
 
 rule finalize:
     input:
-        unpack(expressions_inputs),
+        unpack(optional_inputs),
         source="results/{project}/{video}/source.json",
         video="results/{project}/{video}/video.mp4",
         info="results/{project}/{video}/video.json",

@@ -2,14 +2,26 @@
 # the envs of the steps that produce each archived video.
 from snakemake import __version__ as snakemake_version
 
+# --- optional steps: extra inputs of finalize (validated and archived when the step is on) ---
+OPTIONAL_STEPS = [
+    step for step in ("expressions", "transcribe") if config[step]["enabled"]
+]
+OPTIONAL_INPUTS = {
+    "expressions": {"expressions": "expressions.json"},
+    "transcribe": {
+        "transcript": "transcript.json",
+        "transcript_vtt": "transcript.vtt",
+        "transcript_srt": "transcript.srt",
+    },
+}
 
-# --- optional steps: extra inputs of finalize ---
-def expressions_inputs(wildcards):
-    """finalize validates and archives expressions.json when the step is on."""
-    if not config["expressions"]["enabled"]:
-        return {}
+
+def optional_inputs(wildcards):
+    folder = f"results/{wildcards.project}/{wildcards.video}"
     return {
-        "expressions": f"results/{wildcards.project}/{wildcards.video}/expressions.json"
+        name: f"{folder}/{file}"
+        for step in OPTIONAL_STEPS
+        for name, file in OPTIONAL_INPUTS[step].items()
     }
 
 
@@ -23,8 +35,8 @@ STEP_CONFIG = {
         "diarization",
         "tracking",
         "link_speakers",
+        *OPTIONAL_STEPS,
     )
-    + (("expressions",) if config["expressions"]["enabled"] else ())
 }
 STEP_ENVS = [
     "extract",
@@ -32,7 +44,7 @@ STEP_ENVS = [
     "scenes",
     DIARIZATION_ENV,
     TRACKING_ENV,
-    *(["expressions"] if config["expressions"]["enabled"] else []),
+    *OPTIONAL_STEPS,
     "finalize",
 ]
 
