@@ -1,0 +1,63 @@
+# Step export: each video's results for ELAN, Praat, subtitles, pandas/R and a review video (results/.../export/).
+# On by default (export.enabled); review.mp4 only with export.review_video. Reads faces.json streamed, once.
+EXPORT = config["export"]
+EXPORT_DIR = "results/{project}/{video}/export"
+EXPORT_FILES = {
+    "eaf": f"{EXPORT_DIR}/{{video}}.eaf",
+    "textgrid": f"{EXPORT_DIR}/{{video}}.TextGrid",
+    "vtt": f"{EXPORT_DIR}/{{video}}.vtt",
+    "faces_parquet": f"{EXPORT_DIR}/faces.parquet",
+    "faces_csv": f"{EXPORT_DIR}/faces.csv",
+    "turns_parquet": f"{EXPORT_DIR}/turns.parquet",
+    "turns_csv": f"{EXPORT_DIR}/turns.csv",
+}
+if EXPORT["review_video"]:
+    EXPORT_FILES["review"] = f"{EXPORT_DIR}/review.mp4"
+if EXPORT["enabled"]:
+    VIDEO_OUTPUTS += list(EXPORT_FILES.values())
+
+
+def export_outputs():
+    """The rule's outputs; review.mp4 goes into the --report (a video Snakemake's report embeds and plays)."""
+    outputs = dict(EXPORT_FILES)
+    if "review" in outputs:
+        outputs["review"] = report(
+            outputs["review"],
+            caption="../reports/review_video.rst",
+            category="Review video",
+            subcategory="{project}",
+            labels={
+                "project": "{project}",
+                "video": "{video}",
+                "figure": "review video",
+            },
+        )
+    return outputs
+
+
+rule export:
+    input:
+        video="results/{project}/{video}/video.mp4",
+        diarization="results/{project}/{video}/diarization.json",
+        scenes="results/{project}/{video}/scenes.json",
+        faces="results/{project}/{video}/faces.json",
+        speakers="results/{project}/{video}/speakers.json",
+        env=env_ready("export"),
+    output:
+        **export_outputs(),
+    log:
+        "logs/export/{project}/{video}.log",
+    benchmark:
+        "results/benchmarks/export/{project}/{video}.tsv"
+    conda:
+        env_file("export")
+    threads: EXPORT["threads"]
+    resources:
+        mem_mb=1024,  # measured peak RSS: see benchmarks/export_speed.py (faces kept without landmarks)
+        runtime=30,
+    params:
+        python=env_python("export"),
+        script=script_path("export.py"),
+        job=step_job(EXPORT),
+    shell:
+        "{params.python} {params.script} {params.job} --threads {threads} --log {log}"
