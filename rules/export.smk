@@ -17,22 +17,16 @@ if EXPORT["enabled"]:
     VIDEO_OUTPUTS += list(EXPORT_FILES.values())
 
 
-def export_outputs():
-    """The rule's outputs; review.mp4 goes into the --report (a video Snakemake's report embeds and plays)."""
-    outputs = dict(EXPORT_FILES)
-    if "review" in outputs:
-        outputs["review"] = report(
-            outputs["review"],
-            caption="../reports/review_video.rst",
-            category="Review video",
-            subcategory="{project}",
-            labels={
-                "project": "{project}",
-                "video": "{video}",
-                "figure": "review video",
-            },
-        )
-    return outputs
+# review.mp4 goes into the --report too (Snakemake's report embeds a video and plays it)
+EXPORT_OUTPUTS = dict(EXPORT_FILES)
+if "review" in EXPORT_OUTPUTS:
+    EXPORT_OUTPUTS["review"] = report(
+        EXPORT_FILES["review"],
+        caption="../reports/review_video.rst",
+        category="Review video",
+        subcategory="{project}",
+        labels={"project": "{project}", "video": "{video}", "figure": "review video"},
+    )
 
 
 rule export:
@@ -44,7 +38,7 @@ rule export:
         speakers="results/{project}/{video}/speakers.json",
         env=env_ready("export"),
     output:
-        **export_outputs(),
+        **EXPORT_OUTPUTS,
     log:
         "logs/export/{project}/{video}.log",
     benchmark:

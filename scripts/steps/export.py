@@ -18,8 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from steps.export_data import annotation_tiers, linked_speakers, read_faces, review_timeline, subtitle_cues, turn_rows
-from steps.export_formats import (FACE_COLUMNS, TURN_COLUMNS, write_eaf, write_tables, write_textgrid,
-                                  write_vtt)
+from steps.export_formats import FACE_COLUMNS, TURN_COLUMNS, write_eaf, write_tables, write_textgrid, write_vtt
 from steps.export_review import render_review
 from vidflow.errors import UserError
 from vidflow.io import read_json

@@ -9,13 +9,13 @@ and renamed when complete, and equal inputs give equal bytes (the EAF's DATE is 
 import html
 from pathlib import Path
 
-from lxml import etree
-from praatio import textgrid
-from pympi import Elan
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import webvtt
+from lxml import etree
+from praatio import textgrid
+from pympi import Elan
 
 from vidflow.errors import UserError
 from vidflow.io import atomic_path
