@@ -338,10 +338,10 @@ def test_review_video_has_every_frame_the_audio_and_boxes_coloured_by_speaking(e
         x, y, w, h = faces[frame]["faces"][0]["bbox"]
         pixels = frame_rgb(out / "review.mp4", frame, (640, 360))
         r, g, b = (int(v) for v in pixels[round((y + h / 2) * 2), round(x * 2) + 1])  # the box's left edge
-        if colour == "green":
-            assert g > 150 and r < 120 and b < 140, (frame, r, g, b)
-        else:
-            assert r > 190 and 110 < g < 220 and b < 90, (frame, r, g, b)
+        if colour == "green":  # (40, 220, 70) drawn; x264 smears the thin line's chroma a little
+            assert g > r + 25 and g > b + 60, (frame, r, g, b)
+        else:  # (255, 176, 0)
+            assert r > g + 25 and g > b + 60, (frame, r, g, b)
         inside = pixels[round((y + h / 2) * 2), round((x + w / 2) * 2)]
         assert not (inside[1] > 150 and inside[0] < 120), "the face itself is not painted"
 
