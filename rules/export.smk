@@ -47,7 +47,7 @@ rule export:
         env_file("export")
     threads: EXPORT["threads"]
     resources:
-        mem_mb=1024,  # measured peak RSS: see benchmarks/export_speed.py (faces kept without landmarks)
+        mem_mb=2048,  # measured peak RSS: 423 MB at 600 s of 640x360 (benchmarks/export_speed.py), FFmpeg included
         runtime=30,
     params:
         python=env_python("export"),
