@@ -3,6 +3,7 @@ faces: the files are read back by their own tools (lxml + ELAN's EAF XSD, pympi,
 and compared with the inputs; the review video is probed and its boxes looked at."""
 
 import json
+import shutil
 import subprocess
 
 import pytest
@@ -10,7 +11,9 @@ import pytest
 import media_factory as mf
 from build_env import build
 from conftest import ROOT, VENV_DIR, require_binaries, schema_defaults
+from steps.export_check import check_exports
 from steps.export_data import annotation_tiers, clean_intervals, read_faces, review_timeline, subtitle_cues, turn_rows
+from steps.export_report import export_rows, exports_html
 from vidflow.errors import UserError
 from vidflow.job import job_command
 
@@ -235,7 +238,7 @@ def clip(tmp_path_factory):
     return folder, inputs
 
 
-def run_export(python, clip, out, **settings):
+def run_export(python, clip, out, extra=None, **settings):
     folder, _ = clip
     names = {"eaf": "clip.eaf", "textgrid": "clip.TextGrid", "vtt": "clip.vtt", "faces_parquet": "faces.parquet",
              "faces_csv": "faces.csv", "turns_parquet": "turns.parquet", "turns_csv": "turns.csv"}
@@ -243,7 +246,7 @@ def run_export(python, clip, out, **settings):
     if settings["review_video"]:
         names["review"] = "review.mp4"
     inputs = {"video": folder / "video.mp4", **{k: folder / f"{k}.json" for k in ("diarization", "scenes", "faces",
-                                                                                   "speakers")}}
+                                                                                   "speakers")}, **(extra or {})}
     command = job_command(python, ROOT / "scripts" / "export.py", inputs, {k: out / v for k, v in names.items()},
                           settings, {"project": "p", "video": "clip"}, threads=2, log=out.parent / f"{out.name}.log")
     return subprocess.run(command, capture_output=True, text=True, check=False)
@@ -372,3 +375,104 @@ def test_bad_input_is_a_one_line_error_naming_the_file(python, clip, tmp_path):
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and f"{bad / 'diarization.json'}: not a diarization.json: no segments" in lines[0], lines
     assert not list((bad / "export").glob("*.eaf"))
+
+
+def read_back(python, out, name="clip"):
+    proc = subprocess.run([str(python), "-c", READ_BACK, str(out), str(ROOT / "schemas" / "EAFv3.0.xsd"), name],
+                          capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
+def test_a_transcript_reaches_every_file(python, clip):
+    folder, _ = clip
+    (folder / "transcript.json").write_text(json.dumps(TRANSCRIPT))
+    out = folder / "with_transcript"
+    proc = run_export(python, clip, out, {"transcript": folder / "transcript.json"}, review_video=False)
+    assert proc.returncode == 0, proc.stderr
+    back = read_back(python, out)
+    assert back["xsd_valid"], back["xsd_errors"]
+    assert back["eaf_tiers"][:7] == ["scenes", "SPEAKER_00", "SPEAKER_01", "SPEAKER_00 transcript", "SPEAKER_00 words",
+                                     "SPEAKER_01 transcript", "SPEAKER_01 words"]
+    assert back["eaf"]["SPEAKER_00 words"] == [[250, 700, "Hello"], [750, 1400, "there."]]
+    assert back["textgrid"]["SPEAKER_01 words"][1] == [[1.8, 2.2, "Good"], [2.2, 2.8, "morning"]]
+    assert back["vtt"] == [["00:00:00.250", "00:00:01.400", "SPEAKER_00", "Hello there."],
+                           ["00:00:01.800", "00:00:02.800", "SPEAKER_01", "Good morning"]]
+    words = [r for r in back["turns"]["records"] if r["kind"] == "word"]
+    assert [(w["text"], w["probability"], w["track_id"]) for w in words] == \
+        [("Hello", 0.91, 1), ("there.", 0.8, 1), ("Good", 0.7, None), ("morning", 0.6, None)]
+    assert back["turns"]["csv_equal"] is True and back["turns"]["duckdb"] == [9, 9]
+
+
+def test_finalize_check_accepts_the_exports_and_names_a_bad_file(exported, clip, tmp_path):
+    out, _ = exported
+    video = clip[0] / "video.mp4"
+    assert check_exports(out, "clip", video) == "structure"  # the driver venv has no lxml: structure only
+    bad = tmp_path / "export"
+    shutil.copytree(out, bad)
+    eaf, vtt = bad / "clip.eaf", bad / "clip.vtt"
+    good_eaf, good_vtt = eaf.read_text(), vtt.read_text()
+    eaf.write_text(good_eaf.replace('TIME_SLOT_ID="ts2"', 'TIME_SLOT_ID="tsX"'))
+    with pytest.raises(UserError, match="refers to a missing time slot"):
+        check_exports(bad, "clip", video)
+    eaf.write_text(good_eaf)
+    vtt.write_text(good_vtt.replace("00:00:01.700 --> 00:00:02.900", "00:00:02.900 --> 00:00:01.700"))
+    with pytest.raises(UserError, match="line 6: bad or unordered cue timing"):
+        check_exports(bad, "clip", video)
+    vtt.write_text(good_vtt)
+    (bad / "faces.parquet").write_bytes((out / "faces.parquet").read_bytes()[:-10])
+    with pytest.raises(UserError, match="faces.parquet: not a Parquet file"):
+        check_exports(bad, "clip", video)
+    shutil.copy(out / "faces.parquet", bad / "faces.parquet")
+    shorter = make_short(tmp_path / "short.mp4")
+    with pytest.raises(UserError, match="h264 with 100 frames, expected h264 with 25"):
+        check_exports(bad, "clip", shorter)
+    (bad / "review.mp4").unlink()
+    with pytest.raises(UserError, match="review.mp4: missing or empty"):
+        check_exports(bad, "clip", video)
+    assert check_exports(bad, "clip", video, review=False) == "structure"
+
+
+def make_short(path):
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=320x180:rate=25:duration=1",
+                    "-c:v", "libx264", "-preset", "ultrafast", str(path)], check=True)
+    return path
+
+
+CHECK_IN_ENV = """
+import sys
+from pathlib import Path
+sys.path.insert(0, sys.argv[1])
+from steps.export_check import check_eaf
+from vidflow.errors import UserError
+print(check_eaf(sys.argv[2]))
+broken = Path(sys.argv[3])
+broken.write_text(Path(sys.argv[2]).read_text().replace(' MIME_TYPE="video/mp4"', ''))
+try:
+    check_eaf(broken)
+except UserError as err:
+    print(err)
+"""
+
+
+def test_finalize_check_validates_the_eaf_against_elans_xsd_where_lxml_is(python, exported, tmp_path):
+    out, _ = exported
+    proc = subprocess.run([str(python), "-c", CHECK_IN_ENV, str(ROOT / "scripts"), str(out / "clip.eaf"),
+                           str(tmp_path / "broken.eaf")], capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+    first, second = proc.stdout.strip().splitlines()
+    assert first == "xsd"
+    assert second.startswith(f"{tmp_path / 'broken.eaf'}: not valid against EAFv3.0.xsd") and "MIME_TYPE" in second
+
+
+def test_report_table_describes_every_export_file(exported):
+    out, _ = exported
+    rows = export_rows(out, "clip")
+    assert [(r["file"], r["holds"]) for r in rows] == [
+        ("export/clip.eaf", "7 tiers, 9 annotations"), ("export/clip.TextGrid", "7 interval tiers"),
+        ("export/clip.vtt", "3 cues"), ("export/faces.parquet", ""), ("export/faces.csv", "140 rows"),
+        ("export/turns.parquet", ""), ("export/turns.csv", "3 rows"), ("export/review.mp4", "")]
+    assert rows[0]["for"] == "ELAN" and rows[-1]["size"].endswith("KB")
+    page = exports_html(rows + [{"file": "<b>", "for": "x", "holds": "", "size": "1 B"}])
+    assert page.startswith('<table class="exports">') and page.count("<tr>") == 10 and "&lt;b&gt;" in page
+    assert "<em>Review video</em>" in page and "Review video" not in exports_html(rows, review=False)
