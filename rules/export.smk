@@ -17,6 +17,11 @@ if EXPORT["enabled"]:
     VIDEO_OUTPUTS += list(EXPORT_FILES.values())
 
 
+# The transcript, when its step runs (results/{project}/{video}/transcript.json), adds tiers, cues and table rows.
+EXPORT_INPUTS = {}
+if (config.get("transcript") or {}).get("enabled", False):
+    EXPORT_INPUTS["transcript"] = "results/{project}/{video}/transcript.json"
+
 # review.mp4 goes into the --report too (Snakemake's report embeds a video and plays it)
 EXPORT_OUTPUTS = dict(EXPORT_FILES)
 if "review" in EXPORT_OUTPUTS:
@@ -31,6 +36,7 @@ if "review" in EXPORT_OUTPUTS:
 
 rule export:
     input:
+        **EXPORT_INPUTS,
         video="results/{project}/{video}/video.mp4",
         diarization="results/{project}/{video}/diarization.json",
         scenes="results/{project}/{video}/scenes.json",
