@@ -4,24 +4,26 @@ from snakemake import __version__ as snakemake_version
 
 # --- optional steps: extra inputs of finalize (validated and archived when the step is on) ---
 OPTIONAL_STEPS = [
-    step for step in ("expressions", "transcribe") if config[step]["enabled"]
+    step for step in ("expressions", "transcribe", "export") if config[step]["enabled"]
 ]
+VIDEO_DIR = "results/{project}/{video}"
 OPTIONAL_INPUTS = {
-    "expressions": {"expressions": "expressions.json"},
+    "expressions": {"expressions": f"{VIDEO_DIR}/expressions.json"},
     "transcribe": {
-        "transcript": "transcript.json",
-        "transcript_vtt": "transcript.vtt",
-        "transcript_srt": "transcript.srt",
+        "transcript": f"{VIDEO_DIR}/transcript.json",
+        "transcript_vtt": f"{VIDEO_DIR}/transcript.vtt",
+        "transcript_srt": f"{VIDEO_DIR}/transcript.srt",
     },
+    # EXPORT_FILES: rules/export.smk (review.mp4 only with export.review_video)
+    "export": {f"export_{name}": path for name, path in EXPORT_FILES.items()},
 }
 
 
 def optional_inputs(wildcards):
-    folder = f"results/{wildcards.project}/{wildcards.video}"
     return {
-        name: f"{folder}/{file}"
+        name: path.format(**wildcards)
         for step in OPTIONAL_STEPS
-        for name, file in OPTIONAL_INPUTS[step].items()
+        for name, path in OPTIONAL_INPUTS[step].items()
     }
 
 
