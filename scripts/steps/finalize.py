@@ -43,7 +43,12 @@ VALIDATED_INPUTS = {"source": "source", "info": "video", "scenes": "scenes", "di
 # ... and the named inputs that are archived, as ``<video><suffix>``.
 ARCHIVED_INPUTS = {"reduced_tracking": "_tracking.json", "reduced_audio": "_audio.json", "scenes_csv": "_scenes.csv",
                    "rttm": "_diarization.rttm", "expressions": "_expressions.json", "transcript": "_transcript.json",
-                   "transcript_vtt": "_transcript.vtt", "transcript_srt": "_transcript.srt"}
+                   "transcript_vtt": "_transcript.vtt", "transcript_srt": "_transcript.srt",
+                   # the research exports (rules/export.smk): ELAN, Praat, WebVTT, tables, the review video
+                   "export_eaf": ".eaf", "export_textgrid": ".TextGrid", "export_vtt": ".vtt",
+                   "export_faces_parquet": "_faces.parquet", "export_faces_csv": "_faces.csv",
+                   "export_turns_parquet": "_turns.parquet", "export_turns_csv": "_turns.csv",
+                   "export_review": "_review.mp4"}
 
 
 def load_schema(path):
