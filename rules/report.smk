@@ -8,6 +8,9 @@ REPORT_ITEMS = [
     "speakers.html",
     "tracks.html",
 ]
+# the pages of the optional steps' outputs, when they run
+REPORT_ITEMS += ["transcript.html"] if config["transcribe"]["enabled"] else []
+REPORT_ITEMS += ["exports.html"] if config["export"]["enabled"] else []
 VIDEO_OUTPUTS += [
     f"results/{{project}}/{{video}}/report/{item}" for item in REPORT_ITEMS
 ]
@@ -51,6 +54,54 @@ rule report_video:
                 "scene_threshold": config["scenes"]["threshold"],
             }
         ),
+    shell:
+        "{params.python} {params.script} {params.job} --threads {threads} --log {log}"
+
+
+rule report_transcript:
+    input:
+        transcript="results/{project}/{video}/transcript.json",
+        env=env_ready("report"),
+    output:
+        page=video_report_item("transcript.html", "Transcript", "transcript"),
+    log:
+        "logs/report_transcript/{project}/{video}.log",
+    benchmark:
+        "results/benchmarks/report_transcript/{project}/{video}.tsv"
+    conda:
+        env_file("report")
+    threads: 1
+    resources:
+        mem_mb=256,
+        runtime=10,
+    params:
+        python=env_python("report"),
+        script=script_path("report_transcript.py"),
+        job=step_job({}),
+    shell:
+        "{params.python} {params.script} {params.job} --threads {threads} --log {log}"
+
+
+rule report_exports:
+    input:
+        **EXPORT_FILES,
+        env=env_ready("report"),
+    output:
+        page=video_report_item("exports.html", "Exports", "exports"),
+    log:
+        "logs/report_exports/{project}/{video}.log",
+    benchmark:
+        "results/benchmarks/report_exports/{project}/{video}.tsv"
+    conda:
+        env_file("report")
+    threads: 1
+    resources:
+        mem_mb=512,  # reads the CSV tables row by row
+        runtime=10,
+    params:
+        python=env_python("report"),
+        script=script_path("report_exports.py"),
+        job=step_job({"review_video": config["export"]["review_video"]}),
     shell:
         "{params.python} {params.script} {params.job} --threads {threads} --log {log}"
 

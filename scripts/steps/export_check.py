@@ -12,20 +12,13 @@ import subprocess
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+from steps.export_report import export_files
 from vidflow.errors import UserError
 
 EAF_XSD = Path(__file__).resolve().parents[2] / "schemas" / "EAFv3.0.xsd"
 FACE_HEADER = ["frame", "time", "track_id", "x", "y", "w", "h", "score", "speaking", "speaker"]
 TURN_HEADER = ["kind", "start", "end", "duration", "speaker", "text", "probability", "track_id"]
 CUE = re.compile(r"^((?:\d{2,}:)?\d{2}:\d{2}\.\d{3}) --> ((?:\d{2,}:)?\d{2}:\d{2}\.\d{3})(?: .*)?$")
-
-
-def export_files(folder, video, review=True):
-    """name -> path of the export files of ``video`` in ``folder`` (the contract of design.md section 12)."""
-    folder = Path(folder)
-    names = [f"{video}.eaf", f"{video}.TextGrid", f"{video}.vtt", "faces.parquet", "faces.csv", "turns.parquet",
-             "turns.csv", *(["review.mp4"] if review else [])]
-    return {name: folder / name for name in names}
 
 
 def check_eaf(path):

@@ -1,20 +1,25 @@
 """What the review report shows of a video's exports (standard library only, so the report env imports it).
 
-:func:`export_rows` describes each export file (what it is for, what it holds, its size) and :func:`exports_html`
-renders them as the HTML table of the video's report page, next to a pointer to the review video, which the report
-embeds itself (``rules/export.smk`` marks ``review.mp4`` as a report item, category *Review video*).
+:func:`export_rows` describes each export file (what it is for, what it holds, its size): the table of the video's
+exports page (steps.report_video.report_exports); the report embeds the review video itself (``rules/export.smk``
+marks ``review.mp4`` as a report item, category *Review video*).
 """
 
 import csv
-import html
 import xml.etree.ElementTree as ET
 from pathlib import Path
-
-from steps.export_check import export_files
 
 PURPOSE = {".eaf": "ELAN", ".TextGrid": "Praat", ".vtt": "subtitles (players, editors)",
            ".parquet": "pandas, R, DuckDB", ".csv": "pandas, R, spreadsheets",
            ".mp4": "watching (boxes, speakers, scenes)"}
+
+
+def export_files(folder, video, review=True):
+    """name -> path of the export files of ``video`` in ``folder`` (the contract of design.md section 12)."""
+    folder = Path(folder)
+    names = [f"{video}.eaf", f"{video}.TextGrid", f"{video}.vtt", "faces.parquet", "faces.csv", "turns.parquet",
+             "turns.csv", *(["review.mp4"] if review else [])]
+    return {name: folder / name for name in names}
 
 
 def _count(path):
@@ -49,13 +54,3 @@ def export_rows(folder, video, review=True):
             rows.append({"file": f"export/{name}", "for": PURPOSE[Path(name).suffix], "holds": _count(path),
                          "size": human_size(path.stat().st_size)})
     return rows
-
-
-def exports_html(rows, review=True):
-    """The rows as an HTML table (escaped), with a line that points to the embedded review video."""
-    head = "".join(f"<th>{html.escape(k)}</th>" for k in ("file", "for", "holds", "size"))
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(row[k]))}</td>" for k in ("file", "for", "holds", "size"))
-                   + "</tr>" for row in rows)
-    note = ("<p>The review video (face boxes green while speaking, track ids, speakers, scene numbers) is under "
-            "<em>Review video</em> in this report.</p>") if review else ""
-    return f'<table class="exports"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>{note}'

@@ -14,6 +14,7 @@ import jinja2
 from markupsafe import Markup
 
 from steps.report import collect_benchmarks, project_table, run_items, video_table
+from steps.transcript_report import LOW_PROBABILITY, clock, speaker_colours
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "reports" / "templates"
 
@@ -43,6 +44,23 @@ def templates():
 def table_page(title: str, rows: list[dict], columns: list[tuple[str, str]], note: str = "") -> str:
     """A page with one table titled ``title``: ``rows`` [{key: value}], ``columns`` [(key, label)]."""
     return templates().get_template("table_page.html.j2").render(title=title, rows=rows, columns=columns, note=note)
+
+
+def transcript_page(title: str, transcript: dict) -> str:
+    """A video's transcript (transcript.json of the transcribe step) as a page, speaker-coloured."""
+    engine = transcript.get("engine", {})
+    about = f"{engine.get('name', '?')} on {engine.get('device', '?')}"
+    if transcript.get("language"):
+        about += f", language {transcript['language']}"
+    colours = speaker_colours(transcript)
+    segments = [{"time": clock(s["start"]), "speaker": s["speaker"] or "UNKNOWN",
+                 "colour": colours.get(s["speaker"], "#777777"),
+                 "face": "" if s["track_id"] is None else f"face {s['track_id']}",
+                 "words": [{"word": w["word"], "faded": w["probability"] < LOW_PROBABILITY,
+                            "p": f"{w['probability']:.2f}"} for w in s["words"]]}
+                for s in transcript.get("segments", ())]
+    return templates().get_template("transcript_page.html.j2").render(
+        title=title, about=about, segments=segments, word_count=transcript.get("word_count", 0))
 
 
 def tables_page(title: str, sections: list[tuple[str, list[dict], list[tuple[str, str]], str]]) -> str:
