@@ -19,6 +19,7 @@ RUN_OUTPUTS = ["results/report/run.html", "results/diagnostics.json"]
 
 rule report_video:
     input:
+        unpack(transcript_input),
         video="results/{project}/{video}/video.mp4",
         info="results/{project}/{video}/video.json",
         scenes="results/{project}/{video}/scenes.json",

@@ -31,3 +31,12 @@ def video_summaries(wildcards):
 
 def project_manifests(wildcards):
     return [manifest_path(p) for p in sorted(PROJECTS)]
+
+
+def transcript_input(wildcards):
+    """The timeline shows the transcript's words when transcribe runs."""
+    if not config["transcribe"]["enabled"]:
+        return {}
+    return {
+        "transcript": f"results/{wildcards.project}/{wildcards.video}/transcript.json"
+    }

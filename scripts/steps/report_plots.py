@@ -14,6 +14,7 @@ import numpy as np  # noqa: E402
 from matplotlib.patches import Rectangle  # noqa: E402
 
 from steps import report as data  # noqa: E402
+from steps.transcript_report import timeline_rows  # noqa: E402
 from vidflow.errors import UserError  # noqa: E402
 from vidflow.io import atomic_path  # noqa: E402
 
@@ -30,8 +31,9 @@ def save(fig, path):
     plt.close(fig)
 
 
-def plot_timeline(path, title, scenes, diarization, tracking):
-    """Scene cuts, speaker turns (coloured bars), faces per frame and speaking faces (if tracked)."""
+def plot_timeline(path, title, scenes, diarization, tracking, transcript=None):
+    """Scene cuts, speaker turns (coloured bars; the transcript's words as ticks on them when given), faces per frame
+    and speaking faces (if tracked)."""
     fps = scenes["fps"]
     duration = scenes["frame_count"] / fps
     frames, counts, speaking = data.faces_per_frame(tracking)
@@ -48,6 +50,10 @@ def plot_timeline(path, title, scenes, diarization, tracking):
     ax = axes[1]
     for i, (_speaker, spans) in enumerate(turns.items()):
         ax.broken_barh(spans, (i - 0.4, 0.8), color=COLORS[i % len(COLORS)])
+    rows_of = {speaker: i for i, speaker in enumerate(turns)}
+    for speaker, words in transcript_words(transcript):
+        if speaker in rows_of:
+            ax.plot([w[0] for w in words], [rows_of[speaker]] * len(words), "|", color="k", ms=7, alpha=0.6)
     if turns:
         ax.set_yticks(range(len(turns)), list(turns))
     else:  # no speech at all (or no audio track)
@@ -73,6 +79,11 @@ def plot_timeline(path, title, scenes, diarization, tracking):
     axes[0].set_title(title)
     fig.tight_layout()
     save(fig, path)
+
+
+def transcript_words(transcript):
+    """``[(speaker, [(start, end, word), ...])]`` of a transcript (none without one)."""
+    return [(speaker, words) for speaker, _, words in timeline_rows(transcript)] if transcript else []
 
 
 def plot_scene_probs(path, title, probs, scenes, threshold):

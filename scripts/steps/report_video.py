@@ -35,13 +35,14 @@ def report_video(project: str, video: str, inputs: dict, outputs: dict, settings
     """Write one video's report items.
 
     ``inputs``: paths of ``video`` (the 25 fps video.mp4), ``info`` (video.json), ``scenes``, ``probs``
-    (scenes_probs.json), ``diarization`` and ``tracking`` (faces.json); ``outputs``: paths of ``timeline``,
-    ``contact_sheet``, ``scene_probs``, ``speakers``, ``tracks`` and ``summary``.
+    (scenes_probs.json), ``diarization``, ``tracking`` (faces.json) and, when transcribe runs, ``transcript``;
+    ``outputs``: paths of ``timeline``, ``contact_sheet``, ``scene_probs``, ``speakers``, ``tracks`` and ``summary``.
     """
     info, scenes, probs = read_json(inputs["info"]), read_json(inputs["scenes"]), read_json(inputs["probs"])
     diarization, tracking = read_json(inputs["diarization"]), read_tracking(inputs["tracking"])
     title = f"{project} / {video}"
-    plot_timeline(outputs["timeline"], title, scenes, diarization, tracking)
+    transcript = read_json(inputs["transcript"]) if "transcript" in inputs else None  # when transcribe runs
+    plot_timeline(outputs["timeline"], title, scenes, diarization, tracking, transcript)
     plot_scene_probs(outputs["scene_probs"], title, probs, scenes, settings.scene_threshold)
     plot_contact_sheet(outputs["contact_sheet"], title, inputs["video"], scenes, tracking, settings.max_thumbnails)
     write_text(outputs["speakers"], table_page(f"Speakers: {title}", speaker_table(diarization, tracking),
