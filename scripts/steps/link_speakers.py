@@ -15,7 +15,7 @@ mouth moves in the pauses between sentences about as much as while speaking (58 
 rule linked nothing on real speech.
 
 Links are accepted best correlation first when the correlation is at least ``min_sync``, significant (Fisher z
-at least ``min_z``, counting one independent sample per ``SAMPLE_FRAMES`` frames: about a syllable), at least
+at least ``min_z``, counting one independent sample per ``sample_frames`` frames: about a syllable), at least
 ``min_margin`` above the track's correlation with every other speaker, and no track already linked to the same
 speaker is on screen in the same frames (one voice, one face at a time). A track gets at most one speaker; a speaker
 may get several tracks (one per shot). A face speaks in a frame when its track is linked and its speaker's turn
@@ -49,7 +49,6 @@ MOUTH_POINTS = {
     68: (62, 66, 27, 8),  # iBUG 300-W / dlib (nose bridge top to chin)
     66: (60, 64, 27, 8),  # OpenSeeFace: iBUG 68 without the outer mouth corners (48 and 54)
 }
-SAMPLE_FRAMES = 5  # frames per independent sample in the significance test (0.2 s: about one syllable)
 SLOW_FRAMES = 6  # high-pass: each value minus the mean over +-6 frames (0.5 s), which removes turns, keeps syllables
 FLOOR_PERCENTILE = 5  # the clip's noise floor: this percentile of the frames' loudness
 SILENT_DB = -100.0  # loudness of frames without audio
@@ -65,6 +64,7 @@ class LinkSpeakersSettings:
     min_margin: float  # its lead over the track's correlation with any other speaker
     max_lag: int  # frames the voice may lead or lag the mouth
     min_turn_frames: int  # frames of a speaker's turns in which a track must be visible
+    sample_frames: int  # frames per independent sample in the significance test (about a syllable)
 
 
 def _distance(a, b):
@@ -230,9 +230,9 @@ def synchrony(frames, mouth, voice, max_lag):
     return best
 
 
-def significance(r, frames):
-    """Fisher z of correlation ``r`` over ``frames`` frames (one independent sample per :data:`SAMPLE_FRAMES`)."""
-    samples = frames / SAMPLE_FRAMES
+def significance(r, frames, sample_frames):
+    """Fisher z of correlation ``r`` over ``frames`` frames (one independent sample per ``sample_frames``)."""
+    samples = frames / sample_frames
     if samples <= 3 or r <= 0:
         return 0.0
     return math.atanh(min(r, 0.999999)) * math.sqrt(samples - 3)
@@ -249,7 +249,7 @@ def track_evidence(series, voice_of, active, settings):
             continue
         r, lag = synchrony(frames, mouth, voice, settings.max_lag)
         evidence.append({"speaker": speaker, "frames": turns, "sync": round(r, 4), "lag": lag,
-                         "z": round(significance(r, len(frames)), 3)})
+                         "z": round(significance(r, len(frames), settings.sample_frames), 3)})
     return evidence
 
 
