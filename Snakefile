@@ -44,6 +44,7 @@ include: "rules/provenance.smk"
 include: "rules/finalize.smk"
 include: "rules/summary.smk"
 include: "rules/report.smk"
+include: "rules/diagnostics.smk"
 
 
 rule all:
