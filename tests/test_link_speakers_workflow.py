@@ -3,7 +3,6 @@ whose mouth opens with the voice's syllables)."""
 
 import json
 import math
-import wave
 
 import numpy as np
 import pytest
@@ -29,29 +28,13 @@ TALKER, OTHER = "en-us+m3", "en+f3"
 MAX_OPENING = 0.12  # face heights at the loudest moment of the talker's speech
 
 
-def speech_envelope(wav_path, segments, voice, frames):
-    """Per video frame, RMS of ``voice``'s turns only (0..1, normalised to the loudest frame)."""
-    with wave.open(str(wav_path)) as handle:
-        rate = handle.getframerate()
-        samples = np.frombuffer(handle.readframes(handle.getnframes()), dtype="<i2").astype(np.float64)
-    mask = np.zeros_like(samples, dtype=bool)
-    for seg in segments:
-        if seg["speaker"] == voice:
-            mask[round(seg["start"] * rate):round(seg["end"] * rate)] = True
-    voiced = np.where(mask, samples, 0.0)
-    step = rate // FPS
-    rms = np.array([np.sqrt(np.mean(voiced[f * step:(f + 1) * step] ** 2)) if f * step < len(voiced) else 0.0
-                    for f in range(frames)])
-    return rms / rms.max()
-
-
 @pytest.fixture(scope="module")
 def talking_clip(tmp_path_factory):
     """480x270, ~12 s: two astronauts side by side; the left one's mouth opens with the en-us+m3 voice."""
     require_binaries("ffmpeg", "espeak-ng")
     from media_clips import make_video, open_mouth
     from media_shots import Shot
-    from media_speech import layout_turns, make_speech, synthesize
+    from media_speech import layout_turns, make_speech, speech_envelope, synthesize
 
     folder = tmp_path_factory.mktemp("talk")
     inputs = folder / "inputs"

@@ -132,3 +132,21 @@ def make_speech(path, turns, duration, sample_rate=16000) -> dict:
                          "speaker": voice, "text": text})
     write_wav(path, track, sample_rate)
     return {"sample_rate": sample_rate, "duration": round(total / sample_rate, 6), "segments": segments}
+
+
+def speech_envelope(wav_path, segments, voice, frames, fps=25) -> np.ndarray:
+    """Per video frame, the RMS of ``voice``'s turns only (0..1, normalised to its loudest frame): what drives the
+    mouth of a talking face (media_clips.open_mouth) in step with its voice."""
+    with wave.open(str(wav_path)) as handle:
+        rate = handle.getframerate()
+        samples = np.frombuffer(handle.readframes(handle.getnframes()), dtype="<i2").astype(np.float64)
+    mask = np.zeros_like(samples, dtype=bool)
+    for seg in segments:
+        if seg["speaker"] == voice:
+            mask[round(seg["start"] * rate):round(seg["end"] * rate)] = True
+    voiced = np.where(mask, samples, 0.0)
+    edges = [round(f * rate / fps) for f in range(frames + 1)]
+    rms = np.array([np.sqrt(np.mean(voiced[a:b] ** 2)) if a < min(b, len(voiced)) else 0.0
+                    for a, b in zip(edges, edges[1:])])
+    return rms / rms.max()
+
