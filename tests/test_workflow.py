@@ -122,6 +122,21 @@ def test_demo_scenes_speakers_and_faces_match_the_truth(workflow_run):
     assert sum(len(i) == 2 for i in ids) >= 0.9 * len(pair) and len({t for i in ids for t in i}) == 2
 
 
+def test_demo_talker_is_linked_to_its_face_and_the_off_screen_voice_to_none(workflow_run):
+    """interview one: the astronaut's mouth moves with the male voice; the female interviewer is never on screen."""
+    work, _ = workflow_run
+    one = TRUTH["interview one.mp4"]
+    diar = load(work, "interview_one", "diarization.json")
+    label = {want["speaker"]: got["speaker"] for got, want in zip(diar["segments"], one["speech"]["segments"])}
+    tracks = {face["track_id"] for f in load(work, "interview_one", "tracking.json")["frames"] for face in f["faces"]}
+    links = {s["speaker"]: s["tracks"] for s in load(work, "interview_one", "speakers.json")["speakers"]}
+    assert links[label[one["speech"]["talker"]]] == sorted(tracks) and len(tracks) == 1
+    assert [links[label[voice]] for voice in one["speech"]["speakers"] if voice != one["speech"]["talker"]] == [[]]
+    faces = load(work, "interview_one", "faces.json")["frames"]
+    speaking = [face["speaking"] for f in faces for face in f["faces"]]
+    assert any(speaking) and not all(speaking)  # the astronaut speaks in the male turns only
+
+
 def test_archives_are_complete_and_verifiable(workflow_run):
     work, _ = workflow_run
     for video in ("interview_one", "Lecture-2", "Cafe_Talk_1"):
