@@ -31,5 +31,6 @@ def test_changing_the_tracking_engine_reruns_only_tracking_and_what_uses_it(odd_
                                                  "mediapipe_tasks": {"model": str(task), "sha256": ""}}}))
     jobs = job_counts(run_snakemake(work, "-n", config=config, configfiles=[override]))
     videos = len(ODD)
-    assert jobs == {"tracking": videos, "link_speakers": videos, "reduce": videos, "finalize": videos,
-                    "report_video": videos, "project_summary": 1, "report_run": 1, "diagnostics": 1, "all": 1}
+    assert jobs == {"tracking": videos, "link_speakers": videos, "reduce": videos, "export": videos,
+                    "report_exports": videos, "finalize": videos, "report_video": videos, "project_summary": 1,
+                    "report_run": 1, "diagnostics": 1, "all": 1}
