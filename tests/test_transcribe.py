@@ -11,8 +11,10 @@ import json
 import subprocess
 
 import pytest
+from media_clips import make_video
+from media_shots import Shot
+from media_speech import layout_turns, make_speech, write_wav
 
-import media_factory as mf
 from conftest import ROOT, VENV_DIR, require_binaries, schema_defaults
 from steps.transcript import assign_speakers, build_segments, cues, inside, speech_stretches, word_tracks
 from vidflow.job import job_command
@@ -174,13 +176,13 @@ def dialogue(tmp_path_factory):
     """An espeak dialogue clip with a face linked to each speaker (SPEAKER_01's only in the first 8 s)."""
     require_binaries("ffmpeg", "espeak-ng")
     folder = tmp_path_factory.mktemp("transcribe_dialogue")
-    turns = mf.layout_turns(LINES, start=0.5, gap=1.5)
+    turns = layout_turns(LINES, start=0.5, gap=1.5)
     duration = round(turns[-1][0] + 5, 1)
-    truth = mf.make_speech(folder / "speech.wav", turns, duration)["segments"]
+    truth = make_speech(folder / "speech.wav", turns, duration)["segments"]
     for segment in truth:
         segment["speaker"] = SPEAKERS[segment["speaker"]]
     video = folder / "talk.mp4"
-    mf.make_video(video, [mf.Shot("blank", int(round(duration * 25)))], audio=folder / "speech.wav")
+    make_video(video, [Shot("blank", int(round(duration * 25)))], audio=folder / "speech.wav")
     frames = range(int(duration * 25))
     write_inputs(folder, truth, duration, {"SPEAKER_00": (1, set(frames)), "SPEAKER_01": (2, set(frames[:200]))})
     return video, folder, truth
@@ -252,10 +254,10 @@ def librivox(tmp_path_factory):
                       "text": path.with_suffix(".txt").read_text().strip()})
         pieces += [samples, np.zeros(16000, np.int16)]
         t += len(samples) / 16000 + 1
-    mf._write_wav(folder / "read.wav", np.concatenate(pieces), 16000)
+    write_wav(folder / "read.wav", np.concatenate(pieces), 16000)
     duration = sum(len(p) for p in pieces) / 16000
     video = folder / "read.mp4"
-    mf.make_video(video, [mf.Shot("blank", int(duration * 25))], audio=folder / "read.wav")
+    make_video(video, [Shot("blank", int(duration * 25))], audio=folder / "read.wav")
     write_inputs(folder, truth, duration)
     return video, folder, truth
 
@@ -315,7 +317,7 @@ def test_a_missing_whisper_model_is_one_line_naming_the_folder(dialogue, tmp_pat
 def test_a_video_without_audio_gets_an_empty_valid_transcript(tmp_path):
     require_binaries("ffmpeg")
     video = tmp_path / "silent.mp4"
-    mf.make_video(video, [mf.Shot("blank", 50)])
+    make_video(video, [Shot("blank", 50)])
     write_inputs(tmp_path, [], 2.0)
     transcript = run_step(video, tmp_path, engine="pocketsphinx")
     validate(transcript)

@@ -147,7 +147,9 @@ def test_archives_are_complete_and_verifiable(workflow_run):
         assert receipt["sha256"] == hashlib.sha256(video_bytes).hexdigest()
         assert sorted(p.name for p in folder.iterdir()) == sorted(receipt["files"]) == sorted(
             [f"{video}_tracking.json", f"{video}_audio.json", f"{video}_scenes.csv", f"{video}_diarization.rttm",
-             "metadata.json", "MANIFEST.sha256"])
+             "metadata.json", "MANIFEST.sha256",  # and the research exports (on by default)
+             f"{video}.eaf", f"{video}.TextGrid", f"{video}.vtt", f"{video}_faces.parquet", f"{video}_faces.csv",
+             f"{video}_turns.parquet", f"{video}_turns.csv", f"{video}_review.mp4"])
         subprocess.run(["sha256sum", "--quiet", "-c", "MANIFEST.sha256"], cwd=folder, check=True)
         meta = json.loads((folder / "metadata.json").read_text())
         assert meta["project"] == project and meta["converted_sha256"] == receipt["sha256"]
