@@ -7,9 +7,10 @@ import shutil
 import subprocess
 
 import pytest
+from media_clips import make_video
+from media_shots import Shot
 from test_export_data import DIARIZATION, FPS, TRANSCRIPT, speaks
 
-import media_factory as mf
 from build_env import build
 from conftest import ROOT, VENV_DIR, require_binaries, schema_defaults
 from steps.export_check import check_exports
@@ -73,7 +74,7 @@ def clip(tmp_path_factory):
     wav = folder / "tone.wav"
     subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "sine=frequency=220:sample_rate=16000:duration=4",
                     str(wav)], check=True)
-    truth = mf.make_video(folder / "video.mp4", [mf.Shot("astronaut", 60), mf.Shot("astronaut_pair", 40)],
+    truth = make_video(folder / "video.mp4", [Shot("astronaut", 60), Shot("astronaut_pair", 40)],
                           audio=wav)
     frames = []
     for f, faces in enumerate(truth["faces"]):
