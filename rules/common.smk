@@ -50,20 +50,30 @@ MACHINE_KEYS = ("threads", "gpu")
 
 
 def step_job(settings):
-    """``params.job`` of a rule: what its script's runner (scripts/vidflow/job.py) hands the step.
+    """The params that hand a step its one job, as ``**step_job(section)``. ``job`` is what the step's script
+    (scripts/vidflow/job.py) receives, and ``settings`` is there for Snakemake's params rerun trigger.
 
-    The rule's named inputs (but the venv marker ``env``) and outputs, its wildcards and ``settings`` (the step's
-    config section, or a function of the wildcards that returns it). Threads, GPUs and the log are not in it (they
-    go as flags), so other hardware never reruns a step through Snakemake's params trigger.
+    ``job`` holds the named inputs (but the venv marker ``env``) and outputs, its wildcards and ``settings`` (the
+    step's config section, or a function of the wildcards that returns it). A params function of inputs or outputs
+    is not tracked by the params trigger, so ``settings`` (a function of the wildcards only) is, and a changed setting
+    reruns the step. Threads, GPUs and the log are not in the job (they go as flags), so other hardware never reruns
+    a step.
     """
 
-    def job(wildcards, input, output):
+    def section(wildcards):
         value = settings(wildcards) if callable(settings) else settings
-        value = {k: v for k, v in value.items() if k not in MACHINE_KEYS}
-        inputs = {k: v for k, v in input.items() if k != "env"}
-        return shlex.quote(job_json(inputs, output.items(), value, wildcards.items()))
+        return {k: v for k, v in value.items() if k not in MACHINE_KEYS}
 
-    return job
+    def job(wildcards, input, output):
+        inputs = {k: v for k, v in input.items() if k != "env"}
+        return shlex.quote(
+            job_json(inputs, output.items(), section(wildcards), wildcards.items())
+        )
+
+    def tracked(wildcards):
+        return json.dumps(section(wildcards), sort_keys=True)
+
+    return {"job": job, "settings": tracked}
 
 
 # Per-video outputs the workflow delivers; each step's rule file appends its own.

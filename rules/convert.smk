@@ -20,11 +20,11 @@ rule convert:
         runtime=120,
         gpu=config["convert"]["gpu"],
     params:
-        python=env_python("convert"),
-        script=script_path("convert.py"),
-        job=step_job(config["convert"]),
+        **step_job(config["convert"]),
         # what the step writes, by revision: a new one reruns the step for existing results (Snakemake's params
         # trigger); 2 = audio and video start at frame 0, damaged sources re-encoded, video.json's audio_sync/damage
+        python=env_python("convert"),
+        script=script_path("convert.py"),
         revision=2,
     shell:
         "{params.python} {params.script} {params.job} --threads {threads} --gpus {resources.gpu} --log {log}"

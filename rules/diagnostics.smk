@@ -24,9 +24,7 @@ rule diagnostics:
         mem_mb=256,
         runtime=10,
     params:
-        python=env_python("report"),
-        script=script_path("diagnostics.py"),
-        job=step_job(
+        **step_job(
             {
                 "env_files": [
                     _from_workdir(p) for p in sorted(ENVS_DIR.glob("*.yaml"))
@@ -40,5 +38,7 @@ rule diagnostics:
                 "results": "results",
             }
         ),
+        python=env_python("report"),
+        script=script_path("diagnostics.py"),
     shell:
         "{params.python} {params.script} {params.job} --threads {threads} --log {log}"

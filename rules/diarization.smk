@@ -37,8 +37,8 @@ rule diarization:
         runtime=DIARIZATION_RESOURCES["runtime"],
         gpu=DIARIZATION_RESOURCES["gpu"],
     params:
+        **step_job(DIARIZATION),
         python=env_python(DIARIZATION_ENV),
         script=script_path("diarization.py"),
-        job=step_job(DIARIZATION),
     shell:
         "{params.python} {params.script} {params.job} --threads {threads} --gpus {resources.gpu} --log {log}"

@@ -18,9 +18,9 @@ checkpoint download:
         mem_mb=256,
         runtime=120,
     params:
+        **step_job(lambda wc: {**config["download"], "link": LINKS[wc.link]}),
         python=env_python("download"),
         script=script_path("download.py"),
-        job=step_job(lambda wc: {**config["download"], "link": LINKS[wc.link]}),
     shell:
         "{params.python} {params.script} {params.job} --threads {threads} --log {log}"
 
@@ -42,8 +42,8 @@ rule downloads_table:
         mem_mb=256,
         runtime=5,
     params:
+        **step_job(DOWNLOADS_TABLE),
         python=env_python("download"),
         script=script_path("downloads_table.py"),
-        job=step_job(DOWNLOADS_TABLE),
     shell:
         "{params.python} {params.script} {params.job} --threads {threads} --log {log}"

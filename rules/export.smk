@@ -56,8 +56,8 @@ rule export:
         mem_mb=2048,  # measured peak RSS: 423 MB at 600 s of 640x360 (benchmarks/export_speed.py), FFmpeg included
         runtime=30,
     params:
+        **step_job(EXPORT),
         python=env_python("export"),
         script=script_path("export.py"),
-        job=step_job(EXPORT),
     shell:
         "{params.python} {params.script} {params.job} --threads {threads} --log {log}"

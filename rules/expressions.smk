@@ -25,8 +25,8 @@ rule expressions:
         runtime=480,
         gpu=EXPRESSIONS["gpu"],
     params:
+        **step_job(EXPRESSIONS),
         python=env_python("expressions"),
         script=script_path("expressions.py"),
-        job=step_job(EXPRESSIONS),
     shell:
         "{params.python} {params.script} {params.job} --threads {threads} --gpus {resources.gpu} --log {log}"

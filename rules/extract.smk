@@ -18,9 +18,9 @@ checkpoint extract:
         mem_mb=256,  # measured peak RSS: 3 MB (streams members in 1 MiB blocks)
         runtime=60,
     params:
+        **step_job(config["extract"]),
         python=env_python("extract"),
         script=script_path("extract.py"),
-        job=step_job(config["extract"]),
     shell:
         "{params.python} {params.script} {params.job} --threads {threads} --log {log}"
 
@@ -45,8 +45,8 @@ rule video_source:
         mem_mb=128,
         runtime=5,
     params:
+        **step_job(video_source_settings),
         python=env_python("summary"),
         script=script_path("video_source.py"),
-        job=step_job(video_source_settings),
     shell:
         "{params.python} {params.script} {params.job} --threads {threads} --log {log}"

@@ -33,8 +33,8 @@ rule finalize:
         mem_mb=512,  # validates faces.json frame by frame (33 MiB at 600 s)
         runtime=30,
     params:
+        **step_job(FINALIZE_SETTINGS),
         python=env_python("finalize"),
         script=script_path("finalize.py"),
-        job=step_job(FINALIZE_SETTINGS),
     shell:
         "{params.python} {params.script} {params.job} --threads {threads} --log {log}"

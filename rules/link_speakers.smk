@@ -27,8 +27,8 @@ rule link_speakers:
         mem_mb=1024,  # streams tracking.json; the audio (16 kHz float32) is held: 38 MB at 600 s
         runtime=30,
     params:
+        **step_job(config["link_speakers"]),
         python=env_python("finalize"),
         script=script_path("link_speakers.py"),
-        job=step_job(config["link_speakers"]),
     shell:
         "{params.python} {params.script} {params.job} --threads {threads} --log {log}"

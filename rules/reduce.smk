@@ -24,8 +24,8 @@ rule reduce:
         mem_mb=512,  # streamed: flat in the video's length (26 MiB at 600 s)
         runtime=30,
     params:
+        **step_job({}),
         python=env_python("finalize"),
         script=script_path("reduce.py"),
-        job=step_job({}),
     shell:
         "{params.python} {params.script} {params.job} --threads {threads} --log {log}"

@@ -47,14 +47,14 @@ rule report_video:
         mem_mb=512,  # faces.json streamed; matplotlib (116 MiB at 600 s)
         runtime=30,
     params:
-        python=env_python("report"),
-        script=script_path("report_video.py"),
-        job=step_job(
+        **step_job(
             {
                 "max_thumbnails": config["report"]["max_thumbnails"],
                 "scene_threshold": config["scenes"]["threshold"],
             }
         ),
+        python=env_python("report"),
+        script=script_path("report_video.py"),
     shell:
         "{params.python} {params.script} {params.job} --threads {threads} --log {log}"
 
@@ -76,9 +76,9 @@ rule report_transcript:
         mem_mb=256,
         runtime=10,
     params:
+        **step_job({}),
         python=env_python("report"),
         script=script_path("report_transcript.py"),
-        job=step_job({}),
     shell:
         "{params.python} {params.script} {params.job} --threads {threads} --log {log}"
 
@@ -100,9 +100,9 @@ rule report_exports:
         mem_mb=512,  # reads the CSV tables row by row
         runtime=10,
     params:
+        **step_job({"review_video": config["export"]["review_video"]}),
         python=env_python("report"),
         script=script_path("report_exports.py"),
-        job=step_job({"review_video": config["export"]["review_video"]}),
     shell:
         "{params.python} {params.script} {params.job} --threads {threads} --log {log}"
 
@@ -132,8 +132,8 @@ rule report_run:
         mem_mb=512,
         runtime=10,
     params:
+        **step_job(report_run_settings),
         python=env_python("report"),
         script=script_path("report_run.py"),
-        job=step_job(report_run_settings),
     shell:
         "{params.python} {params.script} {params.job} --threads {threads} --log {log}"

@@ -27,8 +27,8 @@ rule scenes:
         runtime=240,
         gpu=config["scenes"]["gpu"],
     params:
+        **step_job(config["scenes"]),
         python=env_python("scenes"),
         script=script_path("scenes.py"),
-        job=step_job(config["scenes"]),
     shell:
         "{params.python} {params.script} {params.job} --threads {threads} --gpus {resources.gpu} --log {log}"

@@ -20,8 +20,8 @@ rule project_summary:
         mem_mb=256,
         runtime=10,
     params:
+        **step_job(project_summary_settings),
         python=env_python("summary"),
         script=script_path("project_summary.py"),
-        job=step_job(project_summary_settings),
     shell:
         "{params.python} {params.script} {params.job} --threads {threads} --log {log}"

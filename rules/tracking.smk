@@ -34,8 +34,8 @@ rule tracking:
         mem_mb=lambda wildcards, threads: TRACKING_ENGINE.mem_mb(threads),
         runtime=240,
     params:
+        **step_job(TRACKING_SETTINGS),
         python=env_python(TRACKING_ENV),
         script=script_path("tracking.py"),
-        job=step_job(TRACKING_SETTINGS),
     shell:
         "{params.python} {params.script} {params.job} --threads {threads} --log {log}"

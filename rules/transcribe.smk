@@ -34,8 +34,8 @@ rule transcribe:
         runtime=240,
         gpu=TRANSCRIBE["gpu"],
     params:
+        **step_job(TRANSCRIBE),
         python=env_python("transcribe"),
         script=script_path("transcribe.py"),
-        job=step_job(TRANSCRIBE),
     shell:
         "{params.python} {params.script} {params.job} --threads {threads} --gpus {resources.gpu} --log {log}"
