@@ -328,10 +328,11 @@ def test_a_video_without_audio_gets_an_empty_valid_transcript(tmp_path):
     assert (tmp_path / "transcript.srt").read_text() == ""
 
 
-# --- what the report shows (steps.transcript_report, standard library only) ---
+# --- what the report shows (steps.report_pages.transcript_page, from reports/templates/transcript_page.html.j2) ---
 
 def test_report_renders_the_transcript_speaker_coloured():
-    from steps.transcript_report import PALETTE, clock, timeline_rows, transcript_html
+    from steps.report_pages import transcript_page
+    from steps.transcript_report import PALETTE, clock, timeline_rows
 
     words = [{"start": 0.5, "end": 0.9, "word": "Bonjour", "probability": 0.9, "speaker": "SPEAKER_01",
               "track_id": 2},
@@ -341,12 +342,12 @@ def test_report_renders_the_transcript_speaker_coloured():
                   "segments": [{"start": 0.5, "end": 1.4, "speaker": "SPEAKER_01", "track_id": 2, "words": words},
                                {"start": 62.0, "end": 62.3, "speaker": "SPEAKER_00", "track_id": None,
                                 "words": [{**words[0], "word": "oui", "speaker": "SPEAKER_00", "track_id": None}]}]}
-    page = transcript_html(transcript)
+    page = transcript_page("Transcript: p / v", transcript)
     assert f'color:{PALETTE[1]};font-weight:bold">SPEAKER_01' in page and f'color:{PALETTE[0]}' in page
     assert "face 2" in page and "Bonjour" in page and "&lt;à&gt;" in page and "<à>" not in page
     assert 'opacity:0.55" title="p=0.20"' in page and "3 words (whisper on cuda, language fr)" in page
     assert "1:02.0" in page and clock(3725.25) == "1:02:05.2"
-    assert transcript_html({"engine": {"name": "pocketsphinx", "device": "cpu"}, "segments": []}) == \
-        '<p class="transcript-empty">No words transcribed (pocketsphinx on cpu).</p>'
+    assert '<p class="transcript-empty">No words transcribed (pocketsphinx on cpu).</p>' in \
+        transcript_page("Transcript: p / v", {"engine": {"name": "pocketsphinx", "device": "cpu"}, "segments": []})
     assert timeline_rows(transcript) == [("SPEAKER_00", PALETTE[0], [(0.5, 0.9, "oui")]),
                                          ("SPEAKER_01", PALETTE[1], [(0.5, 0.9, "Bonjour"), (1.0, 1.4, "<à>")])]
