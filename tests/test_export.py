@@ -14,7 +14,8 @@ from test_export_data import DIARIZATION, FPS, TRANSCRIPT, speaks
 from build_env import build
 from conftest import ROOT, VENV_DIR, require_binaries, schema_defaults
 from steps.export_check import check_exports
-from steps.export_report import export_rows, exports_html
+from steps.export_report import export_rows
+from steps.report_pages import exports_page
 from vidflow.errors import UserError
 from vidflow.job import job_command
 
@@ -332,6 +333,6 @@ def test_report_table_describes_every_export_file(exported):
         ("export/clip.vtt", "3 cues"), ("export/faces.parquet", ""), ("export/faces.csv", "140 rows"),
         ("export/turns.parquet", ""), ("export/turns.csv", "3 rows"), ("export/review.mp4", "")]
     assert rows[0]["for"] == "ELAN" and rows[-1]["size"].endswith("KB")
-    page = exports_html(rows + [{"file": "<b>", "for": "x", "holds": "", "size": "1 B"}])
-    assert page.startswith('<table class="exports">') and page.count("<tr>") == 10 and "&lt;b&gt;" in page
-    assert "<em>Review video</em>" in page and "Review video" not in exports_html(rows, review=False)
+    page = exports_page("Exports: p / clip", rows + [{"file": "<b>", "for": "x", "holds": "", "size": "1 B"}], True)
+    assert "<table>" in page and page.count("<tr>") == 10 and "&lt;b&gt;" in page and "<b>" not in page
+    assert "under Review video" in page and "Review video" not in exports_page("Exports: p / clip", rows, False)

@@ -46,6 +46,16 @@ def table_page(title: str, rows: list[dict], columns: list[tuple[str, str]], not
     return templates().get_template("table_page.html.j2").render(title=title, rows=rows, columns=columns, note=note)
 
 
+EXPORT_COLUMNS = [("file", "file"), ("for", "for"), ("holds", "holds"), ("size", "size")]
+REVIEW_NOTE = ("the review video (face boxes green while speaking, track ids, speakers, scene numbers) is under "
+               "Review video in this report")
+
+
+def exports_page(title: str, rows: list[dict], review: bool) -> str:
+    """A video's exports page: ``rows`` of steps.export_report.export_rows, and where the review video is."""
+    return table_page(title, rows, EXPORT_COLUMNS, REVIEW_NOTE if review else "")
+
+
 def transcript_page(title: str, transcript: dict) -> str:
     """A video's transcript (transcript.json of the transcribe step) as a page, speaker-coloured."""
     engine = transcript.get("engine", {})

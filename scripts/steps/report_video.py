@@ -7,7 +7,7 @@ from pathlib import Path
 
 from steps.export_report import export_rows
 from steps.report import read_tracking, speaker_table, track_table, video_summary
-from steps.report_pages import table_page, transcript_page
+from steps.report_pages import exports_page, table_page, transcript_page
 from steps.report_plots import plot_contact_sheet, plot_scene_probs, plot_timeline
 from vidflow.io import read_json, write_json, write_text
 
@@ -15,9 +15,6 @@ log = logging.getLogger("report")
 
 SPEAKER_COLUMNS = [("speaker", "speaker"), ("talk_time_s", "talk time (s)"), ("share_pct", "share of speech (%)"),
                    ("turns", "turns"), ("first_turn_s", "first turn (s)"), ("face_track", "linked face track")]
-EXPORT_COLUMNS = [("file", "file"), ("for", "for"), ("holds", "holds"), ("size", "size")]
-REVIEW_NOTE = ("the review video (face boxes green while speaking, track ids, speakers, scene numbers) is under "
-               "Review video in this report")
 TRACK_COLUMNS = [("track_id", "track"), ("scene", "scene"), ("first_frame", "first frame"),
                  ("last_frame", "last frame"), ("frames", "frames"), ("mean_score", "mean score"),
                  ("speaker", "speaker")]
@@ -61,5 +58,4 @@ def report_transcript(project: str, video: str, transcript_path: str, page_path:
 def report_exports(project: str, video: str, folder: str, page_path: str, review: bool) -> None:
     """The video's exports page: each file of its export/ folder, what it is for, what it holds, its size."""
     rows = export_rows(folder, video, review)
-    write_text(page_path, table_page(f"Exports: {project} / {video}", rows, EXPORT_COLUMNS,
-                                     REVIEW_NOTE if review else ""))
+    write_text(page_path, exports_page(f"Exports: {project} / {video}", rows, review))
