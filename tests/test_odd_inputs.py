@@ -9,6 +9,7 @@ import pytest
 from odd_inputs_run import BAD, ODD, WEIRD_NAME, result
 
 from conftest import ffprobe_json
+from steps.tracking.tracks import iou
 from vidflow.errors import UserError
 from vidflow.media import ffprobe, packet_durations, summarize
 
@@ -28,14 +29,6 @@ def test_unreadable_files_get_a_precise_reason(tmp_path, good_clip):
                                     "notes.mp4": "not a readable media file (it is a text file)",
                                     "truncated.mp4": "not a readable media file (moov atom not found; "
                                                      "Invalid data found when processing input)"}[name]
-
-
-def iou(a, b):
-    ax, ay, aw, ah = a
-    bx, by, bw, bh = b
-    w = max(0.0, min(ax + aw, bx + bw) - max(ax, bx))
-    h = max(0.0, min(ay + ah, by + bh) - max(ay, by))
-    return w * h / (aw * ah + bw * bh - w * h)
 
 
 def faces_match(frames, truth_faces, min_share=0.9):

@@ -10,6 +10,7 @@ import zipfile
 import pytest
 
 from conftest import ROOT, ffprobe_json, read_tsv, run_snakemake
+from steps.tracking.tracks import iou
 from vidflow.media import packet_durations, summarize
 
 DEMO = ROOT / "resources" / "demo" / "demo_interviews.zip"
@@ -82,14 +83,6 @@ def test_manifest_keeps_original_names_and_skips_non_videos(workflow_run):
     loose = json.loads((work / "results" / "_loose" / "extracted" / "manifest.json").read_text())
     assert [v["original_name"] for v in loose["videos"]] == [LOOSE_NAME]
     assert (work / "input" / LOOSE_NAME).exists() and (work / "input" / "evil.zip").exists()
-
-
-def iou(a, b):
-    ax, ay, aw, ah = a
-    bx, by, bw, bh = b
-    w = max(0.0, min(ax + aw, bx + bw) - max(ax, bx))
-    h = max(0.0, min(ay + ah, by + bh) - max(ay, by))
-    return w * h / (aw * ah + bw * bh - w * h)
 
 
 def load(work, video, name):
