@@ -1,0 +1,60 @@
+# Identity (identity.enabled, on by default): one id per person across cuts and across a project's videos.
+# Per video (rule identity): a face embedding per track from its best frames (dlib ResNet) and a voice embedding per
+# diarization speaker (Resemblyzer) -> identity.json. Per project (rule identity_persons): both clustered across all
+# its videos and joined through speakers.json's links -> persons.json (waits for every video of the manifest).
+IDENTITY = config["identity"]
+PERSONS_OUTPUTS = []
+if IDENTITY["enabled"]:
+    VIDEO_OUTPUTS.append("results/{project}/{video}/identity.json")
+    PERSONS_OUTPUTS = expand("results/{project}/persons.json", project=sorted(PROJECTS))
+
+
+rule identity:
+    input:
+        video="results/{project}/{video}/video.mp4",
+        faces="results/{project}/{video}/faces.json",
+        speakers="results/{project}/{video}/speakers.json",
+        diarization="results/{project}/{video}/diarization.json",
+        env=env_ready("identity"),
+    output:
+        identity="results/{project}/{video}/identity.json",
+    log:
+        "logs/identity/{project}/{video}.log",
+    benchmark:
+        "results/benchmarks/identity/{project}/{video}.tsv"
+    conda:
+        env_file("identity")
+    threads: IDENTITY["threads"]
+    resources:
+        mem_mb=2048,  # measured: see benchmarks/README.md (identity)
+        runtime=60,
+    params:
+        python=env_python("identity"),
+        script=script_path("identity.py"),
+        job=step_job(IDENTITY),
+    shell:
+        "{params.python} {params.script} {params.job} --threads {threads} --log {log}"
+
+
+rule identity_persons:
+    input:
+        identity=project_identity,
+        env=env_ready("identity"),
+    output:
+        persons="results/{project}/persons.json",
+    log:
+        "logs/identity_persons/{project}.log",
+    benchmark:
+        "results/benchmarks/identity_persons/{project}.tsv"
+    conda:
+        env_file("identity")
+    threads: IDENTITY["threads"]
+    resources:
+        mem_mb=1024,
+        runtime=30,
+    params:
+        python=env_python("identity"),
+        script=script_path("identity_persons.py"),
+        job=step_job(IDENTITY),
+    shell:
+        "{params.python} {params.script} {params.job} --threads {threads} --log {log}"
