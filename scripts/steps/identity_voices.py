@@ -56,20 +56,25 @@ class VoiceEmbedder:
     """Resemblyzer's voice encoder on the CPU (its weights in the resemblyzer wheel)."""
 
     def __init__(self, threads: int = 1):
+        # One thread whatever the job was given: torch's and OpenBLAS's kernels (the mel filterbank is a matrix
+        # product) round differently with other thread counts (Snakemake sets OMP_NUM_THREADS to the rule's
+        # threads), and a job's outputs must not depend on the machine. The encoder is small: seconds per video.
         import torch
         from resemblyzer import VoiceEncoder
 
-        torch.set_num_threads(max(1, threads))
+        torch.set_num_threads(1)
         self.encoder = VoiceEncoder("cpu", verbose=False)
 
     def embed(self, samples: np.ndarray) -> tuple:
         """(embedding, seconds of speech kept by Resemblyzer's preprocessing)."""
         from resemblyzer import preprocess_wav
+        from threadpoolctl import threadpool_limits
 
-        wav = preprocess_wav(samples, source_sr=SAMPLE_RATE)
-        if len(wav) < SAMPLE_RATE:  # Resemblyzer needs at least one 1.6 s window's worth after trimming
-            return None, len(wav) / SAMPLE_RATE
-        return self.encoder.embed_utterance(wav), len(wav) / SAMPLE_RATE
+        with threadpool_limits(limits=1):
+            wav = preprocess_wav(samples, source_sr=SAMPLE_RATE)
+            if len(wav) < SAMPLE_RATE:  # Resemblyzer needs at least one 1.6 s window's worth after trimming
+                return None, len(wav) / SAMPLE_RATE
+            return self.encoder.embed_utterance(wav), len(wav) / SAMPLE_RATE
 
 
 def model_record() -> dict:
