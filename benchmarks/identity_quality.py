@@ -8,8 +8,9 @@
 
 Items are the face tracks (the truth person of the shot a track starts in; in the av clips, the face whose box is
 nearest) and the diarization speakers (the truth voice they overlap most, and the person whose face that voice
-drives). Purity: share of items whose person holds mostly their truth identity; coverage: share of items in their
-identity's largest person (unassigned items count against coverage). Prints one row per item kind.
+drives, in any clip of the project). Purity: share of items whose person holds mostly their truth identity;
+coverage: share of items in their identity's largest person (unassigned items count against coverage). Prints one
+row per item kind.
 """
 
 import argparse
@@ -35,19 +36,21 @@ def first_box(faces_path, track):
     return next(f["bbox"] for f in frame["faces"] if f["track_id"] == track["track_id"])
 
 
-def voice_truth(truth_video, turns):
+def voice_truth(truth_video, turns, persons_of_voices):
     overlap = {}
     for seg in truth_video.get("segments", []):
         for start, end in turns:
             overlap[seg["voice"]] = overlap.get(seg["voice"], 0) + max(0.0, min(end, seg["end"]) - max(start,
                                                                                                       seg["start"]))
     voice = max(overlap, key=overlap.get) if overlap else None
-    return truth_video["voices"].get(voice, voice)
+    return persons_of_voices.get(voice, voice)
 
 
 def score(results: Path, truth: dict) -> dict:
     persons = json.loads((results / "persons.json").read_text())
     items = {"faces": ([], []), "voices": ([], [])}
+    # A voice that drives a face in one clip is that face's person in every clip of the project.
+    persons_of_voices = {voice: person for video in truth.values() for voice, person in video["voices"].items()}
     for video in persons["videos"]:
         identity = json.loads((results / video / "identity.json").read_text())
         mapping = persons["mapping"][video]
@@ -57,7 +60,7 @@ def score(results: Path, truth: dict) -> dict:
                                                                                 track)))
         for speaker in identity["speakers"]:
             items["voices"][0].append(mapping["speakers"].get(speaker["speaker"]))
-            items["voices"][1].append(voice_truth(truth[video], speaker["turns"]))
+            items["voices"][1].append(voice_truth(truth[video], speaker["turns"], persons_of_voices))
     rows = {}
     for kind, (labels, people) in {**items, "all": (items["faces"][0] + items["voices"][0],
                                                       items["faces"][1] + items["voices"][1])}.items():

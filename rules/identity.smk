@@ -3,6 +3,14 @@
 # diarization speaker (Resemblyzer) -> identity.json. Per project (rule identity_persons): both clustered across all
 # its videos and joined through speakers.json's links -> persons.json (waits for every video of the manifest).
 IDENTITY = config["identity"]
+# The keys only the per-project clustering reads: changing them never reruns the per-video embeddings.
+PERSONS_KEYS = (
+    "face_distance",
+    "voice_distance",
+    "gallery",
+    "gallery_face_distance",
+    "gallery_voice_distance",
+)
 PERSONS_OUTPUTS = []
 if IDENTITY["enabled"]:
     VIDEO_OUTPUTS.append("results/{project}/{video}/identity.json")
@@ -26,12 +34,12 @@ rule identity:
         env_file("identity")
     threads: IDENTITY["threads"]
     resources:
-        mem_mb=2048,  # measured: see benchmarks/README.md (identity)
+        mem_mb=1536,  # measured peak RSS: 593 MiB for 605 s of 640x360 video, 30 tracks (benchmarks/README.md)
         runtime=60,
     params:
         python=env_python("identity"),
         script=script_path("identity.py"),
-        job=step_job(IDENTITY),
+        job=step_job({k: v for k, v in IDENTITY.items() if k not in PERSONS_KEYS}),
     shell:
         "{params.python} {params.script} {params.job} --threads {threads} --log {log}"
 
@@ -55,6 +63,6 @@ rule identity_persons:
     params:
         python=env_python("identity"),
         script=script_path("identity_persons.py"),
-        job=step_job(IDENTITY),
+        job=step_job({k: IDENTITY[k] for k in PERSONS_KEYS}),
     shell:
         "{params.python} {params.script} {params.job} --threads {threads} --log {log}"

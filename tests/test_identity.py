@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from conftest import ROOT, VENV_DIR, require_binaries, run_snakemake, schema_defaults
-from steps.identity import IdentitySettings
+from steps.identity import IdentitySettings, PersonsSettings
 from steps.identity_cluster import cluster, join_faces_and_voices, purity_coverage
 from steps.identity_faces import candidate_frames, frontality, track_embedding
 from steps.identity_persons import build_persons
@@ -25,6 +25,7 @@ CACHE = ROOT / "resources" / "real_media" / "cache"
 FACE_CLIPS = ("faces_franck", "faces_carphone", "faces_single", "faces_wolf")
 AV_CLIPS = ("av3_dialogue", "av1_talker_silent")
 SETTINGS = settings_from(IdentitySettings, schema_defaults("identity"))
+PERSONS = settings_from(PersonsSettings, schema_defaults("identity"))
 
 
 def need_env():
@@ -76,7 +77,7 @@ def test_real_faces_cluster_into_their_people(real_faces):
     plan = [("franck", 0), ("carphone", 0), ("franck", 30), ("single", 0), ("wolf", 0), ("franck", 60),
             ("wolf", 40), ("carphone", 7)]
     vectors, truth = tracks_from(real_faces, plan)
-    labels = cluster(vectors, SETTINGS.face_distance, "euclidean")
+    labels = cluster(vectors, PERSONS.face_distance, "euclidean")
     assert labels == [0, 1, 0, 2, 3, 0, 3, 1]
     assert purity_coverage(labels, truth) == (1.0, 1.0)
     # The number of persons is estimated: a threshold far too small splits everyone, far too large merges all.
@@ -86,8 +87,8 @@ def test_real_faces_cluster_into_their_people(real_faces):
 
 def test_faces_on_screen_together_are_never_one_person(real_faces):
     vectors, _ = tracks_from(real_faces, [("franck", 0), ("franck", 30), ("franck", 60)])
-    assert cluster(vectors, SETTINGS.face_distance, "euclidean") == [0, 0, 0]
-    apart = cluster(vectors, SETTINGS.face_distance, "euclidean", cannot_link=[(0, 1)])
+    assert cluster(vectors, PERSONS.face_distance, "euclidean") == [0, 0, 0]
+    apart = cluster(vectors, PERSONS.face_distance, "euclidean", cannot_link=[(0, 1)])
     assert apart[0] != apart[1] and apart[2] in (apart[0], apart[1]) and len(set(apart)) == 2
 
 
@@ -167,7 +168,7 @@ def test_persons_join_faces_and_voices_across_videos(real_faces):
                         [voice("SPEAKER_00", voice_f + rng.normal(scale=0.05, size=256), 1.0),
                          voice("SPEAKER_01", None, 3.0)]),
     }
-    result = build_persons(documents, SETTINGS)
+    result = build_persons(documents, PERSONS)
     persons = {p["person"]: p for p in result["persons"]}
     assert list(persons) == ["PERSON_01", "PERSON_02", "PERSON_03", "PERSON_04"]
     franck = persons["PERSON_01"]  # first on screen and first to speak
@@ -186,10 +187,10 @@ def test_persons_join_faces_and_voices_across_videos(real_faces):
                                                 "reason": "0.5 s of speech < 2.0 s"}]}
     # Named references: franck's other frames name his person; nobody else matches.
     ref = np.mean([r["descriptor"] for r in real_faces["faces"]["franck"][-10:]], axis=0)
-    named = build_persons(documents, SETTINGS, {"Franck": {"face": ref, "voice": None}})
+    named = build_persons(documents, PERSONS, {"Franck": {"face": ref, "voice": None}})
     names = {p["person"]: p["name"] for p in named["persons"]}
     assert names == {"PERSON_01": "Franck", "PERSON_02": None, "PERSON_03": None, "PERSON_04": None}
-    assert named["persons"][0]["evidence"]["gallery"]["face_distance"] < SETTINGS.gallery_face_distance
+    assert named["persons"][0]["evidence"]["gallery"]["face_distance"] < PERSONS.gallery_face_distance
 
 
 # ---------------------------------------------------------------- the workflow on real footage

@@ -12,6 +12,9 @@
 - ``av3_dialogue`` and ``av1_talker_silent`` as built: stills of franck and Wolfgang Langer whose mouths real
   voices drive (cz_big drives franck in both, cz_small drives Wolfgang Langer): franck's face and cz_big's voice
   are one person across two videos.
+
+With ``--voices`` also ``DIR/identity_voices/``: the dev set's eight real conversations (no faces), whose voices
+recur across clips, and ``DIR/identity_voices_truth.json``.
 """
 
 import argparse
@@ -29,6 +32,10 @@ COMPOSED = {
     "wolf_franck": [("faces_wolf", 0.0, 8.0, "wolf"), ("faces_franck", 22.0, 8.0, "franck")],
 }
 AS_BUILT = ["av3_dialogue", "av1_talker_silent"]
+# The voices project: the dev set's real conversations (recurring voices of the Fish Fillets cast and the Asterisk
+# prompts across clips, under noise, reverberation and a telephone band); faces only in av4_shots.
+VOICE_CLIPS = ["dia1_noise", "dia2_fish", "dia2_men_reverb", "dia2_women_phone", "dia3_noise", "dia4_mixed",
+               "dia6_party", "av4_shots"]
 STILL_PERSON = {"franck": "franck", "wolf": "wolf", "single": "single_woman", "astronaut": "astronaut"}
 BITEXACT = ["-fflags", "+bitexact", "-flags:v", "+bitexact", "-map_metadata", "-1"]
 
@@ -67,6 +74,24 @@ def as_built(clips: Path, name: str, out: Path) -> dict:
     return {"faces": faces, "voices": voices, "segments": segments}
 
 
+def build_voices(clips: Path, out: Path) -> dict:
+    """``out/identity_voices/`` (the conversations as built) and ``out/identity_voices_truth.json``."""
+    folder = out / "identity_voices"
+    folder.mkdir(parents=True, exist_ok=True)
+    truth = {}
+    for name in VOICE_CLIPS:
+        info = json.loads((clips / f"{name}.json").read_text())
+        if info["kind"] == "av":
+            truth[name] = as_built(clips, name, folder / f"{name}.mp4")
+            continue
+        shutil.copyfile(clips / f"{name}.mp4", folder / f"{name}.mp4")
+        truth[name] = {"faces": [], "voices": {},
+                       "segments": [{"start": s["start"], "end": s["end"], "voice": s["speaker"]}
+                                    for s in info["segments"]]}
+    (out / "identity_voices_truth.json").write_text(json.dumps(truth, indent=1, sort_keys=True) + "\n")
+    return truth
+
+
 def build(clips: Path, out: Path) -> dict:
     folder = out / "identity_real"
     folder.mkdir(parents=True, exist_ok=True)
@@ -83,8 +108,11 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--clips", default="resources/real_media/clips")
     parser.add_argument("--out", required=True)
+    parser.add_argument("--voices", action="store_true", help="also the voices project (identity_voices)")
     args = parser.parse_args(argv)
     build(Path(args.clips), Path(args.out))
+    if args.voices:
+        build_voices(Path(args.clips), Path(args.out))
 
 
 if __name__ == "__main__":

@@ -22,7 +22,9 @@ log = logging.getLogger("identity")
 
 @dataclass(frozen=True)
 class IdentitySettings:
-    """The ``identity`` config section (keys and defaults: config/schema.yaml)."""
+    """The per-video keys of the ``identity`` config section (keys and defaults: config/schema.yaml): what
+    identity.json depends on. The project's keys (thresholds, gallery) are :class:`PersonsSettings`, so changing
+    them reruns only the per-project clustering."""
 
     enabled: bool
     min_face_size: float
@@ -30,9 +32,15 @@ class IdentitySettings:
     min_frontal: float
     candidates_per_track: int
     frames_per_track: int
-    face_distance: float
     min_voice_seconds: float
     max_voice_seconds: float
+
+
+@dataclass(frozen=True)
+class PersonsSettings:
+    """The per-project keys of the ``identity`` config section (see rules/identity.smk's PERSONS_KEYS)."""
+
+    face_distance: float
     voice_distance: float
     gallery: str
     gallery_face_distance: float

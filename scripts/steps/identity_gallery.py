@@ -44,7 +44,7 @@ def clip_embedding(path, embedder):
     return vector
 
 
-def load_gallery(folder, settings, threads: int = 1) -> dict:
+def load_gallery(folder, threads: int = 1) -> dict:
     """``name -> {"face": mean descriptor or None, "voice": mean embedding or None, "photos", "clips"}``."""
     root = Path(folder)
     if not root.is_dir():

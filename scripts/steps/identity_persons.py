@@ -13,7 +13,7 @@ from dataclasses import asdict
 
 import numpy as np
 
-from steps.identity import IdentitySettings, load_identity
+from steps.identity import PersonsSettings, load_identity
 from steps.identity_cluster import cluster, distances, join_faces_and_voices
 from vidflow.io import write_json
 
@@ -52,7 +52,7 @@ def centroid(vectors) -> np.ndarray:
     return np.asarray(vectors, dtype=np.float64).mean(axis=0)
 
 
-def group_persons(documents: dict, settings: IdentitySettings) -> tuple:
+def group_persons(documents: dict, settings: PersonsSettings) -> tuple:
     """``(persons, faces, voices)``: persons as ``{"face": cluster or None, "voice": cluster or None}`` and the
     clustered items (each with its ``label``)."""
     faces, voices = face_items(documents), voice_items(documents)
@@ -121,7 +121,7 @@ def unassigned(documents: dict) -> dict:
                        for video, doc in documents.items() for s in doc["speakers"] if s["embedding"] is None]}
 
 
-def build_persons(documents: dict, settings: IdentitySettings, gallery=None) -> dict:
+def build_persons(documents: dict, settings: PersonsSettings, gallery=None) -> dict:
     """persons.json's content from the identity.json documents of a project (``video -> document``, in the
     manifest's video order). ``gallery``: ``name -> {"face": vector or None, "voice": vector or None}``."""
     order = {video: i for i, video in enumerate(documents)}
@@ -143,7 +143,7 @@ def build_persons(documents: dict, settings: IdentitySettings, gallery=None) -> 
             "gallery": sorted(gallery) if gallery else []}
 
 
-def match_gallery(records: list, gallery: dict, settings: IdentitySettings) -> dict:
+def match_gallery(records: list, gallery: dict, settings: PersonsSettings) -> dict:
     """``person index -> (name, evidence)``: each reference names at most one person, the one it matches best.
 
     A modality matches when its distance is under its threshold (``gallery_face_distance`` euclidean,
@@ -172,7 +172,7 @@ def match_gallery(records: list, gallery: dict, settings: IdentitySettings) -> d
     return names
 
 
-def find_persons(identity_paths: list, out_path: str, settings: IdentitySettings, threads: int = 1) -> dict:
+def find_persons(identity_paths: list, out_path: str, settings: PersonsSettings, threads: int = 1) -> dict:
     """Read each video's identity.json (``results/{project}/{video}/identity.json``, manifest order), write
     persons.json."""
     from pathlib import Path
@@ -182,7 +182,7 @@ def find_persons(identity_paths: list, out_path: str, settings: IdentitySettings
     if settings.gallery:
         from steps.identity_gallery import load_gallery
 
-        gallery = load_gallery(settings.gallery, settings, threads)
+        gallery = load_gallery(settings.gallery, threads)
     result = build_persons(documents, settings, gallery)
     log.info("%d videos -> %d persons (%d named); unassigned: %d face tracks, %d speakers", len(documents),
              len(result["persons"]), sum(p["name"] is not None for p in result["persons"]),
