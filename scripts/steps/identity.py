@@ -4,7 +4,6 @@ diarization speaker (Resemblyzer), with the speaker-to-face links of speakers.js
 The project-level clustering into persons (``persons.json``) is :mod:`steps.identity_persons`.
 """
 
-import json
 import logging
 import time
 from dataclasses import asdict, dataclass
@@ -130,7 +129,3 @@ def load_identity(path) -> dict:
     except (KeyError, TypeError, ValueError) as err:
         raise UserError(path, f"not an identity.json ({type(err).__name__}: {err})") from None
     return document
-
-
-def dumps(document) -> str:
-    return json.dumps(document, sort_keys=True)
