@@ -37,9 +37,9 @@ rule identity:
         mem_mb=1536,  # measured peak RSS: 593 MiB for 605 s of 640x360 video, 30 tracks (benchmarks/README.md)
         runtime=60,
     params:
+        **step_job({k: v for k, v in IDENTITY.items() if k not in PERSONS_KEYS}),
         python=env_python("identity"),
         script=script_path("identity.py"),
-        job=step_job({k: v for k, v in IDENTITY.items() if k not in PERSONS_KEYS}),
     shell:
         "{params.python} {params.script} {params.job} --threads {threads} --log {log}"
 
@@ -61,8 +61,8 @@ rule identity_persons:
         mem_mb=1024,
         runtime=30,
     params:
+        **step_job({k: IDENTITY[k] for k in PERSONS_KEYS}),
         python=env_python("identity"),
         script=script_path("identity_persons.py"),
-        job=step_job({k: IDENTITY[k] for k in PERSONS_KEYS}),
     shell:
         "{params.python} {params.script} {params.job} --threads {threads} --log {log}"
