@@ -37,6 +37,7 @@ include: "rules/diarization.smk"
 include: "rules/tracking.smk"
 include: "rules/expressions.smk"
 include: "rules/link_speakers.smk"
+include: "rules/identity.smk"
 include: "rules/transcribe.smk"
 include: "rules/reduce.smk"
 include: "rules/export.smk"
@@ -52,6 +53,7 @@ rule all:
     input:
         all_outputs,
         RUN_OUTPUTS,
+        PERSONS_OUTPUTS,
     localrule: True
 
 

@@ -86,6 +86,16 @@ def project_outputs(wildcards):
     return expand(VIDEO_OUTPUTS, project=wildcards.project, video=videos)
 
 
+def project_identity(wildcards):
+    """Every video's identity.json of one project, in the manifest's order (the persons step reads them all)."""
+    videos = [entry["video"] for entry in manifest(wildcards.project)["videos"]]
+    return expand(
+        "results/{project}/{video}/identity.json",
+        project=wildcards.project,
+        video=videos,
+    )
+
+
 def all_outputs(wildcards):
     """One summary per project; each waits only for its own checkpoint, so a bad archive stops nothing else."""
     downloads = ["results/downloads.tsv"] if config["sources"] else []

@@ -1,0 +1,179 @@
+"""Face identity: one 128-d embedding per face track from its best frames (dlib's ResNet face-recognition model).
+
+dlib and Pillow are imported where used, so the pure parts (frame choice, frontality) run in any env.
+
+The model files come from the ``face-recognition-models`` package (CC0 1.0: dlib's
+``dlib_face_recognition_resnet_model_v1.dat`` and ``shape_predictor_5_face_landmarks.dat``), run by ``dlib-bin``.
+Each face box of tracking is aligned by dlib's 5-point landmarks into a 150x150 chip, as the model was trained; a
+frame is *good* when the face is large (``min_face_size`` px), sharp (variance of the Laplacian of the chip) and
+frontal (the nose midway between the eyes). A track's embedding is the mean of the descriptors of its best frames;
+a track with no good frame gets none (it stays unassigned rather than forced into a cluster).
+"""
+
+import base64
+import hashlib
+import importlib.util
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from vidflow.errors import UserError
+
+RECOGNITION_FILE = "dlib_face_recognition_resnet_model_v1.dat"
+LANDMARKS_FILE = "shape_predictor_5_face_landmarks.dat"
+CHIP_SIZE = 150  # dlib's face-recognition input
+THUMBNAIL_SIZE = 64
+
+
+def model_dir() -> Path:
+    """The folder of dlib's model files inside the face-recognition-models package (not imported: its
+    ``__init__`` needs setuptools' pkg_resources only to find this folder)."""
+    spec = importlib.util.find_spec("face_recognition_models")
+    if spec is None or not spec.submodule_search_locations:
+        raise UserError("face-recognition-models", "package not installed in this env (envs/identity.yaml)")
+    folder = Path(list(spec.submodule_search_locations)[0]) / "models"
+    for name in (RECOGNITION_FILE, LANDMARKS_FILE):
+        if not (folder / name).is_file():
+            raise UserError(folder / name, "model file missing from the face-recognition-models package")
+    return folder
+
+
+def _sha256(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def model_record() -> dict:
+    """What provenance needs of the face model: files, their SHA-256, versions."""
+    import dlib
+
+    folder = model_dir()
+    return {"name": "dlib ResNet face recognition (128-d)", "dlib": dlib.__version__,
+            "package": "face-recognition-models 0.3.0", "license": "CC0-1.0",
+            "files": {name: _sha256(folder / name) for name in (RECOGNITION_FILE, LANDMARKS_FILE)}}
+
+
+@dataclass(frozen=True)
+class FaceSample:
+    """One face box of one frame, measured: its size, sharpness and frontality, and its descriptor."""
+
+    frame: int
+    size: float
+    sharpness: float
+    frontal: float
+    descriptor: np.ndarray
+    chip: np.ndarray
+
+
+class FaceEmbedder:
+    """dlib's 5-point aligner and ResNet descriptor, loaded once."""
+
+    def __init__(self):
+        import dlib
+
+        self.dlib = dlib
+        folder = model_dir()
+        self.landmarks = dlib.shape_predictor(str(folder / LANDMARKS_FILE))
+        self.net = dlib.face_recognition_model_v1(str(folder / RECOGNITION_FILE))
+
+    def measure(self, image: np.ndarray, bbox, frame: int = 0) -> FaceSample:
+        """Align the face in ``bbox`` (x, y, w, h px) of an RGB ``image`` and describe it."""
+        x, y, w, h = (float(v) for v in bbox)
+        dlib = self.dlib
+        rect = dlib.rectangle(int(round(x)), int(round(y)), int(round(x + w)), int(round(y + h)))
+        shape = self.landmarks(image, rect)
+        chip = dlib.get_face_chip(image, shape, size=CHIP_SIZE, padding=0.25)
+        descriptor = np.asarray(self.net.compute_face_descriptor(chip), dtype=np.float64)
+        points = np.array([[p.x, p.y] for p in shape.parts()], dtype=np.float64)
+        return FaceSample(frame, min(w, h), sharpness(chip), frontality(points), descriptor, chip)
+
+
+def sharpness(chip: np.ndarray) -> float:
+    """Variance of the 4-neighbour Laplacian of the chip's grey levels (blur and upscaled tiny faces score low)."""
+    grey = chip.astype(np.float64) @ np.array([0.299, 0.587, 0.114])
+    lap = grey[1:-1, :-2] + grey[1:-1, 2:] + grey[:-2, 1:-1] + grey[2:, 1:-1] - 4 * grey[1:-1, 1:-1]
+    return float(lap.var())
+
+
+def frontality(points: np.ndarray) -> float:
+    """1 when the nose (dlib 5-point index 4) projects midway between the two eye centres, 0 at an eye (profile)."""
+    eye_a, eye_b, nose = points[0:2].mean(axis=0), points[2:4].mean(axis=0), points[4]
+    axis = eye_b - eye_a
+    length = float(axis @ axis)
+    if length <= 0:
+        return 0.0
+    t = float((nose - eye_a) @ axis) / length
+    return float(np.clip(1.0 - 2.0 * abs(t - 0.5), 0.0, 1.0))
+
+
+def candidate_frames(boxes: list, min_size: float, count: int) -> list:
+    """Up to ``count`` frames of a track (``[(frame, bbox), ...]`` in frame order) to measure: among the frames
+    whose face is at least ``min_size`` px, evenly spread over the track (the largest first on ties)."""
+    large = [(frame, bbox) for frame, bbox in boxes if min(bbox[2], bbox[3]) >= min_size]
+    if len(large) <= count:
+        return [frame for frame, _ in large]
+    picks = np.linspace(0, len(large) - 1, count).round().astype(int)
+    return sorted({large[i][0] for i in picks})
+
+
+def good(sample: FaceSample, settings) -> bool:
+    return (sample.size >= settings.min_face_size and sample.sharpness >= settings.min_sharpness
+            and sample.frontal >= settings.min_frontal)
+
+
+def track_embedding(samples: list, settings) -> dict:
+    """A track's embedding from its measured frames: the mean descriptor of its ``frames_per_track`` best good
+    frames (by sharpness x frontality), or the reason it has none."""
+    kept = sorted((s for s in samples if good(s, settings)), key=lambda s: (-s.sharpness * s.frontal, s.frame))
+    kept = kept[: settings.frames_per_track]
+    if not samples:
+        return {"embedding": None, "reason": f"no frame with a face of at least {settings.min_face_size} px"}
+    if not kept:
+        best = max(samples, key=lambda s: s.sharpness)
+        return {"embedding": None, "reason": f"no good frame (sharpest {best.sharpness:.0f} < "
+                f"{settings.min_sharpness}, or turned away: frontality < {settings.min_frontal})"}
+    vectors = np.stack([s.descriptor for s in kept])
+    mean = vectors.mean(axis=0)
+    spread = float(np.linalg.norm(vectors - mean, axis=1).max())
+    best = kept[0]
+    return {"embedding": [round(float(v), 6) for v in mean], "reason": None,
+            "frames_used": sorted(s.frame for s in kept), "spread": round(spread, 4),
+            "quality": {"size": round(best.size, 1), "sharpness": round(best.sharpness, 1),
+                        "frontal": round(best.frontal, 3)},
+            "thumbnail": thumbnail(best.chip)}
+
+
+def thumbnail(chip: np.ndarray) -> str:
+    """A small JPEG of the aligned face as a data URI (for the report's persons table)."""
+    from PIL import Image
+
+    image = Image.fromarray(np.ascontiguousarray(chip)).resize((THUMBNAIL_SIZE, THUMBNAIL_SIZE), Image.BICUBIC)
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", quality=85)
+    return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def embed_tracks(frames, boxes_by_track: dict, settings, embedder: FaceEmbedder | None = None) -> dict:
+    """``track_id -> track_embedding`` for every track, reading ``frames`` (``(index, RGB array)`` in order) once.
+
+    ``boxes_by_track``: ``track_id -> [(frame, bbox), ...]`` in frame order.
+    """
+    embedder = embedder or FaceEmbedder()
+    wanted = {}
+    for track, boxes in boxes_by_track.items():
+        box_of = dict(boxes)
+        for frame in candidate_frames(boxes, settings.min_face_size, settings.candidates_per_track):
+            wanted.setdefault(frame, []).append((track, box_of[frame]))
+    samples = {track: [] for track in boxes_by_track}
+    last = max(wanted, default=-1)
+    for index, image in frames:
+        if index > last:
+            break
+        for track, bbox in wanted.get(index, ()):
+            samples[track].append(embedder.measure(image, bbox, index))
+    return {track: track_embedding(samples[track], settings) for track in sorted(boxes_by_track)}

