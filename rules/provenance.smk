@@ -4,11 +4,12 @@ from snakemake import __version__ as snakemake_version
 
 # --- optional steps: extra inputs of finalize (validated and archived when the step is on) ---
 OPTIONAL_STEPS = [
-    step for step in ("expressions", "transcribe", "export") if config[step]["enabled"]
+    step for step in ("expressions", "identity", "transcribe", "export") if config[step]["enabled"]
 ]
 VIDEO_DIR = "results/{project}/{video}"
 OPTIONAL_INPUTS = {
     "expressions": {"expressions": f"{VIDEO_DIR}/expressions.json"},
+    "identity": {"identity": f"{VIDEO_DIR}/identity.json"},
     "transcribe": {
         "transcript": f"{VIDEO_DIR}/transcript.json",
         "transcript_vtt": f"{VIDEO_DIR}/transcript.vtt",

@@ -15,6 +15,10 @@ VIDEO_OUTPUTS += [
     f"results/{{project}}/{{video}}/report/{item}" for item in REPORT_ITEMS
 ]
 RUN_OUTPUTS = ["results/report/run.html", "results/diagnostics.json"]
+# a project's persons page, when identity runs (PERSONS_OUTPUTS: rules/identity.smk)
+PERSONS_OUTPUTS += [
+    path.replace("persons.json", "report/persons.html") for path in PERSONS_OUTPUTS
+]
 
 
 rule report_video:
@@ -103,6 +107,37 @@ rule report_exports:
         **step_job({"review_video": config["export"]["review_video"]}),
         python=env_python("report"),
         script=script_path("report_exports.py"),
+    shell:
+        "{params.python} {params.script} {params.job} --threads {threads} --log {log}"
+
+
+rule report_persons:
+    input:
+        persons="results/{project}/persons.json",
+        identity=project_identity,
+        env=env_ready("report"),
+    output:
+        page=report(
+            "results/{project}/report/persons.html",
+            caption="../reports/persons.rst",
+            category="Persons",
+            subcategory="{project}",
+            labels={"project": "{project}", "video": "all", "figure": "persons"},
+        ),
+    log:
+        "logs/report_persons/{project}.log",
+    benchmark:
+        "results/benchmarks/report_persons/{project}.tsv"
+    conda:
+        env_file("report")
+    threads: 1
+    resources:
+        mem_mb=256,
+        runtime=10,
+    params:
+        **step_job({}),
+        python=env_python("report"),
+        script=script_path("report_persons.py"),
     shell:
         "{params.python} {params.script} {params.job} --threads {threads} --log {log}"
 

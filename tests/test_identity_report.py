@@ -1,8 +1,9 @@
-"""Identity in the report: the persons table and the timeline coloured by person (steps.identity_report)."""
+"""Identity in the report: the persons page (its table and each video's timeline coloured by person)."""
 
 import re
 
-from steps.identity_report import person_colours, person_timeline, persons_table, timeline_rows
+from steps.identity_report import person_colours, person_timeline, timeline_rows
+from steps.report_pages import persons_page
 
 PERSONS = {
     "videos": ["a"],
@@ -26,14 +27,16 @@ IDENTITY = {"fps": 25.0, "frame_count": 250,
                          {"speaker": "SPEAKER_01", "turns": [[3.0, 5.0]]}]}
 
 
-def test_persons_table_lists_each_person_with_times_thumbnail_and_escaped_name():
-    html = persons_table(PERSONS)
+def test_persons_page_lists_each_person_with_times_thumbnail_and_escaped_name_then_timelines():
+    html = persons_page("Persons: p", PERSONS, {"a": IDENTITY})
     rows = re.findall(r"<tr>.*?</tr>", html)
     assert len(rows) == 3  # the header and two persons
     assert 'src="data:image/jpeg;base64,AAAA"' in rows[1] and "Ana &lt;B&gt;" in rows[1]
     assert "<td>1:02:05</td><td>1:15</td>" in rows[1] and "face + voice: 1 tracks, 1 speakers" in rows[1]
     assert "voice only" in rows[2] and "<td>0:04</td><td>0:00</td>" in rows[2]
+    assert f'style="background:{person_colours(PERSONS)["PERSON_02"]}"' in rows[2]
     assert "1 face tracks, 0 speakers" in html
+    assert html.count("<svg") == 1 and "<h4>a</h4><svg" in html and ">unassigned</text>" in html
 
 
 def test_timeline_colours_faces_and_turns_by_person():

@@ -130,6 +130,27 @@ def test_demo_talker_is_linked_to_its_face_and_the_off_screen_voice_to_none(work
     assert any(speaking) and not all(speaking)  # the astronaut speaks in the male turns only
 
 
+def test_demo_persons_join_the_talker_face_and_voice_and_keep_faces_on_screen_together_apart(workflow_run):
+    """Identity: interview one's astronaut face and the male voice its mouth follows are one person, the off-screen
+    interviewer's voice another; Lecture-2's two faces (on screen together) are two persons."""
+    work, _ = workflow_run
+    persons = json.loads((work / "results" / "demo_interviews" / "persons.json").read_text())
+    one = TRUTH["interview one.mp4"]
+    diar = load(work, "interview_one", "diarization.json")
+    label = {want["speaker"]: got["speaker"] for got, want in zip(diar["segments"], one["speech"]["segments"])}
+    interview, lecture = persons["mapping"]["interview_one"], persons["mapping"]["Lecture-2"]
+    talker = interview["speakers"][label[one["speech"]["talker"]]]
+    assert interview["tracks"] == {"1": talker}
+    interviewer = [interview["speakers"][label[v]] for v in one["speech"]["speakers"] if v != one["speech"]["talker"]]
+    assert interviewer[0] != talker
+    assert len(lecture["tracks"]) == 2 and len(set(lecture["tracks"].values())) == 2
+    by_id = {p["person"]: p for p in persons["persons"]}
+    assert by_id[talker]["faces"] and by_id[talker]["voices"] and not by_id[interviewer[0]]["faces"]
+    assert by_id[talker]["thumbnail"].startswith("data:image/jpeg;base64,")
+    page = (work / "results" / "demo_interviews" / "report" / "persons.html").read_text()
+    assert page.count("<h4>") == 2 and all(f">{person}</text>" in page for person in by_id)
+
+
 def test_archives_are_complete_and_verifiable(workflow_run):
     work, _ = workflow_run
     for video in ("interview_one", "Lecture-2", "Cafe_Talk_1"):
@@ -142,7 +163,8 @@ def test_archives_are_complete_and_verifiable(workflow_run):
             [f"{video}_tracking.json", f"{video}_audio.json", f"{video}_scenes.csv", f"{video}_diarization.rttm",
              "metadata.json", "MANIFEST.sha256",  # and the research exports (on by default)
              f"{video}.eaf", f"{video}.TextGrid", f"{video}.vtt", f"{video}_faces.parquet", f"{video}_faces.csv",
-             f"{video}_turns.parquet", f"{video}_turns.csv", f"{video}_review.mp4"])
+             f"{video}_turns.parquet", f"{video}_turns.csv", f"{video}_review.mp4",
+             f"{video}_identity.json"])  # and the identity step's embeddings (on by default)
         subprocess.run(["sha256sum", "--quiet", "-c", "MANIFEST.sha256"], cwd=folder, check=True)
         meta = json.loads((folder / "metadata.json").read_text())
         assert meta["project"] == project and meta["converted_sha256"] == receipt["sha256"]
@@ -181,7 +203,8 @@ def jobs_planned(proc):
     return jobs
 
 
-AGGREGATES = {("project_summary", "_loose"), ("report_run", None), ("diagnostics", None), ("all", None)}
+AGGREGATES = {("project_summary", "_loose"), ("identity_persons", "_loose"), ("report_persons", "_loose"),
+              ("report_run", None), ("diagnostics", None), ("all", None)}
 
 
 def test_adding_or_removing_a_video_reruns_only_its_jobs_and_the_tables(workflow_run, tiny_video):

@@ -39,10 +39,12 @@ class FinalizeSettings:
 # also its step's name in metadata.json's "steps"), in the order they are checked ...
 VALIDATED_INPUTS = {"source": "source", "info": "video", "scenes": "scenes", "diarization": "diarization",
                     "tracking": "tracking", "speakers": "speakers", "reduced_tracking": "reduced_tracking",
-                    "reduced_audio": "reduced_audio", "expressions": "expressions", "transcript": "transcript"}
+                    "reduced_audio": "reduced_audio", "expressions": "expressions", "identity": "identity",
+                    "transcript": "transcript"}
 # ... and the named inputs that are archived, as ``<video><suffix>``.
 ARCHIVED_INPUTS = {"reduced_tracking": "_tracking.json", "reduced_audio": "_audio.json", "scenes_csv": "_scenes.csv",
-                   "rttm": "_diarization.rttm", "expressions": "_expressions.json", "transcript": "_transcript.json",
+                   "rttm": "_diarization.rttm", "expressions": "_expressions.json", "identity": "_identity.json",
+                   "transcript": "_transcript.json",
                    "transcript_vtt": "_transcript.vtt", "transcript_srt": "_transcript.srt",
                    # the research exports (rules/export.smk): ELAN, Praat, WebVTT, tables, the review video
                    "export_eaf": ".eaf", "export_textgrid": ".TextGrid", "export_vtt": ".vtt",

@@ -1,9 +1,9 @@
 """What the report shows of identity (standard library only, for the report env): a persons table per project
 (a face thumbnail per person, talk time, screen time, videos) and a video's timeline coloured by person.
 
-``persons_table(persons)`` takes persons.json's content; ``person_timeline(persons, video, identity)`` takes it
-with one video's name and its identity.json content. Both return HTML fragments (escaped, self-contained: the
-thumbnails are data URIs, the timeline an inline SVG).
+``persons_rows(persons)`` takes persons.json's content (the page: steps.report_pages.persons_page);
+``person_timeline(persons, video, identity)`` takes it with one video's name and its identity.json content and
+returns an inline SVG (escaped, self-contained).
 """
 
 from html import escape
@@ -25,27 +25,22 @@ def _duration(seconds: float) -> str:
         f"{seconds // 60}:{seconds % 60:02d}"
 
 
-def persons_table(persons: dict) -> str:
-    """An HTML table: one row per person (colour, thumbnail, id and name, talk time, screen time, videos, what
-    joined them), then a line counting the unassigned face tracks and speakers."""
+def persons_rows(persons: dict) -> list[dict]:
+    """One row per person for the persons table: colour, thumbnail (a data URI or None), id, name, talk and screen
+    time, videos and what joined them."""
     colours = person_colours(persons)
-    rows = []
-    for p in persons["persons"]:
-        thumb = (f'<img src="{escape(p["thumbnail"])}" width="48" height="48" alt="face of {escape(p["person"])}">'
-                 if p.get("thumbnail") else "voice only")
-        label = escape(p["person"]) + (f" <b>{escape(p['name'])}</b>" if p.get("name") else "")
-        kinds = ("face + voice" if p["faces"] and p["voices"] else "face" if p["faces"] else "voice")
-        rows.append(
-            f'<tr><td style="background:{colours[p["person"]]}"></td><td>{thumb}</td><td>{label}</td>'
-            f'<td>{_duration(p["talk_seconds"])}</td><td>{_duration(p["screen_seconds"])}</td>'
-            f'<td>{escape(", ".join(p["videos"]))}</td><td>{kinds}: {len(p["faces"])} tracks, '
-            f'{len(p["voices"])} speakers</td></tr>')
+    return [{"person": p["person"], "name": p.get("name"), "colour": colours[p["person"]],
+             "thumbnail": p.get("thumbnail"), "talk": _duration(p["talk_seconds"]),
+             "screen": _duration(p["screen_seconds"]), "videos": ", ".join(p["videos"]),
+             "evidence": (f"{'face + voice' if p['faces'] and p['voices'] else 'face' if p['faces'] else 'voice'}: "
+                          f"{len(p['faces'])} tracks, {len(p['voices'])} speakers")}
+            for p in persons["persons"]]
+
+
+def unassigned_note(persons: dict) -> str:
     left = persons["unassigned"]
-    note = (f"<p>Unassigned (too small, blurred or turned away; too little speech): {len(left['faces'])} face "
-            f"tracks, {len(left['voices'])} speakers.</p>")
-    head = ("<tr><th></th><th>face</th><th>person</th><th>talk time</th><th>screen time</th><th>videos</th>"
-            "<th>evidence</th></tr>")
-    return f'<table class="persons">{head}{"".join(rows)}</table>{note}'
+    return (f"Unassigned (too small, blurred or turned away; too little speech): {len(left['faces'])} face tracks, "
+            f"{len(left['voices'])} speakers.")
 
 
 def timeline_rows(persons: dict, video: str, identity: dict) -> list:

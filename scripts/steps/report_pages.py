@@ -13,6 +13,7 @@ from pathlib import Path
 import jinja2
 from markupsafe import Markup
 
+from steps.identity_report import person_timeline, persons_rows, unassigned_note
 from steps.report import collect_benchmarks, project_table, run_items, video_table
 from steps.transcript_report import LOW_PROBABILITY, clock, speaker_colours
 
@@ -71,6 +72,14 @@ def transcript_page(title: str, transcript: dict) -> str:
                 for s in transcript.get("segments", ())]
     return templates().get_template("transcript_page.html.j2").render(
         title=title, about=about, segments=segments, word_count=transcript.get("word_count", 0))
+
+
+def persons_page(title: str, persons: dict, identities: dict) -> str:
+    """A project's persons page: persons.json's persons as a table, then each video's timeline coloured by person
+    (``identities`` {video: identity.json content}, in the project's order)."""
+    timelines = [(video, Markup(person_timeline(persons, video, identity))) for video, identity in identities.items()]
+    return templates().get_template("persons_page.html.j2").render(
+        title=title, rows=persons_rows(persons), note=unassigned_note(persons), timelines=timelines)
 
 
 def tables_page(title: str, sections: list[tuple[str, list[dict], list[tuple[str, str]], str]]) -> str:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from steps.export_report import export_rows
 from steps.report import read_tracking, speaker_table, track_table, video_summary
-from steps.report_pages import exports_page, table_page, transcript_page
+from steps.report_pages import exports_page, persons_page, table_page, transcript_page
 from steps.report_plots import plot_contact_sheet, plot_scene_probs, plot_timeline
 from vidflow.io import read_json, write_json, write_text
 
@@ -59,3 +59,9 @@ def report_exports(project: str, video: str, folder: str, page_path: str, review
     """The video's exports page: each file of its export/ folder, what it is for, what it holds, its size."""
     rows = export_rows(folder, video, review)
     write_text(page_path, exports_page(f"Exports: {project} / {video}", rows, review))
+
+
+def report_persons(project: str, persons_path: str, identity_paths: list[str], page_path: str) -> None:
+    """The project's persons page (the identity step's persons.json), each video's timeline coloured by person."""
+    identities = {Path(path).parent.name: read_json(path) for path in identity_paths}
+    write_text(page_path, persons_page(f"Persons: {project}", read_json(persons_path), identities))

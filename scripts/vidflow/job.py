@@ -1,6 +1,6 @@
 """The one way a rule enters a step: ``scripts/<step>.py JOB [--threads N] [--gpus N] [--log FILE]``.
 
-JOB is JSON written by the rule's ``params.job`` (``step_job`` in ``rules/jobs.smk``): the rule's named inputs and
+JOB is JSON written by the rule's ``params.job`` (``step_job`` in ``rules/common.smk``): the rule's named inputs and
 outputs, its wildcards and the step's config section, whose keys and defaults live only in ``config/schema.yaml``
 (Snakemake's ``validate`` fills the defaults in). What the machine gave the job (threads, GPUs) and the log file are
 flags: they are not part of the job, so running on other hardware never reruns a step (params are a rerun trigger).
