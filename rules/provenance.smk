@@ -4,7 +4,9 @@ from snakemake import __version__ as snakemake_version
 
 # --- optional steps: extra inputs of finalize (validated and archived when the step is on) ---
 OPTIONAL_STEPS = [
-    step for step in ("expressions", "identity", "transcribe", "export") if config[step]["enabled"]
+    step
+    for step in ("expressions", "identity", "transcribe", "export")
+    if config[step]["enabled"]
 ]
 VIDEO_DIR = "results/{project}/{video}"
 OPTIONAL_INPUTS = {

@@ -11,7 +11,6 @@ a track with no good frame gets none (it stays unassigned rather than forced int
 """
 
 import base64
-import hashlib
 import importlib.util
 import io
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from vidflow.errors import UserError
+from vidflow.io import sha256_file
 
 RECOGNITION_FILE = "dlib_face_recognition_resnet_model_v1.dat"
 LANDMARKS_FILE = "shape_predictor_5_face_landmarks.dat"
@@ -40,14 +40,6 @@ def model_dir() -> Path:
     return folder
 
 
-def _sha256(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def model_record() -> dict:
     """What provenance needs of the face model: files, their SHA-256, versions."""
     import dlib
@@ -55,7 +47,7 @@ def model_record() -> dict:
     folder = model_dir()
     return {"name": "dlib ResNet face recognition (128-d)", "dlib": dlib.__version__,
             "package": "face-recognition-models 0.3.0", "license": "CC0-1.0",
-            "files": {name: _sha256(folder / name) for name in (RECOGNITION_FILE, LANDMARKS_FILE)}}
+            "files": {name: sha256_file(folder / name) for name in (RECOGNITION_FILE, LANDMARKS_FILE)}}
 
 
 @dataclass(frozen=True)
