@@ -53,7 +53,8 @@ def test_engines_with_a_gpu_path_ask_for_one_and_the_onnx_ones_run_in_their_gpu_
         assert tracking_gpus(name, 0) == 0 and tracking_env(name, 0) == f"tracking_{family}"  # CPU users
     assert [tracking_gpus(name, 2) for name in ("yunet", "openseeface", "mediapipe_tasks")] == [2, 2, 2]
     assert tracking_gpus("mediapipe", 1) == tracking_gpus("eos", 1) == 0  # no GPU path: no GPU held for nothing
-    assert tracking_env("yunet", 1) == "tracking_yunet_gpu" and tracking_env("openseeface", 1) == "tracking_openseeface_gpu"
+    assert tracking_env("yunet", 1) == "tracking_yunet_gpu"
+    assert tracking_env("openseeface", 1) == "tracking_openseeface_gpu"
     assert tracking_env("mediapipe_tasks", 1) == "tracking_mediapipe"  # the GPU delegate is in the same wheel
     assert tracking_env("eos", 1) == "tracking_eos"
     for name in ENGINES:
@@ -119,3 +120,27 @@ def test_given_a_gpu_it_cannot_use_the_engine_falls_back_to_the_cpu_with_the_sam
     assert result["device"] == "cpu" and result["engine"] == engine and result["track_count"] >= 3
     assert "device: cpu (the rule was given no GPU (tracking.gpu is 0))" in log0
     assert reason in log1 and "device cpu" in log1, log1
+
+
+def test_gpu_check_tracking_part_compares_the_runs_given_a_gpu_and_not(clip, tmp_path):  # noqa: F811
+    """benchmarks/gpu_check.py --parts tracking on this machine (no CUDA): both runs on the CPU, same faces."""
+    import sys
+
+    env, settings, _ = CASES["openseeface"]
+    if not all(Path(v).is_file() for k, v in settings()["options"].items() if k in ("detector", "landmarks")):
+        pytest.skip("no OpenSeeFace model files (set VIDFLOW_TEST_MODELS to the shared models folder)")
+    build(ROOT / "envs" / f"{env}.yaml", VENV_DIR / env)
+    folder, truth = clip
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "gpu_check.py"), "--parts", "tracking",
+                           "--video", str(folder / "video.mp4"), "--out", str(tmp_path / "check.json"),
+                           "--tracking-engines", "openseeface", "--models",
+                           str(Path(settings()["options"]["detector"]).parents[1])],
+                          capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads((tmp_path / "check.json").read_text())["tracking"]["openseeface"]
+    assert report["env"] == env and report["frames"] == truth["frame_count"]  # the GPU variant is not built here
+    assert report["gpu"]["device"] == report["cpu"]["device"] == "cpu"
+    assert report["gpu"]["why"].startswith("no GPU visible (onnxruntime") and report["cpu"]["step_fps"] > 0
+    assert report["same_output"] and report["boxes"]["matched"] > 50 and report["boxes"]["unmatched"] == 0
+    assert report["boxes"]["mean_iou"] == report["boxes"]["min_iou"] == 1.0
+    assert report["boxes"]["max_landmark_diff_px"] == 0.0
