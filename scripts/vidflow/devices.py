@@ -29,3 +29,33 @@ def choose_device(gpus, setting, probe):
     if not visible:
         return "cpu", f"no GPU visible ({why})"
     return "cuda", f"GPU visible ({why})"
+
+
+ONNX_CUDA = "CUDAExecutionProvider"
+ONNX_CPU = "CPUExecutionProvider"
+
+
+def onnx_cuda_status(available: list, version: str) -> tuple:
+    """``(visible, why)`` for onnxruntime's CUDA provider, from ``onnxruntime.get_available_providers()``
+    (``available``) and its ``version``, honouring CUDA_VISIBLE_DEVICES.
+
+    The CPU build (PyPI ``onnxruntime``) has no CUDA provider; the GPU build (``onnxruntime-gpu``) lists it
+    even where CUDA cannot start, so a step still checks the provider of the session it gets
+    (:func:`onnx_device`).
+    """
+    if os.environ.get("CUDA_VISIBLE_DEVICES", None) in ("", "-1"):
+        return False, "CUDA_VISIBLE_DEVICES hides all GPUs"
+    if ONNX_CUDA not in available:
+        return False, (f"onnxruntime {version} has no {ONNX_CUDA} (providers: {', '.join(available) or 'none'};"
+                       " the GPU build is the env variant with onnxruntime-gpu)")
+    return True, f"onnxruntime {version} has {ONNX_CUDA}"
+
+
+def onnx_providers(device: str) -> list:
+    """The execution providers to ask onnxruntime for on ``device`` ("cuda" | "cpu"), in order of preference."""
+    return [ONNX_CUDA, ONNX_CPU] if device == "cuda" else [ONNX_CPU]
+
+
+def onnx_device(session_providers: list) -> str:
+    """The device a session runs on, from its ``get_providers()`` (onnxruntime falls back to the CPU quietly)."""
+    return "cuda" if session_providers and session_providers[0] == ONNX_CUDA else "cpu"

@@ -73,18 +73,18 @@ def plan_chunks(cuts, frame_count, chunk_frames, detect_every):
 _ENGINE = None
 
 
-def _engine(settings):
+def _engine(settings, device):
     global _ENGINE
     if _ENGINE is None:
         with interrupt.held():  # a Ctrl-C cannot cut the engine's imports and model loading short
-            _ENGINE = load_engine(settings.engine)(settings)
+            _ENGINE = load_engine(settings.engine)(settings, device)
     return _ENGINE
 
 
 def process_chunk(task):
     """Faces of the frames ``start .. start+count-1`` -> a JSON-lines file (one line per frame)."""
-    video, width, height, start, count, settings, out_path = task
-    engine = _engine(settings)
+    video, width, height, start, count, settings, device, out_path = task
+    engine = _engine(settings, device)
     follow = engine.can_follow
     every = settings.detect_every if follow else 1
     previous, frames = [], 0
@@ -162,12 +162,19 @@ def _leave_ctrl_c_to_the_parent():
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})  # its decoders get the usual mask
 
 
-def track_faces(video: str, scenes_path: str, output: str, settings: TrackingSettings, threads: int = 1) -> dict:
-    """Write ``output`` (tracking.json) for ``video`` (25 fps, from step 2) cut by ``scenes_path``."""
+def track_faces(video: str, scenes_path: str, output: str, settings: TrackingSettings, threads: int = 1,
+                gpus: int = 0) -> dict:
+    """Write ``output`` (tracking.json) for ``video`` (25 fps, from step 2) cut by ``scenes_path``.
+
+    ``gpus`` is what the rule was given: an engine with a GPU path uses it when it can, else the CPU (the
+    reason is logged); the device used goes into the output's ``device``.
+    """
     engine_family(settings.engine)
     with interrupt.held():
         engine_cls = load_engine(settings.engine)
         model = engine_cls.check_models(settings)  # before any frame is read
+        device, why = engine_cls.choose_device(settings, gpus)
+    log.info("device: %s (%s)", device, why)
     summary = summarize(ffprobe(video))
     if summary["video"] is None:
         raise UserError(video, "no video stream")
@@ -177,13 +184,13 @@ def track_faces(video: str, scenes_path: str, output: str, settings: TrackingSet
         raise UserError(video, "frame count unknown (not an MP4 from the convert step?)")
     cuts = read_scenes(scenes_path, frame_count)
     chunks = plan_chunks(cuts, frame_count, settings.chunk_frames, settings.detect_every)
-    log.info("engine %s on %s (%dx%d, %d frames, %d scenes): %d chunks, %d worker process(es), device cpu",
+    log.info("engine %s on %s (%dx%d, %d frames, %d scenes): %d chunks, %d worker process(es), device %s",
              settings.engine, video, width, height, frame_count, len(cuts), len(chunks),
-             min(threads, len(chunks)) if chunks else 0)
+             min(threads, len(chunks)) if chunks else 0, device)
     remove_stale_temporaries(Path(output).parent / "tracking")  # a killed run's .tracking.XXXXXXXX work folder
     workdir = Path(tempfile.mkdtemp(prefix=".tracking.", dir=Path(output).parent))
     try:
-        tasks = [(str(video), width, height, start, count, settings, str(workdir / f"{start:09d}.jsonl"))
+        tasks = [(str(video), width, height, start, count, settings, device, str(workdir / f"{start:09d}.jsonl"))
                  for start, count in chunks]
         started, done, parts = time.monotonic(), 0, []
         for path, frames, _seconds in _run_chunks(tasks, threads):
@@ -194,7 +201,7 @@ def track_faces(video: str, scenes_path: str, output: str, settings: TrackingSet
         ids = assign_track_ids(_boxes(parts), cuts, frame_count=frame_count,
                                **{k: getattr(settings, k) for k in TRACKER_KEYS})
         header = {"fps": 25, "width": width, "height": height, "frame_count": frame_count,
-                  "engine": settings.engine, "device": "cpu", "model": model,
+                  "engine": settings.engine, "device": device, "model": model,
                   "scene_count": len(cuts), "track_count": max((t for i in ids for t in i if t), default=0),
                   "settings": {k: getattr(settings, k)
                                for k in ("detect_every", "min_score", "max_faces", *TRACKER_KEYS)},

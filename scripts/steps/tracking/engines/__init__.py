@@ -24,6 +24,8 @@ class EngineSpec:
     description: str
     base_mb: int  # memory of a tracking job: base_mb + thread_mb per worker process (resources.mem_mb)
     thread_mb: int
+    gpu: str = ""  # how the engine uses a GPU when tracking.gpu > 0 ("": it has no GPU path, runs on the CPU)
+    gpu_family: str = ""  # env family it then runs in (a variant with GPU builds; "": the same env as on the CPU)
 
     def mem_mb(self, threads):
         return self.base_mb + self.thread_mb * threads
@@ -35,13 +37,16 @@ ENGINES = {
                             1024, 768),
     "mediapipe_tasks": EngineSpec("mediapipe_tasks", "mediapipe",
                                   "MediaPipe full-range face detection + Tasks FaceLandmarker (.task bundle): "
-                                  "478 landmarks, 52 blendshapes, head pose", 1024, 768),
+                                  "478 landmarks, 52 blendshapes, head pose", 1024, 768,
+                                  gpu="the FaceLandmarker on MediaPipe's GPU delegate (OpenGL ES through EGL)"),
     "yunet": EngineSpec("yunet", "yunet",
                         "OpenCV YuNet face detection + FaceMesh landmarks and blendshapes in ONNX"
                         " (user-supplied models)",
-                        1024, 512),
+                        1024, 512, gpu="the landmark and blendshape models on onnxruntime's CUDA provider",
+                        gpu_family="yunet_gpu"),
     "openseeface": EngineSpec("openseeface", "openseeface",
-                              "OpenSeeFace ONNX face detection + 66 landmarks (user-supplied models)", 1024, 512),
+                              "OpenSeeFace ONNX face detection + 66 landmarks (user-supplied models)", 1024, 512,
+                              gpu="both models on onnxruntime's CUDA provider", gpu_family="openseeface_gpu"),
     "eos": EngineSpec("eos", "eos",
                       "dlib HOG detection + 68 landmarks, eos 3D morphable model fit: head pose, shape, expression",
                       1536, 768),
@@ -70,6 +75,20 @@ def engine_family(name):
     return ENGINES[name].family
 
 
+def tracking_gpus(name: str, gpu: int) -> int:
+    """GPUs the tracking rule asks for: ``tracking.gpu`` (``gpu``) for an engine with a GPU path, else none."""
+    engine_family(name)
+    return gpu if ENGINES[name].gpu else 0
+
+
+def tracking_env(name: str, gpu: int) -> str:
+    """The env of engine ``name`` given ``gpu`` GPUs: ``tracking_<family>``, or its GPU variant
+    ``tracking_<gpu_family>`` when the engine has one and a GPU is asked for (CPU users never build it)."""
+    family = engine_family(name)
+    spec = ENGINES[name]
+    return f"tracking_{spec.gpu_family if tracking_gpus(name, gpu) > 0 and spec.gpu_family else family}"
+
+
 def load_engine(name):
     """The :class:`Engine` subclass of engine ``name`` (imports its module: call in its env)."""
     engine_family(name)
@@ -94,18 +113,30 @@ class Engine:
 
     ``check_models(settings)`` runs in the parent process BEFORE any frame is read: it verifies
     model files (see :func:`check_model_file`) and returns provenance for the output's ``model``.
+    ``choose_device(settings, gpus)`` runs there next (``gpus``: what the rule was given): ``(device, reason)``;
+    every worker's engine is built on that device (``Engine(settings, device)``), which goes into the output.
+    Engines without a GPU path keep the default (the CPU); one with a GPU path names it in
+    :attr:`EngineSpec.gpu` and falls back to the CPU, with the reason, when the GPU cannot be used.
     ``describe_output(settings)`` returns extra top-level output fields (e.g. blendshape names).
     """
 
     name = None
     can_follow = True
 
-    def __init__(self, settings):
+    def __init__(self, settings, device="cpu"):
         self.settings = settings
+        self.device = device
 
     @classmethod
     def check_models(cls, settings):
         return {}
+
+    @classmethod
+    def choose_device(cls, settings, gpus):
+        """``("cpu", reason)``: this engine has no GPU path (engines that have one override this)."""
+        if gpus <= 0:
+            return "cpu", "the rule was given no GPU (tracking.gpu is 0)"
+        return "cpu", f"engine {settings.engine} has no GPU path"
 
     @classmethod
     def describe_output(cls, settings):

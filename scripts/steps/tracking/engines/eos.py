@@ -105,8 +105,8 @@ def _rect(box, scale=1.0, dx=0.0, dy=0.0):
 class EosEngine(CropLandmarkEngine):
     name = "eos"
 
-    def __init__(self, settings):
-        super().__init__(settings)
+    def __init__(self, settings, device="cpu"):
+        super().__init__(settings, device)
         opts = settings.eos
         folder = Path(opts["model_dir"])
         self.min_face, self.threshold = float(opts["min_face"]), float(opts["threshold"])

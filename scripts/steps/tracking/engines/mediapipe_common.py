@@ -64,8 +64,8 @@ class MediaPipeCropEngine(CropLandmarkEngine):
     are landmarks, else the detector's box.
     """
 
-    def __init__(self, settings):
-        super().__init__(settings)
+    def __init__(self, settings, device="cpu"):
+        super().__init__(settings, device)
         self.detector = face_detection.FaceDetection(model_selection=1,
                                                      min_detection_confidence=settings.min_score)
         self.mesh = FaceLandmarksOnRoi(settings.mediapipe["refine_landmarks"])

@@ -14,6 +14,7 @@ from mediapipe.tasks.python.core import base_options
 from steps.tracking.engines import BLENDSHAPE_NAMES, check_model_file
 from steps.tracking.engines.crop import FOLLOW_MIN_IOU, box_iou, points_box, square_crop, to_frame_points
 from steps.tracking.engines.mediapipe_common import MediaPipeCropEngine
+from vidflow.devices import choose_device
 
 MODEL_KEY = "tracking.mediapipe_tasks.model"
 DOWNLOAD = ("https://storage.googleapis.com/mediapipe-models/face_landmarker/face_landmarker/float16/1/"
@@ -33,16 +34,36 @@ def head_pose(matrix):
     return {"yaw": yaw, "pitch": pitch, "roll": roll}
 
 
+def face_landmarker(model, device):
+    """The Tasks FaceLandmarker of the ``.task`` bundle ``model``, on MediaPipe's GPU delegate if ``device`` is
+    "gpu", else on the CPU (XNNPACK, as without a delegate)."""
+    delegate = base_options.BaseOptions.Delegate.GPU if device == "gpu" else None
+    options = vision.FaceLandmarkerOptions(
+        base_options=base_options.BaseOptions(model_asset_path=model, delegate=delegate),
+        running_mode=vision.RunningMode.IMAGE, num_faces=2,
+        output_face_blendshapes=True, output_facial_transformation_matrixes=True)
+    return vision.FaceLandmarker.create_from_options(options)
+
+
 class MediaPipeTasks(MediaPipeCropEngine):
     name = "mediapipe_tasks"
 
-    def __init__(self, settings):
-        super().__init__(settings)
-        options = vision.FaceLandmarkerOptions(
-            base_options=base_options.BaseOptions(model_asset_path=settings.mediapipe_tasks["model"]),
-            running_mode=vision.RunningMode.IMAGE, num_faces=2,
-            output_face_blendshapes=True, output_facial_transformation_matrixes=True)
-        self.landmarker = vision.FaceLandmarker.create_from_options(options)
+    def __init__(self, settings, device="cpu"):
+        super().__init__(settings, device)
+        self.landmarker = face_landmarker(settings.mediapipe_tasks["model"], device)
+
+    @classmethod
+    def choose_device(cls, settings, gpus):
+        """The FaceLandmarker on MediaPipe's GPU delegate when the rule was given a GPU and the delegate starts
+        (it draws through OpenGL ES on an EGL display, not CUDA); the detector and the FaceMesh fallback of the
+        legacy solutions run on the CPU whatever the device (the PyPI wheel has CPU graphs only)."""
+        if gpus <= 0:
+            return choose_device(gpus, "tracking.gpu", probe=None)
+        try:
+            face_landmarker(settings.mediapipe_tasks["model"], "gpu").close()
+        except (RuntimeError, NotImplementedError) as err:  # no EGL display: "kGpuService ... was not provided"
+            return "cpu", f"MediaPipe's GPU delegate did not start ({' '.join(str(err).split())[:300]})"
+        return "gpu", "MediaPipe's GPU delegate started (OpenGL ES)"
 
     @classmethod
     def check_models(cls, settings):

@@ -35,6 +35,7 @@ import onnxruntime
 
 from steps.tracking.engines import check_model_file
 from steps.tracking.engines.crop import CropLandmarkEngine, non_max_suppression, points_box, square_tiles
+from steps.tracking.engines.onnx import choose_onnx_device, session
 
 DETECTOR_KEY = "tracking.openseeface.detector"
 LANDMARKS_KEY = "tracking.openseeface.landmarks"
@@ -122,23 +123,14 @@ def landmark_crop(box, width, height):
     return x0, y0, x1, y1
 
 
-def session(path):
-    options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads = 1  # the pipeline runs one engine per worker process
-    options.inter_op_num_threads = 1
-    options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
-    options.log_severity_level = 3
-    return onnxruntime.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
-
-
 class OpenSeeFace(CropLandmarkEngine):
     name = "openseeface"
 
-    def __init__(self, settings):
-        super().__init__(settings)
+    def __init__(self, settings, device="cpu"):
+        super().__init__(settings, device)
         options = settings.openseeface
-        self.detector = session(options["detector"])
-        self.landmarker = session(options["landmarks"])
+        self.detector = session(options["detector"], device)
+        self.landmarker = session(options["landmarks"], device)
 
     @classmethod
     def check_models(cls, settings):
@@ -150,6 +142,10 @@ class OpenSeeFace(CropLandmarkEngine):
         return {"name": "openseeface", "detector": _file_name(options["detector"]), "detector_sha256": detector,
                 "landmark_model": _file_name(options["landmarks"]), "landmarks_sha256": landmarks,
                 "landmarks": POINTS, "onnxruntime": onnxruntime.__version__}
+
+    @classmethod
+    def choose_device(cls, settings, gpus):
+        return choose_onnx_device(gpus, settings.openseeface["landmarks"])
 
     def detect(self, frame):
         height, width = frame.shape[:2]

@@ -32,6 +32,7 @@ import onnxruntime
 
 from steps.tracking.engines import BLENDSHAPE_NAMES, check_model_file
 from steps.tracking.engines.crop import FOLLOW_MIN_IOU, CropLandmarkEngine, box_iou, non_max_suppression, points_box
+from steps.tracking.engines.onnx import choose_onnx_device, session
 
 KEY = "tracking.yunet"
 DOWNLOADS = {
@@ -69,13 +70,6 @@ IRIS_CORNERS = ((33, 133, -1), (362, 263, 1))  # image-left and image-right eye 
 IRIS_OFFSET, IRIS_UP, IRIS_RX, IRIS_RY = 0.045, 0.053, 0.225, 0.193
 
 
-def _session(path):
-    options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads = 1  # the pipeline runs one engine per worker process
-    options.inter_op_num_threads = 1
-    return onnxruntime.InferenceSession(path, options, providers=["CPUExecutionProvider"])
-
-
 def mean_irises(points):
     """The 10 iris landmarks (468-477) of the 478-point mesh, placed on a mean iris from the eye corners."""
     out = []
@@ -109,15 +103,15 @@ def roi_transform(box, angle):
 class YuNet(CropLandmarkEngine):
     name = "yunet"
 
-    def __init__(self, settings):
-        super().__init__(settings)
+    def __init__(self, settings, device="cpu"):
+        super().__init__(settings, device)
         cv2.setNumThreads(1)
         options = settings.yunet
         self.detector = cv2.FaceDetectorYN.create(options["detector"], "", (DETECT_SIDE, DETECT_SIDE),
                                                   settings.min_score, NMS_IOU, 5000)
         self.detector_size = None
-        self.mesh = _session(options["landmarks"])
-        self.blend = _session(options["blendshapes"]) if options["blendshapes"] else None
+        self.mesh = session(options["landmarks"], device)
+        self.blend = session(options["blendshapes"], device) if options["blendshapes"] else None
         self.angles = {}  # bbox of each face of the last frame -> its eye angle (for faces followed into this one)
         self.detected = (None, [])  # (frame, its detections): the last frame the detector ran on
 
@@ -135,6 +129,12 @@ class YuNet(CropLandmarkEngine):
             model[f"{part}_sha256"] = check_model_file(path, options[f"{part}_sha256"], f"{KEY}.{part}",
                                                        DOWNLOADS[part])
         return model
+
+    @classmethod
+    def choose_device(cls, settings, gpus):
+        """The landmark and blendshape models on CUDA when they can be; YuNet itself always runs on the CPU
+        (``cv2.FaceDetectorYN`` runs OpenCV's DNN module, which the PyPI OpenCV wheels build without CUDA)."""
+        return choose_onnx_device(gpus, settings.yunet["landmarks"])
 
     @classmethod
     def describe_output(cls, settings):
