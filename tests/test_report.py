@@ -16,7 +16,6 @@ from conftest import ROOT, VENV_DIR, run_snakemake
 from steps.report import (
     faces_at,
     faces_per_frame,
-    read_tracking,
     speaker_table,
     thumbnail_frames,
     track_table,
@@ -25,6 +24,7 @@ from steps.report import (
 from steps.report_pages import table_page, tables_page
 from vidflow.job import job_command
 from vidflow.notify import notify, run_payload
+from vidflow.tracking_json import read_tracking
 
 DEMO = ROOT / "resources" / "demo"
 ARTIFACTS = ROOT / "test-artifacts"

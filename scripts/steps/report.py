@@ -12,7 +12,6 @@ from pathlib import Path
 
 from vidflow.io import read_json
 from vidflow.status import item_status, job_logs, reported_skips, video_status
-from vidflow.tracking_json import read_tracking  # noqa: F401 (the report's scripts take it from here)
 
 NO_LINK = "-"
 

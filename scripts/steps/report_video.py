@@ -6,10 +6,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from steps.export_report import export_rows
-from steps.report import read_tracking, speaker_table, track_table, video_summary
+from steps.report import speaker_table, track_table, video_summary
 from steps.report_pages import exports_page, persons_page, table_page, transcript_page
 from steps.report_plots import plot_contact_sheet, plot_scene_probs, plot_timeline
 from vidflow.io import read_json, write_json, write_text
+from vidflow.tracking_json import read_tracking
 
 log = logging.getLogger("report")
 
