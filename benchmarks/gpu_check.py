@@ -77,7 +77,7 @@ def check_scenes(video, work, threads):
     import numpy as np  # noqa: PLC0415 - scenes env only
     import torch  # noqa: PLC0415
 
-    import steps.scenes_model as scenes_model  # noqa: PLC0415
+    import steps.scenes_runtime as scenes_runtime  # noqa: PLC0415
     from steps.scenes import ScenesSettings, detect_scenes, predict_video  # noqa: PLC0415
 
     runs, probs = {}, {}
@@ -93,7 +93,7 @@ def check_scenes(video, work, threads):
     if torch.cuda.is_available():
         inference = {}
         for fast in (True, False):
-            model, _ = scenes_model.load_model("cuda", fast=fast)
+            model, _ = scenes_runtime.load_model("cuda", runtime="torch", fast=fast)
             predict_video(video, model, threads=threads, batch_size=32)  # warm-up (cuDNN autotuning, caches)
             timings = {}
             start = time.perf_counter()

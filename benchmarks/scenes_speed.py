@@ -34,7 +34,7 @@ ROOT = common.ROOT
 SCENES_PYTHON = common.VENV_DIR / "scenes" / "bin" / "python"
 SCRIPT = ROOT / "scripts" / "scenes.py"
 VARIANTS = {"torch": ("torch", "auto"), "openvino f32": ("openvino", "f32"), "openvino auto": ("openvino", "auto")}
-DONE = re.compile(r"done: (\d+) frames, .* inference ([\d.]+) s")
+DONE = re.compile(r"done: (\d+) frames, .* (?:inference|model wait) ([\d.]+) s")
 
 
 def children_cpu_s():

@@ -23,7 +23,7 @@ rule scenes:
         env_file("scenes")
     threads: config["scenes"]["threads"]
     resources:
-        mem_mb=1536,  # measured peak RSS ~640 MiB at 60 s and 600 s (glibc heap trimmed after each batch)
+        mem_mb=1536,  # peak RSS: OpenVINO ~330-390 MiB (torch not imported), PyTorch ~640 MiB, at 60 s and 600 s
         runtime=240,
         gpu=config["scenes"]["gpu"],
     params:

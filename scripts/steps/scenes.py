@@ -7,8 +7,8 @@ it, a step of 50, and only the middle 50 predictions of each window kept. Frames
 threshold form runs; each run is ONE transition, and the scene boundary sits after its
 most probable frame, so scenes tile the video without gaps.
 
-Everything here needs numpy only (tests import it in the driver venv); the model lives in
-:mod:`steps.scenes_model`, imported lazily.
+Everything here needs numpy only (tests import it in the driver venv); the runtime is chosen in
+:mod:`steps.scenes_runtime` (OpenVINO without torch on CPU), imported lazily.
 """
 
 import csv
@@ -16,6 +16,7 @@ import ctypes
 import functools
 import io
 import logging
+import sys
 import time
 from dataclasses import dataclass
 from fractions import Fraction
@@ -24,7 +25,7 @@ import numpy as np
 
 from steps.frames import read_small_frames
 from vidflow import interrupt
-from vidflow.devices import choose_device, cuda_status
+from vidflow.devices import choose_device
 from vidflow.errors import UserError
 from vidflow.io import write_json, write_text
 from vidflow.media import FPS, ffprobe, frame_to_time, summarize
@@ -45,7 +46,7 @@ class ScenesSettings:
     threshold: float  # a run of frames above this transition probability is one transition
     min_scene_frames: int  # shorter scenes join the next one
     batch_size: int  # windows per forward pass; 0: the device's default
-    runtime: str  # auto (OpenVINO on CPU, PyTorch on CUDA), openvino or torch (steps.scenes_model)
+    runtime: str  # auto (OpenVINO on CPU, PyTorch on CUDA), openvino or torch (steps.scenes_runtime)
     precision: str  # OpenVINO's: auto (the CPU's best, bf16 where it has BF16 instructions) or f32
 
 
@@ -252,13 +253,21 @@ class Progress:
             log.info("progress: %d%s frames (%.1f fps)", done, of, done / max(now - self.start, 1e-9))
 
 
+def run_model(model, batches):
+    """The model's ``[b, 100]`` outputs for ``batches``, in order. A model with a ``map`` method (OpenVINO's) keeps
+    windows in flight while the next ones are decoded; any other callable runs one batch at a time."""
+    return model.map(batches) if hasattr(model, "map") else map(model, batches)
+
+
 def predict_video(path, model, threads=1, batch_size=1, expected_frames=None, timings=None):
     """Per-frame transition probabilities of ``path`` (float32 array, one per frame).
 
-    ``model`` is a callable ``uint8 [b, 100, 27, 48, 3] -> float [b, 100]``. ``timings``
-    (a dict) receives seconds spent waiting for decoded frames and in the model.
+    ``model`` is a callable ``uint8 [b, 100, 27, 48, 3] -> float [b, 100]`` (see :func:`run_model`). ``timings``
+    (a dict) receives seconds spent waiting for decoded frames and waiting for the model.
     """
     timings = {"decode": 0.0, "inference": 0.0} if timings is None else timings
+    timings.setdefault("decode", 0.0)
+    timings.setdefault("inference", 0.0)
     frames_seen = [0]
 
     def timed_chunks():
@@ -266,7 +275,7 @@ def predict_video(path, model, threads=1, batch_size=1, expected_frames=None, ti
         while True:
             t0 = time.perf_counter()
             chunk = next(chunks, None)
-            timings["decode"] = timings.get("decode", 0.0) + time.perf_counter() - t0
+            timings["decode"] += time.perf_counter() - t0
             if chunk is None:
                 return
             frames_seen[0] += len(chunk)
@@ -274,11 +283,15 @@ def predict_video(path, model, threads=1, batch_size=1, expected_frames=None, ti
 
     progress = Progress(expected_frames)
     outputs, predicted = [], 0
-    for batch in iter_batches(iter_windows(timed_chunks()), batch_size):
-        t0 = time.perf_counter()
-        outputs.append(kept_predictions(model(batch)))
+    results = run_model(model, iter_batches(iter_windows(timed_chunks()), batch_size))
+    while True:
+        t0, decoding = time.perf_counter(), timings["decode"]
+        output = next(results, None)  # may decode the next frames while the model runs
+        if output is None:
+            break
+        outputs.append(kept_predictions(output))
         release_free_memory()  # else the heap fragments and peak memory grows with the video's length
-        timings["inference"] = timings.get("inference", 0.0) + time.perf_counter() - t0
+        timings["inference"] += time.perf_counter() - t0 - (timings["decode"] - decoding)
         predicted += len(outputs[-1])
         progress.update(min(predicted, frames_seen[0]))
     return np.concatenate(outputs)[:frames_seen[0]]
@@ -289,24 +302,25 @@ def detect_scenes(video: str, scenes_json: str, scenes_csv_path: str, probs_path
     """Detect the shots of ``video`` and write scenes.json, the seed's scenes.csv and the probabilities.
 
     ``settings.batch_size`` 0 picks the device's default; ``runtime`` and ``precision`` as in
-    :func:`steps.scenes_model.load_model`. Returns the scenes.json document.
+    :func:`steps.scenes_runtime.load_model`. Returns the scenes.json document.
     """
     threshold, min_scene_frames = settings.threshold, settings.min_scene_frames
     source = summarize(ffprobe(video))
     if source["video"] is None:
         raise UserError(video, "no video stream")
-    with interrupt.held():  # a Ctrl-C cannot cut torch's imports short; it stops the step right after them
-        import steps.scenes_model as scenes_model  # noqa: PLC0415 - torch only in the scenes env
+    with interrupt.held():  # a Ctrl-C cannot cut the runtimes' imports short; it stops the step right after them
+        import steps.scenes_runtime as runtime  # noqa: PLC0415 - scenes env only (torch only where it runs or exports)
 
         start = time.perf_counter()
-        device, why = choose_device(gpus, "scenes.gpu", lambda: cuda_status(scenes_model.torch))
+        device, why = choose_device(gpus, "scenes.gpu", runtime.cuda_probe)
         log.info("device: %s (%s)", device, why)
-        scenes_model.set_threads(threads)
-        model, info = scenes_model.load_model(device, runtime=settings.runtime, precision=settings.precision,
-                                              threads=threads)
+        model, info = runtime.load_model(device, runtime=settings.runtime, precision=settings.precision,
+                                         threads=threads)
+        log.info("model ready in %.2f s (torch %s)", time.perf_counter() - start,
+                 "imported" if "torch" in sys.modules else "not imported")
     if info["device"] != device:
         log.info("device: %s (OpenVINO runs on the CPU)", info["device"])
-    batch_size = settings.batch_size or scenes_model.default_batch_size(info["device"])
+    batch_size = settings.batch_size or runtime.default_batch_size(info["device"])
     log.info("model %s %s (weights sha256 %s) on %s %s, %s precision, threshold %s, min scene %d frames, "
              "%d threads, %d window(s) per batch", info["name"], info["version"], info["weights_sha256"],
              info["runtime"], info["runtime_version"], info["precision"], threshold, min_scene_frames, threads,
@@ -324,7 +338,7 @@ def detect_scenes(video: str, scenes_json: str, scenes_csv_path: str, probs_path
     timings["postprocess"] = time.perf_counter() - t0
     wall = time.perf_counter() - start
     log.info("done: %d frames, %d scene(s), %d transition(s) in %.1f s (%.1f fps; decode wait %.1f s, "
-             "inference %.1f s, post-processing %.2f s)", len(probs), len(scenes), len(runs), wall,
+             "model wait %.1f s, post-processing %.2f s)", len(probs), len(scenes), len(runs), wall,
              len(probs) / max(wall, 1e-9), timings["decode"], timings["inference"], timings["postprocess"])
     return document
 

