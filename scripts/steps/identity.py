@@ -91,8 +91,8 @@ def describe_video(video: str, faces_path: str, diarization_path: str, speakers_
     boxes = tracks_of(tracking)
     links = speaker_links(read_input(speakers_path, "speakers.json"), speakers_path)
     segments = segments_of(read_input(diarization_path, "diarization.json"), diarization_path)
-    faces = embed_tracks(read_frames(video, width, height, threads=threads), boxes, settings,
-                         FaceEmbedder()) if boxes else {}
+    faces = embed_tracks(read_frames(video, width, height, threads=threads), boxes, settings, FaceEmbedder(),
+                         workers=threads) if boxes else {}
     log.info("%d face tracks, %d with an embedding (%.1f s)", len(faces),
              sum(f["embedding"] is not None for f in faces.values()), time.monotonic() - started)
     voices = {}

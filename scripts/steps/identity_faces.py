@@ -13,7 +13,7 @@ a track with no good frame gets none (it stays unassigned rather than forced int
 import base64
 import importlib.util
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -58,7 +58,7 @@ class FaceSample:
     size: float
     sharpness: float
     frontal: float
-    descriptor: np.ndarray
+    descriptor: np.ndarray | None  # None until described (FaceEmbedder.describe)
     chip: np.ndarray
 
 
@@ -73,16 +73,25 @@ class FaceEmbedder:
         self.landmarks = dlib.shape_predictor(str(folder / LANDMARKS_FILE))
         self.net = dlib.face_recognition_model_v1(str(folder / RECOGNITION_FILE))
 
-    def measure(self, image: np.ndarray, bbox, frame: int = 0) -> FaceSample:
-        """Align the face in ``bbox`` (x, y, w, h px) of an RGB ``image`` and describe it."""
+    def inspect(self, image: np.ndarray, bbox, frame: int = 0) -> FaceSample:
+        """Align the face in ``bbox`` (x, y, w, h px) of an RGB ``image``: its chip, size, sharpness and frontality,
+        without the descriptor (the costly part: :meth:`describe`, for the frames a track keeps)."""
         x, y, w, h = (float(v) for v in bbox)
         dlib = self.dlib
         rect = dlib.rectangle(int(round(x)), int(round(y)), int(round(x + w)), int(round(y + h)))
         shape = self.landmarks(image, rect)
         chip = dlib.get_face_chip(image, shape, size=CHIP_SIZE, padding=0.25)
-        descriptor = np.asarray(self.net.compute_face_descriptor(chip), dtype=np.float64)
         points = np.array([[p.x, p.y] for p in shape.parts()], dtype=np.float64)
-        return FaceSample(frame, min(w, h), sharpness(chip), frontality(points), descriptor, chip)
+        return FaceSample(frame, min(w, h), sharpness(chip), frontality(points), None, chip)
+
+    def describe(self, chip: np.ndarray) -> np.ndarray:
+        """The 128-d descriptor of an aligned face chip."""
+        return np.asarray(self.net.compute_face_descriptor(chip), dtype=np.float64)
+
+    def measure(self, image: np.ndarray, bbox, frame: int = 0) -> FaceSample:
+        """:meth:`inspect` and :meth:`describe` in one."""
+        sample = self.inspect(image, bbox, frame)
+        return replace(sample, descriptor=self.describe(sample.chip))
 
 
 def sharpness(chip: np.ndarray) -> float:
@@ -118,18 +127,23 @@ def good(sample: FaceSample, settings) -> bool:
             and sample.frontal >= settings.min_frontal)
 
 
-def track_embedding(samples: list, settings) -> dict:
-    """A track's embedding from its measured frames: the mean descriptor of its ``frames_per_track`` best good
-    frames (by sharpness x frontality), or the reason it has none."""
+def chosen_frames(samples: list, settings) -> tuple:
+    """``(kept, None)``: a track's ``frames_per_track`` best good frames (by sharpness x frontality), or
+    ``([], result)`` with the reason it has none."""
     kept = sorted((s for s in samples if good(s, settings)), key=lambda s: (-s.sharpness * s.frontal, s.frame))
     kept = kept[: settings.frames_per_track]
     if not samples:
-        return {"embedding": None, "reason": f"no frame with a face of at least {settings.min_face_size} px"}
+        return [], {"embedding": None, "reason": f"no frame with a face of at least {settings.min_face_size} px"}
     if not kept:
         best = max(samples, key=lambda s: s.sharpness)
-        return {"embedding": None, "reason": f"no good frame (sharpest {best.sharpness:.0f} < "
-                f"{settings.min_sharpness}, or turned away: frontality < {settings.min_frontal})"}
-    vectors = np.stack([s.descriptor for s in kept])
+        return [], {"embedding": None, "reason": f"no good frame (sharpest {best.sharpness:.0f} < "
+                    f"{settings.min_sharpness}, or turned away: frontality < {settings.min_frontal})"}
+    return kept, None
+
+
+def embedding_of(kept: list, vectors: list, thumb: str) -> dict:
+    """A track's entry from its kept frames and their descriptors: the mean, its spread, the best frame's quality."""
+    vectors = np.stack(vectors)
     mean = vectors.mean(axis=0)
     spread = float(np.linalg.norm(vectors - mean, axis=1).max())
     best = kept[0]
@@ -137,7 +151,17 @@ def track_embedding(samples: list, settings) -> dict:
             "frames_used": sorted(s.frame for s in kept), "spread": round(spread, 4),
             "quality": {"size": round(best.size, 1), "sharpness": round(best.sharpness, 1),
                         "frontal": round(best.frontal, 3)},
-            "thumbnail": thumbnail(best.chip)}
+            "thumbnail": thumb}
+
+
+def track_embedding(samples: list, settings, describe=None) -> dict:
+    """A track's embedding from its measured frames: the mean descriptor of its chosen frames (:func:`chosen_frames`),
+    or the reason it has none. A kept sample without its descriptor gets it from ``describe(chip)``."""
+    kept, missing = chosen_frames(samples, settings)
+    if missing:
+        return missing
+    vectors = [s.descriptor if s.descriptor is not None else describe(s.chip) for s in kept]
+    return embedding_of(kept, vectors, thumbnail(kept[0].chip))
 
 
 def thumbnail(chip: np.ndarray) -> str:
@@ -150,22 +174,85 @@ def thumbnail(chip: np.ndarray) -> str:
     return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-def embed_tracks(frames, boxes_by_track: dict, settings, embedder: FaceEmbedder | None = None) -> dict:
+_WORKER = None
+
+
+def _describe_chips(chips: list) -> list:
+    """In a worker process: the descriptors of ``chips`` (the model loaded once per worker)."""
+    global _WORKER
+    if _WORKER is None:
+        _WORKER = FaceEmbedder()
+    return [_WORKER.describe(chip) for chip in chips]
+
+
+class Describer:
+    """Descriptors of the chips each track keeps: in this process (``workers`` 1), or spread over ``workers``
+    processes (the dlib build holds the GIL and uses one core). Results are collected in submission order, and a
+    chip's descriptor does not depend on where it is computed, so the output is the same for any ``workers``."""
+
+    def __init__(self, embedder: FaceEmbedder, workers: int):
+        self.embedder, self.pool = embedder, None
+        if workers > 1:
+            import multiprocessing
+
+            self.pool = multiprocessing.get_context("spawn").Pool(workers)
+
+    def submit(self, chips: list):
+        if self.pool is None:
+            return [self.embedder.describe(chip) for chip in chips]
+        return self.pool.apply_async(_describe_chips, (chips,))
+
+    @staticmethod
+    def result(submitted) -> list:
+        return submitted if isinstance(submitted, list) else submitted.get()
+
+    def close(self):
+        if self.pool is not None:
+            self.pool.close()
+            self.pool.join()
+
+
+def embed_tracks(frames, boxes_by_track: dict, settings, embedder: FaceEmbedder | None = None,
+                 workers: int = 1) -> dict:
     """``track_id -> track_embedding`` for every track, reading ``frames`` (``(index, RGB array)`` in order) once.
 
-    ``boxes_by_track``: ``track_id -> [(frame, bbox), ...]`` in frame order.
+    ``boxes_by_track``: ``track_id -> [(frame, bbox), ...]`` in frame order. Every candidate frame is inspected
+    (aligned, sharpness, frontality); only the frames a track keeps are described (by ``workers`` processes), once
+    its last candidate has been read; then its chips are dropped, so memory does not grow with the video.
     """
     embedder = embedder or FaceEmbedder()
-    wanted = {}
+    wanted, ends = {}, {}
     for track, boxes in boxes_by_track.items():
         box_of = dict(boxes)
         for frame in candidate_frames(boxes, settings.min_face_size, settings.candidates_per_track):
             wanted.setdefault(frame, []).append((track, box_of[frame]))
-    samples = {track: [] for track in boxes_by_track}
-    last = max(wanted, default=-1)
-    for index, image in frames:
-        if index > last:
-            break
-        for track, bbox in wanted.get(index, ()):
-            samples[track].append(embedder.measure(image, bbox, index))
-    return {track: track_embedding(samples[track], settings) for track in sorted(boxes_by_track)}
+            ends[track] = frame
+    samples = {track: [] for track in ends}
+    done = {track: track_embedding([], settings) for track in boxes_by_track if track not in ends}
+    pending = {}  # track -> (kept samples without chips, thumbnail, submitted descriptors)
+    describer = Describer(embedder, workers)
+
+    def finish(track):
+        kept, missing = chosen_frames(samples.pop(track), settings)
+        if missing:
+            done[track] = missing
+        else:
+            pending[track] = ([replace(s, chip=None) for s in kept], thumbnail(kept[0].chip),
+                              describer.submit([s.chip for s in kept]))
+
+    try:
+        last = max(wanted, default=-1)
+        for index, image in frames:
+            if index > last:
+                break
+            for track, bbox in wanted.get(index, ()):
+                samples[track].append(embedder.inspect(image, bbox, index))
+                if ends[track] == index:
+                    finish(track)
+        for track in list(samples):  # the video ended before these tracks' last candidates
+            finish(track)
+        for track, (kept, thumb, submitted) in pending.items():
+            done[track] = embedding_of(kept, describer.result(submitted), thumb)
+    finally:
+        describer.close()
+    return {track: done[track] for track in sorted(boxes_by_track)}
