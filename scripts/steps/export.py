@@ -20,8 +20,7 @@ from pathlib import Path
 from steps.export_data import annotation_tiers, linked_speakers, read_faces, review_timeline, subtitle_cues, turn_rows
 from steps.export_formats import FACE_COLUMNS, TURN_COLUMNS, write_eaf, write_tables, write_textgrid, write_vtt
 from steps.export_review import render_review
-from vidflow.errors import UserError
-from vidflow.io import read_json
+from vidflow.io import read_json_input
 
 log = logging.getLogger("export")
 
@@ -36,27 +35,15 @@ class ExportSettings:
     review_preset: str
 
 
-def read_input(path, what, keys):
-    """A JSON input, checked for the members this step reads (UserError naming the file otherwise)."""
-    try:
-        data = read_json(path)
-    except (OSError, ValueError) as err:
-        raise UserError(path, f"cannot read: {err}") from None
-    missing = [k for k in keys if not isinstance(data, dict) or k not in data]
-    if missing:
-        raise UserError(path, f"not a {what}: no {', '.join(missing)}")
-    return data
-
-
 def export_results(video: str, diarization: str, scenes: str, faces: str, speakers: str | None, output: dict,
                    settings: ExportSettings, transcript: str | None = None, threads: int = 1) -> dict:
     """Write the export files named in ``output`` (keys: eaf, textgrid, vtt, faces_parquet, faces_csv,
     turns_parquet, turns_csv and, with ``settings.review_video``, review); returns counts for the log."""
     started = time.monotonic()
-    diarization_data = read_input(diarization, "diarization.json", ("segments",))
-    scenes_data = read_input(scenes, "scenes.json", ("scenes",))
-    speakers_data = read_input(speakers, "speakers.json", ("tracks",)) if speakers else None
-    transcript_data = read_input(transcript, "transcript.json", ("segments",)) if transcript else None
+    diarization_data = read_json_input(diarization, "diarization.json", ("segments",))
+    scenes_data = read_json_input(scenes, "scenes.json", ("scenes",))
+    speakers_data = read_json_input(speakers, "speakers.json", ("tracks",)) if speakers else None
+    transcript_data = read_json_input(transcript, "transcript.json", ("segments",)) if transcript else None
     face_data = read_faces(faces)
     log.info("read %s: %d frames, %d face rows in %.2f s", faces, face_data.frame_count,
              len(face_data.rows["frame"]), time.monotonic() - started)

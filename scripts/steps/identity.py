@@ -13,7 +13,7 @@ from steps.identity_faces import model_record as face_model
 from steps.identity_voices import VoiceEmbedder, embed_speakers, load_audio
 from steps.identity_voices import model_record as voice_model
 from vidflow.errors import UserError
-from vidflow.io import read_json, write_json
+from vidflow.io import read_json_input, write_json
 from vidflow.tracking_json import read_tracking
 
 log = logging.getLogger("identity")
@@ -44,14 +44,6 @@ class PersonsSettings:
     gallery: str
     gallery_face_distance: float
     gallery_voice_distance: float
-
-
-def read_input(path, what):
-    """A JSON input, or a one-line UserError naming it."""
-    try:
-        return read_json(path)
-    except (OSError, ValueError) as err:
-        raise UserError(path, f"cannot read {what} ({type(err).__name__}: {err})") from None
 
 
 def tracks_of(tracking: dict) -> dict:
@@ -89,8 +81,8 @@ def describe_video(video: str, faces_path: str, diarization_path: str, speakers_
     tracking = read_tracking(faces_path, fields=("track_id", "bbox"))
     fps, width, height = float(tracking["fps"]), int(tracking["width"]), int(tracking["height"])
     boxes = tracks_of(tracking)
-    links = speaker_links(read_input(speakers_path, "speakers.json"), speakers_path)
-    segments = segments_of(read_input(diarization_path, "diarization.json"), diarization_path)
+    links = speaker_links(read_json_input(speakers_path, "speakers.json"), speakers_path)
+    segments = segments_of(read_json_input(diarization_path, "diarization.json"), diarization_path)
     faces = embed_tracks(read_frames(video, width, height, threads=threads), boxes, settings, FaceEmbedder(),
                          workers=threads) if boxes else {}
     log.info("%d face tracks, %d with an embedding (%.1f s)", len(faces),
@@ -119,7 +111,7 @@ def describe_video(video: str, faces_path: str, diarization_path: str, speakers_
 
 def load_identity(path) -> dict:
     """One video's identity.json, checked for what the project step relies on."""
-    document = read_input(path, "identity.json")
+    document = read_json_input(path, "identity.json")
     try:
         for track in document["tracks"]:
             int(track["track_id"]), int(track["first_frame"]), int(track["last_frame"])

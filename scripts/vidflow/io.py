@@ -140,6 +140,18 @@ def read_json(path):
         return json.load(handle)
 
 
+def read_json_input(path, what, keys=()):
+    """A step's JSON input, checked for the members the step reads: a UserError naming the file otherwise."""
+    try:
+        data = read_json(path)
+    except (OSError, ValueError) as err:
+        raise UserError(path, f"cannot read: {err}") from None
+    missing = [k for k in keys if not isinstance(data, dict) or k not in data]
+    if missing:
+        raise UserError(path, f"not a {what}: no {', '.join(missing)}")
+    return data
+
+
 def sha256_file(path, chunk=1 << 20):
     """SHA-256 hex digest of a file, read in ``chunk``-byte blocks."""
     digest = hashlib.sha256()
