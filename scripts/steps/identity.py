@@ -75,7 +75,7 @@ def segments_of(diarization: dict, path) -> list:
 def describe_video(video: str, faces_path: str, diarization_path: str, speakers_path: str, out_path: str,
                    settings: IdentitySettings, threads: int = 1) -> dict:
     """Embed every face track and every speaker of one video and write ``identity.json``."""
-    from steps.frames import read_frames
+    from steps.frames import read_chosen_frames
 
     started = time.monotonic()
     tracking = read_tracking(faces_path, fields=("track_id", "bbox"))
@@ -83,8 +83,10 @@ def describe_video(video: str, faces_path: str, diarization_path: str, speakers_
     boxes = tracks_of(tracking)
     links = speaker_links(read_json_input(speakers_path, "speakers.json"), speakers_path)
     segments = segments_of(read_json_input(diarization_path, "diarization.json"), diarization_path)
-    faces = embed_tracks(read_frames(video, width, height, threads=threads), boxes, settings, FaceEmbedder(),
-                         workers=threads) if boxes else {}
+    def read(indices):
+        return read_chosen_frames(video, width, height, indices, threads=threads)
+
+    faces = embed_tracks(read, boxes, settings, FaceEmbedder(), workers=threads) if boxes else {}
     log.info("%d face tracks, %d with an embedding (%.1f s)", len(faces),
              sum(f["embedding"] is not None for f in faces.values()), time.monotonic() - started)
     voices = {}

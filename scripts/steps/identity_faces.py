@@ -212,9 +212,10 @@ class Describer:
             self.pool.join()
 
 
-def embed_tracks(frames, boxes_by_track: dict, settings, embedder: FaceEmbedder | None = None,
+def embed_tracks(read, boxes_by_track: dict, settings, embedder: FaceEmbedder | None = None,
                  workers: int = 1) -> dict:
-    """``track_id -> track_embedding`` for every track, reading ``frames`` (``(index, RGB array)`` in order) once.
+    """``track_id -> track_embedding`` for every track, reading the candidate frames once: ``read(indices)`` yields
+    ``(index, RGB array)`` for those frames in frame order (steps.frames.read_chosen_frames).
 
     ``boxes_by_track``: ``track_id -> [(frame, bbox), ...]`` in frame order. Every candidate frame is inspected
     (aligned, sharpness, frontality); only the frames a track keeps are described (by ``workers`` processes), once
@@ -241,11 +242,8 @@ def embed_tracks(frames, boxes_by_track: dict, settings, embedder: FaceEmbedder 
                               describer.submit([s.chip for s in kept]))
 
     try:
-        last = max(wanted, default=-1)
-        for index, image in frames:
-            if index > last:
-                break
-            for track, bbox in wanted.get(index, ()):
+        for index, image in read(sorted(wanted)) if wanted else ():
+            for track, bbox in wanted[index]:
                 samples[track].append(embedder.inspect(image, bbox, index))
                 if ends[track] == index:
                     finish(track)

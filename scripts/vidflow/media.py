@@ -153,23 +153,41 @@ def packet_durations(path):
 PIPE_BYTES = 1 << 20  # a larger pipe lets FFmpeg decode ahead while the consumer works
 
 
-def read_frame_bytes(path, width, height, start=0, count=None, fps=FPS, threads=1, scale=False, batch=1):
+def select_expression(offsets):
+    """An FFmpeg ``select`` expression true for the frames ``n`` in ``offsets`` (sorted, distinct): a balanced tree of
+    ``if(lt(n,..),..,..)``, so each frame costs a few comparisons however many frames are chosen."""
+    if len(offsets) == 1:
+        return f"eq(n,{offsets[0]})"
+    middle = len(offsets) // 2
+    return f"if(lt(n,{offsets[middle]}),{select_expression(offsets[:middle])},{select_expression(offsets[middle:])})"
+
+
+def read_frame_bytes(path, width, height, start=0, count=None, fps=FPS, threads=1, scale=False, batch=1,
+                     select=None):
     """Yield ``(index, frames)``: up to ``batch`` whole RGB24 frames (``height x width x 3`` bytes each; fewer only
     at the end) of ``path``, the first being frame ``index``, for ``count`` frames from 0-based ``start`` (all to the
     end if None). ``scale``: FFmpeg scales the frames to ``width x height`` (else they are the video's own size).
+    ``select``: only the frames ``start + offset`` for these offsets (sorted, distinct; ``count`` is then their
+    number), dropped by FFmpeg before they are converted and piped; ``index`` then counts the frames read, not the
+    video's frames (steps.frames.read_chosen_frames maps them back).
 
     Streamed from an ffmpeg rawvideo pipe (memory flat with the video's length). Seeking is frame-accurate (ffmpeg
     input seeking decodes from the previous key frame and drops frames before ``start``) on the constant-frame-rate
     videos step 2 writes. UserError naming the file when FFmpeg fails or, reading from the start, finds no frame.
     """
+    if select is not None:
+        count = len(select)
     cmd = ["ffmpeg", "-nostdin", "-hide_banner", "-v", "error", "-threads", str(threads)]
     if start:
         cmd += ["-ss", f"{start / fps:.6f}"]
     cmd += ["-i", str(path), "-map", "0:v:0", "-an", "-sn", "-dn"]
     if count is not None:
         cmd += ["-frames:v", str(count)]
+    filters = [f"select='{select_expression(select)}'"] if select else []
     if scale:
-        cmd += ["-vf", f"scale={width}:{height}"]
+        filters.append(f"scale={width}:{height}")
+    if filters:
+        cmd += ["-vf", ",".join(filters)]
     cmd += ["-fps_mode", "passthrough", "-pix_fmt", "rgb24", "-f", "rawvideo", "pipe:1"]
     size = width * height * 3
     index, killed = start, False
