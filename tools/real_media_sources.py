@@ -92,9 +92,15 @@ def sha256(path):
     return digest.hexdigest()
 
 
-def _client(args, cwd):
-    proc = subprocess.run(args, cwd=cwd, capture_output=True, text=True, check=False)
-    return proc.returncode, (proc.stdout + proc.stderr).strip().splitlines()[-1:] or [""]
+def _client(args, cwd, attempts=1):
+    """``(exit code, [its last line that is not a warning])`` of ``args``, run up to ``attempts`` times until it works
+    (a download that fails once, on a busy index or a build dependency, often works the next time)."""
+    for _ in range(attempts):
+        proc = subprocess.run(args, cwd=cwd, capture_output=True, text=True, check=False)
+        if proc.returncode == 0:
+            break
+    lines = [line for line in (proc.stdout + proc.stderr).strip().splitlines() if not line.startswith("WARNING:")]
+    return proc.returncode, lines[-1:] or [""]
 
 
 def download(name, cache):
@@ -116,7 +122,7 @@ def download(name, cache):
             else:
                 binary = ["--no-binary", ":all:"] if client == "pip-sdist" else ["--only-binary", ":all:"]
                 code, last = _client([sys.executable, "-m", "pip", "download", "--no-deps", *binary, "-d", tmp,
-                                      "--disable-pip-version-check", spec], tmp)
+                                      "--disable-pip-version-check", spec], tmp, attempts=2)
             got = Path(tmp) / filename
             if code != 0 or not got.exists():
                 raise FetchError(f"{filename}: could not fetch {spec} ({client}): {last[0]}")
