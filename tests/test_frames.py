@@ -22,7 +22,11 @@ def moving_clip(tmp_path_factory):
 def test_select_expression_is_a_balanced_tree_of_the_chosen_frames():
     assert select_expression([7]) == "eq(n,7)"
     assert select_expression([2, 5, 9]) == "if(lt(n,5),eq(n,2),if(lt(n,9),eq(n,5),eq(n,9)))"
-    assert select_expression(list(range(1000))).count("if(") == 999  # depth ~10, not a chain of 1000
+    expression, depth, deepest = select_expression(list(range(1000))), 0, 0
+    for char in expression:
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        deepest = max(deepest, depth)
+    assert expression.count("eq(n,") == 1000 and deepest <= 12  # ~10 ifs deep, not a chain of 1000
 
 
 @pytest.mark.parametrize("group", [500, 3])

@@ -83,6 +83,7 @@ def describe_video(video: str, faces_path: str, diarization_path: str, speakers_
     boxes = tracks_of(tracking)
     links = speaker_links(read_json_input(speakers_path, "speakers.json"), speakers_path)
     segments = segments_of(read_json_input(diarization_path, "diarization.json"), diarization_path)
+
     def read(indices):
         return read_chosen_frames(video, width, height, indices, threads=threads)
 
