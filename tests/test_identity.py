@@ -18,6 +18,7 @@ from steps.identity import IdentitySettings, PersonsSettings
 from steps.identity_cluster import cluster, join_faces_and_voices, purity_coverage
 from steps.identity_faces import candidate_frames, frontality, track_embedding
 from steps.identity_persons import build_persons
+from steps.identity_voices import SAMPLE_RATE, embed_speakers
 from vidflow.job import job_command, settings_from
 
 PYTHON = VENV_DIR / "identity" / "bin" / "python"
@@ -302,3 +303,43 @@ def test_a_broken_identity_json_is_one_line_naming_it(tmp_path):
 
 if __name__ == "__main__":
     sys.exit(pytest.main([__file__, "-x", "-q"]))
+
+
+# ---------------------------------------------------------------- voices from speech without overlap
+
+
+class RecordingEmbedder:
+    """Stands in for Resemblyzer: keeps the samples it is given, embeds them as their mean."""
+
+    def __init__(self):
+        self.given = {}
+
+    def embed(self, samples):
+        self.given[len(self.given)] = samples
+        return np.array([float(samples.mean()), 1.0]), len(samples) / SAMPLE_RATE
+
+
+def test_a_voice_embedding_leaves_out_the_overlapped_speech():
+    # SPEAKER_00 alone 0-4 s, both 4-6 s, SPEAKER_01 alone 6-9 s; each stretch of audio holds a value of its own
+    segments = [{"start": 0.0, "end": 6.0, "speaker": "SPEAKER_00"},
+                {"start": 4.0, "end": 9.0, "speaker": "SPEAKER_01"}]
+    rate, audio = SAMPLE_RATE, np.zeros(10 * SAMPLE_RATE, dtype=np.float32)
+    audio[:4 * rate], audio[4 * rate:6 * rate], audio[6 * rate:9 * rate] = 0.1, 0.9, 0.5
+    embedder = RecordingEmbedder()
+    voices = embed_speakers(audio, segments, SETTINGS, embedder)
+    first, second = embedder.given[0], embedder.given[1]
+    assert len(first) == 4 * SAMPLE_RATE and np.all(first == np.float32(0.1))  # none of the 0.9 of the overlap
+    assert len(second) == 3 * SAMPLE_RATE and np.all(second == np.float32(0.5))
+    assert voices["SPEAKER_00"]["talk_seconds"] == 6.0 and voices["SPEAKER_01"]["talk_seconds"] == 5.0
+    assert voices["SPEAKER_00"]["embedding"][0] == pytest.approx(0.1)
+
+
+def test_a_speaker_heard_only_over_others_gets_no_voice_embedding():
+    segments = [{"start": 0.0, "end": 8.0, "speaker": "SPEAKER_00"},
+                {"start": 2.0, "end": 5.0, "speaker": "SPEAKER_01"}]
+    audio = np.full(8 * SAMPLE_RATE, 0.2, dtype=np.float32)
+    voices = embed_speakers(audio, segments, SETTINGS, RecordingEmbedder())
+    assert voices["SPEAKER_01"]["embedding"] is None
+    reason = f"0.0 s of speech where nobody else speaks < {SETTINGS.min_voice_seconds} s"
+    assert voices["SPEAKER_01"]["reason"] == reason
+    assert voices["SPEAKER_00"]["embedding"] is not None and voices["SPEAKER_01"]["talk_seconds"] == 3.0

@@ -16,6 +16,7 @@ from conftest import ROOT
 from vidflow.errors import UserError
 from vidflow.io import atomic_path, exclusive_lock, read_json, remove_stale_temporaries, stale_temporaries, write_json
 from vidflow.logs import interrupted
+from vidflow.turns import overlapped_spans, solo_spans
 
 
 def test_write_json_is_atomic_sorted_and_readable_by_others(tmp_path):
@@ -264,3 +265,27 @@ def test_project_summary_entry_writes_the_projects_table_from_its_job(tmp_path):
         f"a\ta 1.mp4\ta 1.mp4\tdone\t\t{'a' * 64}\t1.500\t37\tencode\tlibx264",
         f"b\tb 1.mp4\tb 1.mp4\tfailed\tconvert: b.mp4: moov atom not found\t{'b' * 64}\t\t\t\t"]
     assert f"{table}: 1 done, 1 failed" in proc.stderr  # the job's log (stderr without --log)
+
+
+# ---------------------------------------------------------------- overlapped speech in diarization segments
+
+OVERLAPPING = [{"start": 0.0, "end": 3.0, "speaker": "SPEAKER_00"}, {"start": 2.0, "end": 5.0, "speaker": "SPEAKER_01"},
+               {"start": 4.5, "end": 6.0, "speaker": "SPEAKER_02"}, {"start": 6.0, "end": 7.0, "speaker": "SPEAKER_00"}]
+
+
+def test_overlapped_spans_are_where_two_speakers_talk_and_touching_turns_are_not():
+    assert overlapped_spans(OVERLAPPING) == [(2.0, 3.0), (4.5, 5.0)]
+    assert overlapped_spans([s for s in OVERLAPPING if s["speaker"] != "SPEAKER_01"]) == []
+    # three at once is one overlapped stretch
+    three = [{"start": 0.0, "end": 4.0, "speaker": n} for n in ("A", "B")]
+    three.append({"start": 1.0, "end": 6.0, "speaker": "C"})
+    assert overlapped_spans(three) == [(0.0, 4.0)]
+
+
+def test_solo_spans_cut_the_overlaps_out_of_every_speakers_turns():
+    assert solo_spans(OVERLAPPING) == {"SPEAKER_00": [(0.0, 2.0), (6.0, 7.0)], "SPEAKER_01": [(3.0, 4.5)],
+                                       "SPEAKER_02": [(5.0, 6.0)]}
+    plain = [s for s in OVERLAPPING if s["speaker"] != "SPEAKER_01"]
+    assert solo_spans(plain) == {"SPEAKER_00": [(0.0, 3.0), (6.0, 7.0)], "SPEAKER_02": [(4.5, 6.0)]}
+    inside = [{"start": 0.0, "end": 8.0, "speaker": "A"}, {"start": 2.0, "end": 5.0, "speaker": "B"}]
+    assert solo_spans(inside) == {"A": [(0.0, 2.0), (5.0, 8.0)], "B": []}

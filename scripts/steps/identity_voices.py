@@ -1,8 +1,9 @@
 """Voice identity: one 256-d Resemblyzer embedding per diarization speaker (pretrained.pt ships in its wheel).
 
 A speaker's embedding is Resemblyzer's utterance embedding of its longest turns put together (up to
-``max_voice_seconds``), after Resemblyzer's own preprocessing (volume normalisation, webrtcvad trimming of pauses).
-A speaker with less than ``min_voice_seconds`` of speech gets none: it stays unassigned across videos.
+``max_voice_seconds``), without the parts where another speaker talks at the same time (their voices are mixed in),
+after Resemblyzer's own preprocessing (volume normalisation, webrtcvad trimming of pauses). A speaker with less than
+``min_voice_seconds`` of such speech gets none: it stays unassigned across videos.
 """
 
 import hashlib
@@ -14,6 +15,7 @@ import numpy as np
 
 from vidflow.errors import UserError
 from vidflow.media import ffmpeg_reason, pcm_command
+from vidflow.turns import solo_spans
 
 SAMPLE_RATE = 16000
 
@@ -29,12 +31,17 @@ def load_audio(video) -> np.ndarray:
     return np.frombuffer(proc.stdout, dtype="<i2").astype(np.float32) / 32768.0
 
 
+def longest_first(spans: list) -> list:
+    """``(start, end)`` spans longest first (then earliest)."""
+    return sorted(spans, key=lambda s: (s[0] - s[1], s[0]))
+
+
 def speaker_turns(segments: list) -> dict:
     """``speaker -> [(start, end), ...]`` from diarization.json's segments, longest first (then earliest)."""
     turns = {}
     for seg in segments:
         turns.setdefault(seg["speaker"], []).append((float(seg["start"]), float(seg["end"])))
-    return {speaker: sorted(spans, key=lambda s: (s[0] - s[1], s[0])) for speaker, spans in sorted(turns.items())}
+    return {speaker: longest_first(spans) for speaker, spans in sorted(turns.items())}
 
 
 def speech_of(audio: np.ndarray, spans: list, max_seconds: float) -> np.ndarray:
@@ -85,14 +92,18 @@ def model_record() -> dict:
 
 
 def embed_speakers(audio: np.ndarray, segments: list, settings, embedder: VoiceEmbedder) -> dict:
-    """``speaker -> {embedding, seconds, reason}`` for every speaker of diarization.json's segments."""
-    result = {}
+    """``speaker -> {embedding, seconds, reason}`` for every speaker of diarization.json's segments; the embedding
+    comes from the speaker's speech where nobody else speaks (:func:`vidflow.turns.solo_spans`)."""
+    result, solo = {}, solo_spans(segments)
     for speaker, spans in speaker_turns(segments).items():
         talk = sum(end - start for start, end in spans)
-        samples = speech_of(audio, spans, settings.max_voice_seconds)
+        clean = longest_first(solo[speaker])
+        alone = sum(end - start for start, end in clean)
+        samples = speech_of(audio, clean, settings.max_voice_seconds)
         entry = {"talk_seconds": round(talk, 3), "embedding": None, "speech_seconds": 0.0, "reason": None}
-        if talk < settings.min_voice_seconds:
-            entry["reason"] = f"{talk:.1f} s of speech < {settings.min_voice_seconds} s"
+        if alone < settings.min_voice_seconds:
+            overlapped = " where nobody else speaks" if alone < talk else ""
+            entry["reason"] = f"{alone:.1f} s of speech{overlapped} < {settings.min_voice_seconds} s"
         else:
             vector, kept = embedder.embed(samples)
             entry["speech_seconds"] = round(kept, 3)
