@@ -304,3 +304,32 @@ def test_lip_gap_uses_the_points_of_each_engines_landmark_scheme(count, upper, l
     points[upper], points[lower], points[top], points[chin] = [50, 60], [50, 66], [50, 20], [50, 100]
     assert mouth_opening({"bbox": [0, 0, 100, 100], "landmarks": points}) == ("lip_gap", 6 / 80)
     assert mouth_opening({"bbox": [0, 0, 100, 100], "landmarks": points[:30]}) == (None, None)
+
+
+OVERLAPPED = [{"start": 0.5, "end": 3.0, "speaker": "SPEAKER_00"}, {"start": 2.0, "end": 5.0, "speaker": "SPEAKER_01"},
+              {"start": 5.5, "end": 7.5, "speaker": "SPEAKER_00"}, {"start": 6.5, "end": 9.5, "speaker": "SPEAKER_01"}]
+
+
+def test_two_faces_speak_at_once_when_their_speakers_overlap():
+    diarization = {"duration": 10.0, "speakers": ["SPEAKER_00", "SPEAKER_01"], "segments": OVERLAPPED}
+    tracking = tracking_of(lambda f: [face(1, 0, talking(f, OVERLAPPED, "SPEAKER_00")),
+                                      face(2, 300, talking(f, OVERLAPPED, "SPEAKER_01"))])
+    faces, record = link_speakers_to_tracks(tracking, diarization, loudness(OVERLAPPED), SETTINGS)
+    validate(faces, "tracking")
+    validate(record, "speakers")
+    assert {s["speaker"]: s["tracks"] for s in record["speakers"]} == {"SPEAKER_00": [1], "SPEAKER_01": [2]}
+    active = active_speakers(OVERLAPPED, 250, FPS)
+    both = [f for f in range(250) if len(active[f]) == 2]
+    assert len(both) == 50  # 2.0-3.0 s and 6.5-7.5 s
+    for frame in faces["frames"]:
+        speaking = {x["track_id"]: x["speaker"] for x in frame["faces"] if x["speaking"]}
+        expected = {1: "SPEAKER_00"} if "SPEAKER_00" in active[frame["frame"]] else {}
+        expected |= {2: "SPEAKER_01"} if "SPEAKER_01" in active[frame["frame"]] else {}
+        assert speaking == expected, frame["frame"]
+    # the evidence comes from the frames where one voice is heard: there the other voice does not follow the mouth
+    alone = [f for f in range(250) if len(active[f]) == 1]
+    for track in record["tracks"]:
+        for entry in track["evidence"]:
+            assert entry["frames"] == sum(entry["speaker"] in active[f] for f in alone)
+            if entry["speaker"] != track["speaker"]:
+                assert entry["sync"] < 0.1  # with the overlapped frames: 0.2, both mouths in the mix

@@ -14,6 +14,11 @@ This replaced a rule that compared how often the mouth *moved* inside and outsid
 mouth moves in the pauses between sentences about as much as while speaking (58 % vs 56 % on a news clip), so that
 rule linked nothing on real speech.
 
+When speakers overlap (two voices at once), the loudness of those frames is both voices mixed: it follows every
+mouth that talks then, so the correlation is taken over the frames where at most one speaker talks (the evidence's
+``frames`` count those). Faces still speak in every frame of their speaker's turns, overlaps included: two linked
+faces speak at once when their speakers do.
+
 Links are accepted best correlation first when the correlation is at least ``min_sync``, significant (Fisher z
 at least ``min_z``, counting one independent sample per ``sample_frames`` frames: about a syllable), at least
 ``min_margin`` above the track's correlation with every other speaker, and no track already linked to the same
@@ -239,9 +244,12 @@ def significance(r, frames, sample_frames):
 
 
 def track_evidence(series, voice_of, active, settings):
-    """Per speaker: frames of its turns while the track is visible, synchrony and its significance."""
+    """Per speaker: frames of its turns while the track is visible, synchrony and its significance, all over the
+    frames where at most one speaker talks (overlapped frames mix the voices)."""
     frames = np.array(sorted(f for f in series if f < len(active)), dtype=np.int64)
     mouth = high_pass(frames, [series[f] for f in frames.tolist()])
+    alone = np.array([len(active[f]) < 2 for f in frames.tolist()], dtype=bool)
+    frames, mouth = frames[alone], mouth[alone]
     evidence = []
     for speaker, voice in voice_of.items():
         turns = sum(speaker in active[f] for f in frames.tolist())
