@@ -56,6 +56,15 @@ def test_validation_names_file_pointer_and_rule(tmp_path):
         validate_file(broken, load_schema(SCHEMAS / "reduced_audio.schema.json"))
 
 
+def test_speakers_that_overlap_are_valid_diarization(tmp_path):
+    path = tmp_path / "diarization.json"
+    path.write_text(json.dumps({"duration": 5.0, "backend": "hand", "speakers": ["SPEAKER_00", "SPEAKER_01"],
+                                "segments": [{"start": 0.5, "end": 3.0, "speaker": "SPEAKER_00"},
+                                             {"start": 2.0, "end": 4.0, "speaker": "SPEAKER_01"}]}))
+    assert validate_file(path, load_schema(SCHEMAS / "diarization.schema.json"))["speakers"] == ["SPEAKER_00",
+                                                                                                 "SPEAKER_01"]
+
+
 def full_load_message(path, schema):
     """The message of the old validation: the whole document loaded, best_match over all its errors."""
     error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schema).iter_errors(

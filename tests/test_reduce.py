@@ -126,6 +126,30 @@ def test_reduced_audio_content_and_alignment(tmp_path):
     jsonschema.validate(out, schema("audio"))
 
 
+def test_overlapped_speech_gives_both_speakers_in_both_reduced_files(tmp_path):
+    # SPEAKER_00 0.0-0.2 s (frames 0-4), SPEAKER_01 0.12-0.32 s (frames 3-7): frames 3 and 4 overlap; faces.json as
+    # link_speakers writes it: track 1 speaks for SPEAKER_00, track 2 for SPEAKER_01, each in its speaker's turns
+    segments = [{"start": 0.0, "end": 0.2, "speaker": "SPEAKER_00"},
+                {"start": 0.12, "end": 0.32, "speaker": "SPEAKER_01"}]
+    diarization = {"duration": 0.4, "backend": "hand", "speakers": ["SPEAKER_00", "SPEAKER_01"], "segments": segments}
+    talks = {1: range(0, 5), 2: range(3, 8)}
+    face = lambda tid, f, speaker: {"track_id": tid, "bbox": [100 * tid, 20, 40, 50], "score": 0.9,  # noqa: E731
+                                    "speaking": f in talks[tid], "speaker": speaker}
+    faces = {"fps": 25, "width": 320, "height": 180, "frame_count": 10, "engine": "mediapipe",
+             "frames": [{"frame": f, "faces": [face(1, f, "SPEAKER_00"), face(2, f, "SPEAKER_01")]} for f in range(10)]}
+    audio = reduced_audio(tmp_path, diarization, total_frames=10)
+    labels = [f["audio_info"]["active_speaker_labels"] for f in audio["frames_analysis"]]
+    assert labels == [["SPEAKER_00"]] * 3 + [["SPEAKER_00", "SPEAKER_01"]] * 2 + [["SPEAKER_01"]] * 3 + [[]] * 2
+    assert audio["speaker_stats"] == {"SPEAKER_00": {"segments": 1, "speech_sec": 0.2, "frames": 5},
+                                      "SPEAKER_01": {"segments": 1, "speech_sec": 0.2, "frames": 5}}
+    tracking = reduced_tracking(tmp_path, faces)
+    active = [[o["active_speakers"] for o in f["tracked_objects"]] for f in tracking["frames_analysis"]]
+    assert active == ([[["SPEAKER_00"], []]] * 3 + [[["SPEAKER_00"], ["SPEAKER_01"]]] * 2 +
+                      [[[], ["SPEAKER_01"]]] * 3 + [[[], []]] * 2)
+    jsonschema.validate(audio, schema("audio"))
+    jsonschema.validate(tracking, schema("tracking"))
+
+
 def test_alignment_warns_when_audio_and_video_disagree(tmp_path):
     short = {**diarization_fixture(), "duration": 2.0}
     alignment = reduced_audio(tmp_path, short, total_frames=4)["temporal_alignment"]
