@@ -336,3 +336,47 @@ def test_report_table_describes_every_export_file(exported):
     page = exports_page("Exports: p / clip", rows + [{"file": "<b>", "for": "x", "holds": "", "size": "1 B"}], True)
     assert "<table>" in page and page.count("<tr>") == 10 and "&lt;b&gt;" in page and "<b>" not in page
     assert "under Review video" in page and "Review video" not in exports_page("Exports: p / clip", rows, False)
+
+
+# SPEAKER_00 2.6-3.4 s and SPEAKER_01 3.0-3.8 s talk at once in 3.0-3.4 s (frames 75-84); faces 2 and 3 (on screen
+# together from frame 60) speak for them
+OVERLAPPED = {"duration": 4.0, "backend": "hand", "speakers": ["SPEAKER_00", "SPEAKER_01"],
+              "segments": [{"start": 2.6, "end": 3.4, "speaker": "SPEAKER_00"},
+                           {"start": 3.0, "end": 3.8, "speaker": "SPEAKER_01"}]}
+
+
+def test_overlapped_speakers_reach_every_file_on_tiers_of_their_own(python, clip, tmp_path):
+    folder, inputs = clip
+    voice = {2: "SPEAKER_00", 3: "SPEAKER_01"}
+
+    def talks(track, frame):
+        return any(s["start"] <= (frame + 0.5) / FPS < s["end"] for s in OVERLAPPED["segments"]
+                   if s["speaker"] == voice.get(track))
+
+    frames = [{"frame": f["frame"], "faces": [{**face, "speaking": talks(face["track_id"], f["frame"]),
+                                               "speaker": voice.get(face["track_id"])} for face in f["faces"]]}
+              for f in inputs["faces"]["frames"]]
+    documents = {"diarization": OVERLAPPED, "faces": {**inputs["faces"], "frames": frames},
+                 "speakers": {"tracks": [{"track_id": t, "speaker": voice.get(t)} for t in (1, 2, 3)]}}
+    for name, data in documents.items():
+        (tmp_path / f"{name}.json").write_text(json.dumps(data))
+    out = tmp_path / "export"
+    proc = run_export(python, clip, out, {name: tmp_path / f"{name}.json" for name in documents})
+    assert proc.returncode == 0, proc.stderr
+    back = read_back(python, out)
+    assert back["xsd_valid"], back["xsd_errors"]
+    assert back["eaf"]["SPEAKER_00"] == [[2600, 3400, "SPEAKER_00"]]
+    assert back["eaf"]["SPEAKER_01"] == [[3000, 3800, "SPEAKER_01"]]
+    assert back["eaf"]["face 2 speaking"] == [[2600, 3400, "SPEAKER_00"]]  # frames 65-84
+    assert back["eaf"]["face 3 speaking"] == [[3000, 3800, "SPEAKER_01"]]  # frames 75-94
+    assert back["textgrid"]["SPEAKER_00"][1] == [[2.6, 3.4, "SPEAKER_00"]]
+    assert back["textgrid"]["SPEAKER_01"][1] == [[3.0, 3.8, "SPEAKER_01"]]
+    assert [(r["kind"], r["start"], r["end"], r["speaker"]) for r in back["turns"]["records"]] == \
+        [("turn", 2.6, 3.4, "SPEAKER_00"), ("turn", 3.0, 3.8, "SPEAKER_01")]
+    assert back["speaking_frames"] == [[2, 20], [3, 20]]
+    assert [c[2] for c in back["vtt"]] == ["SPEAKER_00", "SPEAKER_01"]
+    pixels = frame_rgb(out / "review.mp4", 80, (640, 360))  # both faces framed as speaking (green) at once
+    for face in frames[80]["faces"]:
+        x, y, w, h = face["bbox"]
+        r, g, b = (int(v) for v in pixels[round((y + h / 2) * 2), round(x * 2) + 1])
+        assert g > r + 25 and g > b + 60, (face["track_id"], r, g, b)

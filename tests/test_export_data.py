@@ -125,6 +125,21 @@ def test_without_transcript_cues_are_turns_and_the_timeline_follows_diarization_
         45] == ("SPEAKER_01",) and timeline.speakers[73] == ()
 
 
+def test_speakers_talking_at_once_keep_their_whole_turns_on_their_own_tiers(faces):
+    overlapped = {"duration": 4.0, "speakers": ["SPEAKER_00", "SPEAKER_01"],
+                  "segments": [{"start": 0.2, "end": 1.5, "speaker": "SPEAKER_00"},
+                               {"start": 1.0, "end": 2.9, "speaker": "SPEAKER_01"}]}
+    tiers = {t.name: t for t in annotation_tiers(overlapped, SCENES, faces, SPEAKERS)}
+    assert tiers["SPEAKER_00"].intervals == ((0.2, 1.5, "SPEAKER_00"),)
+    assert tiers["SPEAKER_01"].intervals == ((1.0, 2.9, "SPEAKER_01"),)  # not cut where SPEAKER_00 still talks
+    timeline = review_timeline(overlapped, SCENES, 100, FPS)
+    assert timeline.speakers[20] == ("SPEAKER_00",) and timeline.speakers[30] == ("SPEAKER_00", "SPEAKER_01")
+    assert timeline.speakers[40] == ("SPEAKER_01",)
+    assert subtitle_cues(overlapped, SPEAKERS) == [(0.2, 1.5, "SPEAKER_00", "SPEAKER_00 (face 1)"),
+                                                   (1.0, 2.9, "SPEAKER_01", "SPEAKER_01")]
+    assert turn_rows(overlapped)["speaker"] == ["SPEAKER_00", "SPEAKER_01"]
+
+
 def test_tier_intervals_never_overlap():
     assert clean_intervals([(1.0, 2.0, "a"), (0.0, 1.5, "a"), (3.0, 3.0, "a")]) == [(0.0, 2.0, "a")]
     assert clean_intervals([(0.0, 1.5, "a"), (1.0, 2.0, "b"), (1.2, 1.4, "c")], merge_equal=False) == \
