@@ -228,6 +228,34 @@ def test_run_pages_list_every_video_with_its_status_and_every_rule_with_its_benc
     assert outputs["figure"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+OVERLAP_PLOT = """
+import json, sys
+sys.path.insert(0, sys.argv[1])
+import matplotlib.pyplot as plt
+from steps.report_plots import draw_overlaps, plot_timeline
+diarization, out = json.loads(sys.argv[2]), sys.argv[3]
+scenes = {"fps": 25, "frame_count": 125, "scenes": [{"start_time": 0.0, "end_time": 4.96}]}
+tracking = {"frames": [{"frame": f, "faces": []} for f in range(125)]}
+plot_timeline(out, "overlap", scenes, diarization, tracking)
+fig, ax = plt.subplots()
+patches = draw_overlaps(ax, diarization["segments"])
+print(json.dumps([[p.get_x(), p.get_x() + p.get_width(), p.get_hatch()] for p in patches]))
+"""
+
+
+def test_timeline_hatches_where_speakers_overlap(tmp_path):
+    python = build(ROOT / "envs" / "report.yaml", VENV_DIR / "report")
+    segments = [{"start": 0.5, "end": 2.5, "speaker": "SPEAKER_00"},
+                {"start": 2.0, "end": 4.0, "speaker": "SPEAKER_01"},
+                {"start": 4.0, "end": 4.5, "speaker": "SPEAKER_00"}]
+    diarization = {"duration": 5.0, "speakers": ["SPEAKER_00", "SPEAKER_01"], "segments": segments}
+    proc = subprocess.run([str(python), "-c", OVERLAP_PLOT, str(ROOT / "scripts"), json.dumps(diarization),
+                           str(tmp_path / "timeline.png")], capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout) == [[2.0, 2.5, "////"]]  # the turns that only touch at 4.0 s do not overlap
+    assert (tmp_path / "timeline.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
 # --- notifications ---
 
 class _Hook(BaseHTTPRequestHandler):

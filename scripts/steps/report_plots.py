@@ -17,6 +17,7 @@ from steps import report as data  # noqa: E402
 from steps.transcript_report import timeline_rows  # noqa: E402
 from vidflow.errors import UserError  # noqa: E402
 from vidflow.io import atomic_path  # noqa: E402
+from vidflow.turns import overlapped_spans  # noqa: E402
 
 log = logging.getLogger("report")
 DPI = 100
@@ -32,8 +33,8 @@ def save(fig, path):
 
 
 def plot_timeline(path, title, scenes, diarization, tracking, transcript=None):
-    """Scene cuts, speaker turns (coloured bars; the transcript's words as ticks on them when given), faces per frame
-    and speaking faces (if tracked)."""
+    """Scene cuts, speaker turns (coloured bars, one row per speaker, hatched where speakers overlap; the transcript's
+    words as ticks on them when given), faces per frame and speaking faces (if tracked)."""
     fps = scenes["fps"]
     duration = scenes["frame_count"] / fps
     frames, counts, speaking = data.faces_per_frame(tracking)
@@ -50,6 +51,7 @@ def plot_timeline(path, title, scenes, diarization, tracking, transcript=None):
     ax = axes[1]
     for i, (_speaker, spans) in enumerate(turns.items()):
         ax.broken_barh(spans, (i - 0.4, 0.8), color=COLORS[i % len(COLORS)])
+    draw_overlaps(ax, diarization["segments"])
     rows_of = {speaker: i for i, speaker in enumerate(turns)}
     for speaker, words in transcript_words(transcript):
         if speaker in rows_of:
@@ -79,6 +81,12 @@ def plot_timeline(path, title, scenes, diarization, tracking, transcript=None):
     axes[0].set_title(title)
     fig.tight_layout()
     save(fig, path)
+
+
+def draw_overlaps(ax, segments):
+    """Hatch the stretches where two or more speakers talk at once across the speakers' rows; returns the patches."""
+    return [ax.axvspan(start, end, facecolor="none", edgecolor="0.25", hatch="////", lw=0)
+            for start, end in overlapped_spans(segments)]
 
 
 def transcript_words(transcript):
