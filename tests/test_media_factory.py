@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tools"))
 from media_clips import make_video  # noqa: E402
 from media_shots import ASTRONAUT_FACE_BOX, Shot  # noqa: E402
-from media_speech import check_voice, make_silence, make_speech  # noqa: E402
+from media_speech import check_voice, make_silence, make_speech, mix_speech  # noqa: E402
 
 if shutil.which("ffmpeg") is None or shutil.which("ffprobe") is None:
     pytest.skip("ffmpeg/ffprobe not on PATH: media_factory needs them", allow_module_level=True)
@@ -327,6 +327,23 @@ def test_speech_rejects_overlap_and_overflow(tmp_path):
         make_speech(tmp_path / "o.wav", [(0.0, VOICE_A, "Hello there."), (0.3, VOICE_B, "Hi.")], 3.0)
     with pytest.raises(ValueError, match="after"):
         make_speech(tmp_path / "o.wav", [(0.9, VOICE_A, "Hello there.")], 1.0)
+
+
+def wav_samples(path):
+    with wave.open(str(path)) as handle:
+        return np.frombuffer(handle.readframes(handle.getnframes()), dtype="<i2").astype(np.int32)
+
+
+@needs_espeak
+def test_mixed_speech_lets_two_voices_talk_at_once(tmp_path):
+    turns = [(0.0, VOICE_A, "Hello there."), (0.3, VOICE_B, "Hi."), (1.5, VOICE_B, "Good morning.")]
+    truth = mix_speech(tmp_path / "m.wav", turns, 3.0)
+    alone = {voice: make_speech(tmp_path / f"{voice}.wav", [t for t in turns if t[1] == voice], 3.0)["segments"]
+             for voice in (VOICE_A, VOICE_B)}
+    assert truth["segments"] == [alone[VOICE_A][0], alone[VOICE_B][0], alone[VOICE_B][1]]
+    assert truth["segments"][1]["start"] == 0.3 < truth["segments"][0]["end"]  # the second voice talks over the first
+    mixed, a, b = (wav_samples(p) for p in (tmp_path / "m.wav", truth["tracks"][VOICE_A], truth["tracks"][VOICE_B]))
+    assert np.array_equal(mixed, np.clip(a + b, -32768, 32767)) and np.count_nonzero(a * b) > 1000
 
 
 @needs_espeak

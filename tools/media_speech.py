@@ -134,6 +134,25 @@ def make_speech(path, turns, duration, sample_rate=16000) -> dict:
     return {"sample_rate": sample_rate, "duration": round(total / sample_rate, 6), "segments": segments}
 
 
+def mix_speech(path, turns, duration, sample_rate=16000) -> dict:
+    """Like :func:`make_speech`, but turns of *different* voices may overlap (people talking at once): each voice's
+    turns are rendered on a track of their own (``<path stem>.<n>.wav``, n in order of the voices' first turns; what
+    :func:`speech_envelope` reads to drive that voice's mouth) and the tracks are summed into ``path``.
+    Returns make_speech's record with ``segments`` of every voice sorted by (start, end, speaker) and ``tracks``
+    (voice -> its own wav)."""
+    path, voices = Path(path), list(dict.fromkeys(voice for _, voice, _ in sorted(turns, key=lambda t: t[0])))
+    mix, segments, tracks = np.zeros(round(duration * sample_rate), dtype=np.int32), [], {}
+    for n, voice in enumerate(voices):
+        tracks[voice] = path.with_name(f"{path.stem}.{n}.wav")
+        own = make_speech(tracks[voice], [t for t in turns if t[1] == voice], duration, sample_rate)
+        segments += own["segments"]
+        with wave.open(str(tracks[voice])) as handle:
+            mix += np.frombuffer(handle.readframes(handle.getnframes()), dtype="<i2")
+    write_wav(path, np.clip(mix, -32768, 32767), sample_rate)
+    return {"sample_rate": sample_rate, "duration": round(len(mix) / sample_rate, 6), "tracks": tracks,
+            "segments": sorted(segments, key=lambda s: (s["start"], s["end"], s["speaker"]))}
+
+
 def speech_envelope(wav_path, segments, voice, frames, fps=25) -> np.ndarray:
     """Per video frame, the RMS of ``voice``'s turns only (0..1, normalised to its loudest frame): what drives the
     mouth of a talking face (media_clips.open_mouth) in step with its voice."""
