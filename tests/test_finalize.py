@@ -56,13 +56,34 @@ def test_validation_names_file_pointer_and_rule(tmp_path):
         validate_file(broken, load_schema(SCHEMAS / "reduced_audio.schema.json"))
 
 
-def test_speakers_that_overlap_are_valid_diarization(tmp_path):
-    path = tmp_path / "diarization.json"
-    path.write_text(json.dumps({"duration": 5.0, "backend": "hand", "speakers": ["SPEAKER_00", "SPEAKER_01"],
-                                "segments": [{"start": 0.5, "end": 3.0, "speaker": "SPEAKER_00"},
-                                             {"start": 2.0, "end": 4.0, "speaker": "SPEAKER_01"}]}))
-    assert validate_file(path, load_schema(SCHEMAS / "diarization.schema.json"))["speakers"] == ["SPEAKER_00",
-                                                                                                 "SPEAKER_01"]
+def finalize_diarization(tmp_path, segments):
+    """finalize_video on a record, the converted video and a diarization.json of ``segments``."""
+    record = {"project": "p", "video": "clip", "original_name": "clip.mp4", "member": "clip.mp4", "sha256": "ab" * 32,
+              "bytes": 10, "duration": 5.0, "source": {"kind": "archive", "name": "a.zip"}}
+    (tmp_path / "source.json").write_text(json.dumps(record))
+    (tmp_path / "video.mp4").write_bytes(b"converted")
+    diarization = tmp_path / "diarization.json"
+    diarization.write_text(json.dumps({"duration": 5.0, "backend": "hand", "segments": segments,
+                                       "speakers": list(dict.fromkeys(s["speaker"] for s in segments))}))
+    return finalize_video(video="clip", project="p", source_path=tmp_path / "source.json",
+                          converted=tmp_path / "video.mp4",
+                          json_inputs={"diarization": (diarization, "diarization.schema.json", None)},
+                          schema_dir=SCHEMAS, extra_files={}, config={}, environments={}, snakemake_version="9.27.1",
+                          archive_root=tmp_path / "archive", receipt=tmp_path / "archive.json")
+
+
+def test_speakers_may_overlap_each_other_but_not_themselves(tmp_path):
+    two = [{"start": 0.5, "end": 3.0, "speaker": "SPEAKER_00"}, {"start": 2.0, "end": 4.0, "speaker": "SPEAKER_01"},
+           {"start": 3.0, "end": 4.5, "speaker": "SPEAKER_00"}]  # touching its own segment is not overlapping it
+    assert (tmp_path / "archive" / finalize_diarization(tmp_path, two)).is_dir()
+    again = tmp_path / "again"
+    again.mkdir()
+    own = [*two[:2], {"start": 2.5, "end": 4.5, "speaker": "SPEAKER_00"}]
+    with pytest.raises(UserError) as err:
+        finalize_diarization(again, own)
+    assert str(err.value) == (f"{again / 'diarization.json'}: segments of SPEAKER_00 overlap (0.5-3.0 s and 2.5-4.5 s):"
+                              " one speaker's segments must be merged")
+    assert not (again / "archive").exists()
 
 
 def full_load_message(path, schema):

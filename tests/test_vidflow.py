@@ -16,7 +16,7 @@ from conftest import ROOT
 from vidflow.errors import UserError
 from vidflow.io import atomic_path, exclusive_lock, read_json, remove_stale_temporaries, stale_temporaries, write_json
 from vidflow.logs import interrupted
-from vidflow.turns import overlapped_spans, solo_spans
+from vidflow.turns import overlapped_spans, own_overlap, solo_spans
 
 
 def test_write_json_is_atomic_sorted_and_readable_by_others(tmp_path):
@@ -289,3 +289,11 @@ def test_solo_spans_cut_the_overlaps_out_of_every_speakers_turns():
     assert solo_spans(plain) == {"SPEAKER_00": [(0.0, 3.0), (6.0, 7.0)], "SPEAKER_02": [(4.5, 6.0)]}
     inside = [{"start": 0.0, "end": 8.0, "speaker": "A"}, {"start": 2.0, "end": 5.0, "speaker": "B"}]
     assert solo_spans(inside) == {"A": [(0.0, 2.0), (5.0, 8.0)], "B": []}
+
+
+def test_own_overlap_finds_a_speaker_overlapping_itself_whatever_the_order():
+    assert own_overlap(OVERLAPPING) is None  # different speakers overlap, SPEAKER_00's turns only touch
+    inner = {"start": 1.0, "end": 1.5, "speaker": "SPEAKER_00"}
+    outer = {"start": 0.5, "end": 6.5, "speaker": "SPEAKER_00"}
+    assert own_overlap([inner, *OVERLAPPING]) == ("SPEAKER_00", OVERLAPPING[0], inner)
+    assert own_overlap([OVERLAPPING[3], outer]) == ("SPEAKER_00", outer, OVERLAPPING[3])

@@ -20,6 +20,7 @@ import jsonschema
 from vidflow.errors import UserError
 from vidflow.io import dumps_json, exclusive_lock, read_json, remove_stale_temporaries, sha256_file, write_json
 from vidflow.jsonstream import Items, NotAnObject, read_members
+from vidflow.turns import own_overlap
 
 log = logging.getLogger("finalize")
 PROVENANCE_KEYS = ("backend", "engine", "model", "models", "device", "encoder", "mode")
@@ -267,6 +268,16 @@ def validate_data(data, schema, path):
         raise schema_error(path, schema, error)
 
 
+def check_diarization(path):
+    """UserError when two segments of one speaker in diarization.json overlap (what JSON Schema cannot say; segments
+    of different speakers may overlap)."""
+    found = own_overlap(read_json(path)["segments"])
+    if found:
+        speaker, a, b = found
+        raise UserError(path, f"segments of {speaker} overlap ({a['start']}-{a['end']} s and "
+                              f"{b['start']}-{b['end']} s): one speaker's segments must be merged")
+
+
 def finalize_video(*, video, project, source_path, converted, json_inputs, schema_dir, extra_files, config,
                    environments, snakemake_version, archive_root, receipt):
     """Validate ``json_inputs`` ({name: (path, schema file name, archive name or None)}), then archive.
@@ -276,6 +287,8 @@ def finalize_video(*, video, project, source_path, converted, json_inputs, schem
     outputs = {}
     for step, (path, schema_name, _) in json_inputs.items():
         outputs[step] = validate_file(path, load_schema(Path(schema_dir) / schema_name))
+    if "diarization" in json_inputs:
+        check_diarization(json_inputs["diarization"][0])
     record = read_json(source_path)
     if record["video"] != video:
         raise UserError(source_path, f"is the record of video {record['video']!r}, not {video!r}")

@@ -19,6 +19,19 @@ def _merged(spans):
     return out
 
 
+def own_overlap(segments):
+    """``(speaker, earlier segment, later segment)`` of the first two segments of one speaker that overlap (a
+    diarization must merge them), or None."""
+    last = {}
+    for seg in sorted(segments, key=lambda s: (s["start"], s["end"])):
+        before = last.get(seg["speaker"])
+        if before is not None and seg["start"] < before["end"]:
+            return seg["speaker"], before, seg
+        if before is None or seg["end"] > before["end"]:
+            last[seg["speaker"]] = seg
+    return None
+
+
 def speaker_spans(segments) -> dict:
     """``speaker -> [(start, end), ...]``: each speaker's segments, merged and sorted."""
     spans = {}
