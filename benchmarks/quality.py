@@ -2,7 +2,7 @@
 """Quality on real recordings: run the real workflow on the dev set (tools/real_media.py), score it against the truth.
 
     .venvs/workflow/bin/python benchmarks/quality.py [--clips resources/real_media/clips] [--only NAME ...]
-        [--backend vad_embed|pyannote] [--config diarization.min_silence=0.2 ...] [--cores 2] [--score-only]
+        [--backend segment_embed|pyannote] [--config diarization.min_silence=0.2 ...] [--cores 2] [--score-only]
 
 The clips go into one input folder as loose videos (project ``_loose``); Snakemake builds, per clip,
 diarization.json, scenes.json, faces.json and speakers.json in ``--work`` (default
@@ -39,7 +39,8 @@ OUTPUTS = {"diarization": ("diarization.json",), "av": ("diarization.json", "fac
            "faces": ("scenes.json", "faces.json"), "cuts": ("scenes.json",)}
 DIARIZATION_COLUMNS = [("clip", "clip"), ("true_speakers", "speakers"), ("count_error", "count error"),
                        ("der@0.25", "DER c0.25"), ("der@0", "DER c0"), ("jer", "JER"), ("miss", "missed"),
-                       ("false_alarm", "false alarm"), ("confusion", "confusion")]
+                       ("false_alarm", "false alarm"), ("confusion", "confusion"), ("overlap_s", "overlap s"),
+                       ("overlap_precision", "overlap P"), ("overlap_recall", "overlap R")]
 COLUMNS = {
     "diarization": DIARIZATION_COLUMNS,
     "av": DIARIZATION_COLUMNS[:4] + [("speaking_precision", "speaking P"), ("speaking_recall", "speaking R"),
@@ -123,7 +124,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--clips", type=Path, default=CLIPS, help="the dev set's clips folder")
     parser.add_argument("--only", nargs="+", help="clip names (default: every clip in --clips)")
-    parser.add_argument("--backend", default="vad_embed", help="diarization backend (diarization.backend)")
+    parser.add_argument("--backend", default="segment_embed", help="diarization backend (diarization.backend)")
     parser.add_argument("--config", nargs="+", default=[], metavar="KEY=VALUE",
                         help="config overrides passed to Snakemake, dotted keys: tracking.engine=yunet")
     parser.add_argument("--work", type=Path, help="work folder (default results/benchmarks/quality/<label>)")

@@ -28,7 +28,8 @@ def annotation(segments, name="clip"):
 
 def diarization_scores(truth_segments, found_segments, duration):
     """{"der@<collar>", "miss", "false_alarm", "confusion" (shares of the true speech, collar 0.25), "jer",
-    "true_speakers", "found_speakers", "count_error", "mapping" {found: true}}."""
+    "true_speakers", "found_speakers", "count_error", "mapping" {found: true}, overlapped speech found
+    (:func:`overlap_scores`)}."""
     from pyannote.core import Segment, Timeline  # noqa: PLC0415
     from pyannote.metrics.diarization import DiarizationErrorRate, JaccardErrorRate  # noqa: PLC0415
 
@@ -46,9 +47,29 @@ def diarization_scores(truth_segments, found_segments, duration):
                 out[name] = round(detail[key] / total, 4)
             out["mapping"] = dict(sorted(metric.optimal_mapping(reference, hypothesis).items()))
     out["jer"] = round(JaccardErrorRate(collar=0.0, skip_overlap=False)(reference, hypothesis, uem=uem), 4)
+    out.update(overlap_scores(reference, hypothesis, uem))
     true, found = sorted(reference.labels()), sorted(hypothesis.labels())
     out.update(true_speakers=len(true), found_speakers=len(found), count_error=len(found) - len(true))
     return out
+
+
+def overlap_scores(reference, hypothesis, uem):
+    """Overlapped speech found: precision and recall (pyannote.metrics' detection metrics, no collar) of the
+    stretches where two or more speakers talk, in the hypothesis against the reference; None when there is none."""
+    from pyannote.core import Annotation  # noqa: PLC0415
+    from pyannote.metrics.detection import DetectionPrecision, DetectionRecall  # noqa: PLC0415
+
+    def overlapped(annotation):
+        out = Annotation(uri=annotation.uri)
+        for segment in annotation.get_overlap().support():
+            out[segment] = "overlap"
+        return out
+
+    truth, found = overlapped(reference), overlapped(hypothesis)
+    true_s, found_s = truth.get_timeline().duration(), found.get_timeline().duration()
+    return {"overlap_s": round(true_s, 3), "found_overlap_s": round(found_s, 3),
+            "overlap_precision": round(DetectionPrecision()(truth, found, uem=uem), 4) if found_s else None,
+            "overlap_recall": round(DetectionRecall()(truth, found, uem=uem), 4) if true_s else None}
 
 
 # --------------------------------------------------------------------------- faces

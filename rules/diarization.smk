@@ -1,6 +1,6 @@
 # Step 4: speaker diarization of each normalised video -> diarization.json + diarization.rttm.
 # Two backends, each in its own env, both writing the same files; diarization.backend picks the env
-# (the pyannote env, ~6 GB, is only built when selected).
+# (segment_embed, the default: envs/diarization.yaml; the pyannote env, ~6 GB, is only built when selected).
 VIDEO_OUTPUTS += [
     "results/{project}/{video}/diarization.json",
     "results/{project}/{video}/diarization.rttm",
@@ -10,10 +10,10 @@ DIARIZATION = config["diarization"]
 DIARIZATION_ENV = (
     "diarization_pyannote" if DIARIZATION["backend"] == "pyannote" else "diarization"
 )
-# What a job of each backend asks for: vad_embed runs on the CPU (measured peak RSS: 430 MB for the demo,
-# 769 MB for 60 min of speech); pyannote uses CUDA when given a GPU.
+# What a job of each backend asks for; both use CUDA when given a GPU. segment_embed: measured peak RSS in
+# benchmarks/README.md (diarization_speed.py).
 DIARIZATION_RESOURCES = {
-    "vad_embed": {"mem_mb": 1536, "runtime": 120, "gpu": 0},
+    "segment_embed": {"mem_mb": 2048, "runtime": 120, "gpu": DIARIZATION["gpu"]},
     "pyannote": {"mem_mb": 8192, "runtime": 240, "gpu": DIARIZATION["gpu"]},
 }[DIARIZATION["backend"]]
 

@@ -7,10 +7,9 @@ from vidflow.job import run_job
 
 def diarization(job):
     os.environ["PYANNOTE_METRICS_ENABLED"] = "0"
-    # BLAS threads are fixed before numpy loads: vad_embed is fastest on one core (more threads thrash)
-    blas = "1" if job.settings["backend"] == "vad_embed" else str(max(1, job.threads))
+    # BLAS and OpenMP threads are fixed before numpy and torch load: the cores the rule was given
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[var] = blas
+        os.environ[var] = str(max(1, job.threads))
     from steps.diarization import diarization_settings, diarize_video  # noqa: PLC0415 - numpy after BLAS threads
 
     settings = diarization_settings(job.settings)

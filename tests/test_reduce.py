@@ -76,7 +76,7 @@ def tracking_fixture():
 
 
 def diarization_fixture():
-    return {"duration": 0.16, "backend": "vad_embed", "speakers": ["SPEAKER_00", "SPEAKER_01"], "segments": [
+    return {"duration": 0.16, "backend": "segment_embed", "speakers": ["SPEAKER_00", "SPEAKER_01"], "segments": [
         {"start": 0.0, "end": 0.05, "speaker": "SPEAKER_00"}, {"start": 0.04, "end": 0.12, "speaker": "SPEAKER_01"}]}
 
 

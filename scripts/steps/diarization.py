@@ -2,14 +2,15 @@
 
 numpy and the standard library only, so the driver venv (tests) can import it; the
 backends live in ``steps.diarization_<backend>`` and are imported only when they run,
-in their own environment (``vad_embed``: envs/diarization.yaml, ``pyannote``:
+in their own environment (``segment_embed``: envs/diarization.yaml, ``pyannote``:
 envs/diarization_pyannote.yaml). Each backend reads the ``diarization`` config section as its own settings
-(:class:`VadEmbedSettings`, :class:`PyannoteSettings`; keys and defaults: config/schema.yaml).
+(:class:`SegmentEmbedSettings`, :class:`PyannoteSettings`; keys and defaults: config/schema.yaml).
 
 Outputs (design.md section 4): ``diarization.json`` =
 ``{"duration", "backend", "speakers", "segments": [{"start", "end", "speaker"}], "model",
 "device", "parameters"}`` and the same segments as RTTM. Speakers are ``SPEAKER_00``,
-``SPEAKER_01``... in order of first appearance; times are seconds rounded to milliseconds.
+``SPEAKER_01``... in order of first appearance; times are seconds rounded to milliseconds. Segments of different
+speakers may overlap (two people talking at once); a speaker's own segments never do.
 """
 
 import importlib
@@ -39,25 +40,24 @@ def _as_floats(settings):
 
 
 @dataclass(frozen=True)
-class VadEmbedSettings:
-    """The ``diarization`` section as the ``vad_embed`` backend reads it (steps.diarization_vad_embed)."""
+class SegmentEmbedSettings:
+    """The ``diarization`` section as the ``segment_embed`` backend reads it (steps.diarization_segment_embed)."""
 
-    backend: ClassVar[str] = "vad_embed"
+    backend: ClassVar[str] = "segment_embed"
     num_speakers: int  # 0: estimate the count between min_speakers and max_speakers
     min_speakers: int
     max_speakers: int
-    vad_threshold: float  # Silero speech probability that starts speech
-    min_speech: float  # seconds: shorter speech is dropped
-    min_silence: float  # seconds: shorter pauses do not end a speech region
-    embed_rate: float  # speaker embeddings per second of speech
-    merge_similarity: float  # estimated speakers whose voices are this alike (cosine) are one
+    step: float  # seconds between the 10 s segmentation windows
+    threshold: float  # euclidean distance of unit CAM++ embeddings at which the clustering stops merging
+    min_cluster_size: int  # embeddings a cluster needs to stand as a speaker (smaller ones join the nearest)
+    min_silence: float  # seconds: a speaker's shorter pauses do not end its turn
 
     def __post_init__(self):
         _as_floats(self)
 
     @property
     def merge_gap(self):
-        """Turns of one speaker this close (s) are one turn: pauses shorter than min_silence split no turn."""
+        """Turns of one speaker this close (s) are one turn."""
         return self.min_silence
 
 
@@ -74,7 +74,7 @@ class PyannoteSettings:
     merge_gap: ClassVar[float] = 0.0  # pyannote's turns are published as they come
 
 
-BACKENDS = {"vad_embed": VadEmbedSettings, "pyannote": PyannoteSettings}
+BACKENDS = {"segment_embed": SegmentEmbedSettings, "pyannote": PyannoteSettings}
 
 
 # --------------------------------------------------------------------------- audio
@@ -99,47 +99,6 @@ def read_audio(video, sample_rate=SAMPLE_RATE):
     log.info("decoded %.2f s of audio (%d samples at %d Hz) from %s", len(samples) / sample_rate, len(samples),
              sample_rate, video)
     return samples, duration
-
-
-# --------------------------------------------------------------------------- speech regions
-
-
-def speech_regions(probs, frame_s, threshold=0.5, neg_threshold=None, min_speech=0.25, min_silence=0.1,
-                   pad=0.03, duration=None):
-    """Speech regions ``[(start, end)]`` in seconds from per-frame speech probabilities.
-
-    Hysteresis as in Silero's ``get_speech_timestamps``: speech starts at a frame >= ``threshold``
-    and ends once frames stay below ``neg_threshold`` (default ``threshold - 0.15``) for
-    ``min_silence`` seconds; shorter silences are bridged. Regions shorter than ``min_speech``
-    are dropped, the rest padded by ``pad`` on each side (never past a neighbour or the audio).
-    """
-    probs = np.asarray(probs, dtype=np.float64)
-    if neg_threshold is None:
-        neg_threshold = max(threshold - 0.15, 0.01)
-    total = len(probs) * frame_s if duration is None else duration
-    regions, start, silent_since = [], None, None
-    for i, p in enumerate(probs):
-        if start is None:
-            if p >= threshold:
-                start, silent_since = i, None
-            continue
-        if p >= threshold:
-            silent_since = None
-        elif p < neg_threshold:
-            if silent_since is None:
-                silent_since = i
-            if (i + 1 - silent_since) * frame_s >= min_silence:
-                regions.append((start, silent_since))
-                start, silent_since = None, None
-    if start is not None:
-        regions.append((start, silent_since if silent_since is not None else len(probs)))
-    out = [(a * frame_s, min(b * frame_s, total)) for a, b in regions if (b - a) * frame_s >= min_speech]
-    padded = []
-    for k, (a, b) in enumerate(out):
-        lo = max(a - pad, 0.0, padded[-1][1] if padded else 0.0)
-        hi = min(b + pad, total, out[k + 1][0] if k + 1 < len(out) else total)
-        padded.append((lo, hi))
-    return padded
 
 
 # --------------------------------------------------------------------------- segments
@@ -228,7 +187,7 @@ def load_backend(name):
     return importlib.import_module(f"steps.diarization_{name}")
 
 
-def diarize_video(video: str, json_path: str, rttm_path: str, settings: VadEmbedSettings | PyannoteSettings,
+def diarize_video(video: str, json_path: str, rttm_path: str, settings: SegmentEmbedSettings | PyannoteSettings,
                   threads: int = 1, gpus: int = 0, uri: str | None = None) -> dict:
     """Diarize ``video`` and write ``diarization.json`` + ``.rttm``; returns the JSON record.
 

