@@ -24,10 +24,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import common  # noqa: E402, I001 - first: it puts scripts/ and tools/ on the path
 from media_speech import layout_turns, make_speech, write_wav  # noqa: E402
 from quality_scores import diarization_scores  # noqa: E402
-
-import common  # noqa: E402
 from vidflow.job import job_command  # noqa: E402  (common puts scripts/ on the path)
 
 ROOT = common.ROOT
@@ -106,7 +105,8 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         section = common.read_config()["diarization"]
-        runs = [("vad_embed", "diarization", m, {**section, "backend": "vad_embed"}, 1) for m in args.minutes]
+        runs = [("segment_embed", "diarization", m, {**section, "backend": "segment_embed"}, section["threads"])
+                for m in args.minutes]
         pyannote_python = VENVS / "diarization_pyannote" / "bin" / "python"
         if not args.no_pyannote and pyannote_python.exists():
             code = ("import sys; sys.path.insert(0, sys.argv[1]);"

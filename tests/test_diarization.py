@@ -21,8 +21,15 @@ from media_speech import layout_turns, make_silence, make_speech, mix_speech
 from conftest import ROOT, VENV_DIR, require_binaries, run_snakemake, schema_defaults
 from steps.diarization import finalize_segments, merge_segments, read_rttm, rename_speakers, to_rttm
 from steps.diarization_models import FILES
-from steps.diarization_segment_embed import (activity_segments, assign_local_speakers, cluster_embeddings,
-                                             embedding_masks, powerset_to_local, reconstruct, window_starts)
+from steps.diarization_segment_embed import (
+    activity_segments,
+    assign_local_speakers,
+    cluster_embeddings,
+    embedding_masks,
+    powerset_to_local,
+    reconstruct,
+    window_starts,
+)
 from vidflow.job import job_command
 
 VOICES = ("en-us+m3", "en+f3")

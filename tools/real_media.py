@@ -67,8 +67,8 @@ CONVERSATIONS = {
     "conv2_phone": ("pyannote.audio", "pyannote/audio/sample/sample.wav", "pyannote/audio/sample/sample.rttm",
                     "sample", "a real telephone call of two women (pyannote.audio's sample)"),
     **{f"meet_{uri}": ("pyannote.audio-sdist", f"{AMI_DATA}/{'trñ00' if uri == 'trn00' else uri}.wav",
-                       f"{AMI_DATA}/debug.{subset}.rttm", uri, f"30 s of a real meeting (AMI ids; {uri} of pyannote's tests)")
-       for uri, subset in AMI.items()},
+                       f"{AMI_DATA}/debug.{subset}.rttm", uri,
+                       f"30 s of a real meeting (AMI ids; {uri} of pyannote's tests)") for uri, subset in AMI.items()},
 }
 
 # name: faces [(still, role, voice)], audible voices, seconds, seed, shots [(kind, seconds)], what it tests.

@@ -6,7 +6,8 @@ The method of pyannote.audio 3.1's ``SpeakerDiarization``, on two pretrained mod
 1. Local speakers: pyannote's **segmentation-3.0** (PyanNet, powerset: up to 3 speakers per 10 s window, 2 at once)
    over windows every ``step`` seconds -> per window and frame (17 ms), which of 3 local speakers speak.
 2. Embeddings: 3D-Speaker's **CAM++** (192-d) of each (window, local speaker) from the frames where that speaker
-   speaks alone (all its frames when that is too little), 80-bin Kaldi fbank (kaldi-native-fbank), mean removed.
+   speaks alone (all its frames when that is too little): the 80-bin Kaldi fbank of the whole audio (computed once,
+   kaldi-native-fbank) under those frames, mean removed.
 3. Clustering across windows: agglomerative (average linkage, cosine) of the embeddings with enough clean speech, cut at
    ``threshold`` (or at ``num_speakers``, within min/max), small clusters joined to the nearest large one; then
    every local speaker of a window goes to its own cluster (Hungarian assignment on cosine similarity).
@@ -29,7 +30,8 @@ from vidflow import interrupt
 
 log = logging.getLogger("diarization.segment_embed")
 
-FBANK_SHIFT = 0.010  # s between fbank frames (Kaldi: 25 ms windows every 10 ms)
+FBANK_SHIFT = 0.010  # s between fbank frames (Kaldi: 25 ms windows every 10 ms) ...
+FBANK_CENTRE = 0.0125  # ... and the centre of frame 0
 # Fixed parts of the method (not settings), recorded with the settings in diarization.json's "parameters":
 FIXED = {
     "window": 10.0,  # s, segmentation-3.0's training duration
@@ -96,18 +98,9 @@ def embedding_masks(local, min_frames):
     return masks.astype(bool), clean_frames
 
 
-def masked_samples(samples, start, mask, frame_step, frame_duration, sample_rate):
-    """The samples of the window at ``start`` under the frames of ``mask`` (contiguous runs, concatenated)."""
-    keep = np.zeros(int(round(FIXED["window"] * sample_rate)), dtype=bool)
-    for frame in np.flatnonzero(mask):
-        lo = int(round(frame * frame_step * sample_rate))
-        keep[lo:lo + int(round(frame_duration * sample_rate))] = True
-    piece = samples[start:start + keep.size]
-    return piece[keep[:piece.size]]
-
-
 def fbank(samples, sample_rate):
-    """80-bin Kaldi log-mel filterbank (25 ms / 10 ms, no dither), mean over time removed: CAM++'s input."""
+    """80-bin Kaldi log-mel filterbank of the whole audio (25 ms windows every 10 ms, no dither): CAM++'s input
+    before its mean is removed. Frame ``i`` covers ``[i, i + 2.5) * 10 ms``."""
     import kaldi_native_fbank as knf  # noqa: PLC0415 - the diarization env only
 
     options = knf.FbankOptions()
@@ -115,10 +108,23 @@ def fbank(samples, sample_rate):
     options.frame_opts.samp_freq = sample_rate
     options.mel_opts.num_bins = 80
     extractor = knf.OnlineFbank(options)
-    extractor.accept_waveform(sample_rate, (samples * 32768.0).tolist())
+    extractor.accept_waveform(sample_rate, samples * 32768.0)
     extractor.input_finished()
-    feats = np.array([extractor.get_frame(i) for i in range(extractor.num_frames_ready)], dtype=np.float32)
-    return feats - feats.mean(axis=0, keepdims=True) if len(feats) else feats.reshape(0, 80)
+    frames = extractor.num_frames_ready
+    return np.stack([extractor.get_frame(i) for i in range(frames)]).astype(np.float32) if frames \
+        else np.zeros((0, 80), np.float32)
+
+
+def masked_features(features, start_s, mask, frame_step, frame_duration):
+    """The fbank frames whose centres lie in the segmentation frames of ``mask`` (the window starting at ``start_s``
+    s), their mean over time removed. Segmentation frame ``k`` stands for the ``frame_step`` around its centre."""
+    centres = np.arange(len(features)) * FBANK_SHIFT + FBANK_CENTRE - start_s
+    first = np.searchsorted(centres, 0.0)
+    last = np.searchsorted(centres, FIXED["window"])
+    local = centres[first:last]
+    frame = np.clip(np.floor((local - (frame_duration - frame_step) / 2) / frame_step).astype(int), 0, len(mask) - 1)
+    chosen = features[first:last][mask[frame]]
+    return chosen - chosen.mean(axis=0, keepdims=True) if len(chosen) else chosen
 
 
 def embed_features(features, models):
@@ -295,8 +301,9 @@ def diarize(samples, sample_rate, settings, threads=1, gpus=0):
     min_frames = int(np.ceil(FIXED["min_embed_seconds"] / models.frame_step))
     masks, clean_frames = embedding_masks(local, min_frames)
     index = np.argwhere(masks.any(axis=1))  # (window, local speaker) with speech
-    features = [fbank(masked_samples(samples, starts[w], masks[w, :, k], models.frame_step, models.frame_duration,
-                                     sample_rate), sample_rate) for w, k in index]
+    whole = fbank(samples, sample_rate)
+    features = [masked_features(whole, starts[w] / sample_rate, masks[w, :, k], models.frame_step,
+                                models.frame_duration) for w, k in index]
     embeddings = embed_features(features, models) if len(index) else np.zeros((0, models.embedding_size))
     embedded = time.monotonic()
 
