@@ -95,15 +95,17 @@ class Models:
     frame_duration: float  # s a segmentation frame spans
     device: str
     device_name: str
+    workers: int  # threads that run the models at once, one torch thread each (CPU); 1 on CUDA
     embedding_size: int = EMBEDDING_SIZE
 
 
 def load_models(threads=1, gpus=0):
-    """Both models, on CUDA when the rule was given a GPU and one is visible (else the CPU, ``threads`` threads)."""
+    """Both models, on CUDA when the rule was given a GPU and one is visible, else on the CPU in ``threads``
+    workers of one torch thread each."""
     import torch  # noqa: PLC0415 - the diarization env only
 
-    torch.set_num_threads(max(1, threads))
     device, why = choose_device(gpus, "diarization.gpu", lambda: cuda_status(torch))
+    torch.set_num_threads(1 if device == "cpu" else max(1, threads))
     log.info("device: %s (%s)", device, why)
     folder = package_folder()
     segmentation_file = checked_file(folder, FILES["segmentation"])
@@ -118,4 +120,5 @@ def load_models(threads=1, gpus=0):
     name = "cpu" if device == "cpu" else f"cuda ({torch.cuda.get_device_name(0)})"
     return Models(segmentation=segmentation.to(device).eval(), embedding=embedding.to(device).eval(),
                   powerset=powerset.numpy(), frame_step=config["frame_step"],
-                  frame_duration=config["frame_duration"], device=device, device_name=name)
+                  frame_duration=config["frame_duration"], device=device, device_name=name,
+                  workers=max(1, threads) if device == "cpu" else 1)
