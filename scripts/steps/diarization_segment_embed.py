@@ -72,8 +72,7 @@ def segment_windows(samples, models, starts, window):
     """Local speaker activity per window: ``(len(starts), frames, 3)`` of 0/1 (float32)."""
     import torch  # noqa: PLC0415 - the env's torch, after the thread settings
 
-    padded = np.zeros(max(window, samples.size), dtype=np.float32)
-    padded[:samples.size] = samples
+    padded = samples if samples.size >= window else np.pad(samples, (0, window - samples.size))  # no copy if long
     batch = FIXED["window_batch"]
 
     def segment(first):
@@ -141,29 +140,32 @@ def masked_features(features, start_s, mask, frame_step, frame_duration):
     return chosen - chosen.mean(axis=0, keepdims=True) if len(chosen) else chosen
 
 
-def embed_features(features, models):
-    """CAM++ embeddings (L2-normalised) of fbank matrices: one at a time on the CPU (batches are slower there), in
+def embed_features(feature, count, models):
+    """CAM++ embeddings (L2-normalised) of ``count`` fbank matrices, each made by ``feature(i)`` only when it is
+    embedded (memory stays flat in the recording's length): one at a time on the CPU (batches are slower there), in
     batches of equal length on CUDA (cut to multiples of ``bucket_frames``)."""
     import torch  # noqa: PLC0415
 
+    lengths = None
+    groups = [[i] for i in range(count)]
     if models.device == "cuda":
         bucket, batch = FIXED["bucket_frames"], FIXED["cuda_batch"]
-        lengths = [max(bucket, len(f) // bucket * bucket) for f in features]
-        order = sorted(range(len(features)), key=lambda i: (lengths[i], i))
+        lengths = [max(bucket, len(feature(i)) // bucket * bucket) for i in range(count)]
+        order = sorted(range(count), key=lambda i: (lengths[i], i))
         groups, i = [], 0
         while i < len(order):
             groups.append([j for j in order[i:i + batch] if lengths[j] == lengths[order[i]]])
             i += len(groups[-1])
-    else:
-        lengths, groups = [max(1, len(f)) for f in features], [[j] for j in range(len(features))]
 
     def embed(group):
         with torch.inference_mode():
             interrupt.check()
-            x = np.stack([_fit(features[j], lengths[group[0]]) for j in group])
+            matrices = [feature(j) for j in group]
+            length = lengths[group[0]] if lengths else max(1, len(matrices[0]))
+            x = np.stack([_fit(m, length) for m in matrices])
             return models.embedding(torch.from_numpy(x).to(models.device)).float().cpu().numpy()
 
-    out = np.zeros((len(features), models.embedding_size), dtype=np.float32)
+    out = np.zeros((count, models.embedding_size), dtype=np.float32)
     for group, vectors in zip(groups, in_parallel(embed, groups, models.workers)):
         out[group] = vectors
     return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-9)
@@ -324,9 +326,12 @@ def diarize(samples, sample_rate, settings, threads=1, gpus=0):
     masks, clean_frames = embedding_masks(local, min_frames)
     index = np.argwhere(masks.any(axis=1))  # (window, local speaker) with speech
     whole = fbank(samples, sample_rate)
-    features = [masked_features(whole, starts[w] / sample_rate, masks[w, :, k], models.frame_step,
-                                models.frame_duration) for w, k in index]
-    embeddings = embed_features(features, models) if len(index) else np.zeros((0, models.embedding_size))
+
+    def feature(i):
+        w, k = index[i]
+        return masked_features(whole, starts[w] / sample_rate, masks[w, :, k], models.frame_step, models.frame_duration)
+
+    embeddings = embed_features(feature, len(index), models)
     embedded = time.monotonic()
 
     trusted = clean_frames[index[:, 0], index[:, 1]] * models.frame_step >= FIXED["min_cluster_seconds"] \
