@@ -27,6 +27,7 @@ from steps.diarization_segment_embed import (
     cluster_embeddings,
     embedding_masks,
     powerset_to_local,
+    quiet_frames,
     reconstruct,
     window_starts,
 )
@@ -198,6 +199,14 @@ def test_reconstruction_keeps_two_speakers_where_the_segmentation_hears_two():
     assert np.flatnonzero(active[:, 1]).tolist() == [4, 5, 6, 7, 8, 9, 10, 11]
     segments = activity_segments(active, frame_step=0.1, frame_duration=0.1, min_off=0.0)
     assert [(round(a, 3), round(b, 3), k) for a, b, k in segments] == [(0.0, 0.6, 0), (0.4, 1.2, 1)]
+
+
+def test_digital_silence_is_no_speech():
+    rate = 1000
+    samples = np.zeros(2 * rate, dtype=np.float32)
+    samples[500:1500] = 0.01 * np.sin(np.arange(1000))  # -43 dB between 0.5 and 1.5 s
+    quiet = quiet_frames(samples, rate, frame_step=0.1, frame_duration=0.1, n_frames=20, floor_db=-70)
+    assert np.flatnonzero(~quiet).tolist() == list(range(5, 15))
 
 
 def test_a_speakers_short_pauses_are_bridged():

@@ -12,7 +12,8 @@ The method of pyannote.audio 3.1's ``SpeakerDiarization``, on two pretrained mod
    ``threshold`` (or at ``num_speakers``, within min/max), small clusters joined to the nearest large one; then
    every local speaker of a window goes to its own cluster (Hungarian assignment on cosine similarity).
 4. Reconstruction: per frame, the number of speakers the segmentation counts (averaged over the windows that cover
-   it) and the clusters most active there -> segments, **overlapping speech kept** (two speakers at once).
+   it) and the clusters most active there -> segments, **overlapping speech kept** (two speakers at once); no
+   speech where the audio is digitally silent.
 
 ``model_info``, ``parameters`` and ``diarize`` are the backend interface of ``steps.diarization``.
 """
@@ -36,6 +37,8 @@ FBANK_CENTRE = 0.0125  # ... and the centre of frame 0
 # Fixed parts of the method (not settings), recorded with the settings in diarization.json's "parameters":
 FIXED = {
     "window": 10.0,  # s, segmentation-3.0's training duration
+    "silence_db": -70.0,  # frames this quiet (RMS, dB full scale) are no speech: digital silence, which the
+    # segmentation can take for the start of the next turn (0.38 s before an espeak voice after exact zeros)
     "min_embed_seconds": 0.4,  # clean speech a local speaker needs for its embedding (else all its speech)
     "min_cluster_seconds": 1.0,  # clean speech an embedding needs to take part in the clustering
     "bucket_frames": 25,  # CUDA: fbank lengths are cut down to multiples of this to batch embeddings (0.25 s)
@@ -290,6 +293,15 @@ def reconstruct(local, assigned, starts_s, frame_step, n_frames_total, num_clust
     return out
 
 
+def quiet_frames(samples, sample_rate, frame_step, frame_duration, n_frames, floor_db):
+    """Which global frames (``frame_duration`` long, every ``frame_step``) are quieter than ``floor_db`` (RMS)."""
+    energy = np.concatenate([[0.0], np.cumsum(samples.astype(np.float64) ** 2)])
+    first = np.minimum(np.rint(np.arange(n_frames) * frame_step * sample_rate).astype(int), samples.size)
+    last = np.minimum(first + int(round(frame_duration * sample_rate)), samples.size)
+    mean = (energy[last] - energy[first]) / np.maximum(last - first, 1)
+    return mean < 10 ** (floor_db / 10)
+
+
 def activity_segments(active, frame_step, frame_duration, min_off):
     """``(start, end, cluster)`` segments in seconds from per-frame activity; a speaker's gaps under ``min_off``
     seconds are bridged. A frame stands for the span around its centre (one frame step wide)."""
@@ -348,6 +360,8 @@ def diarize(samples, sample_rate, settings, threads=1, gpus=0):
     n_total = int(np.ceil(samples.size / sample_rate / models.frame_step)) + 1
     active = reconstruct(local, assigned, [s / sample_rate for s in starts], models.frame_step, n_total,
                          num_clusters)
+    active[quiet_frames(samples, sample_rate, models.frame_step, models.frame_duration, n_total,
+                        FIXED["silence_db"])] = False
     segments = activity_segments(active, models.frame_step, models.frame_duration, settings.min_silence)
     log.info("%d windows segmented in %.1f s, %d local speakers embedded in %.1f s, %d speakers (%s)",
              len(starts), segmented - started, len(index), embedded - segmented, num_clusters, models.device_name)
