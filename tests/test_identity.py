@@ -302,3 +302,24 @@ def test_a_broken_identity_json_is_one_line_naming_it(tmp_path):
 
 if __name__ == "__main__":
     sys.exit(pytest.main([__file__, "-x", "-q"]))
+
+
+def test_persons_count_the_words_of_their_voices_in_the_transcripts():
+    from steps.identity_persons import add_word_counts, count_words
+    from steps.identity_report import persons_rows
+
+    transcripts = {"a": {"speakers": [{"speaker": "SPEAKER_00", "words": 12}, {"speaker": "SPEAKER_01", "words": 3}]},
+                   "b": {"speakers": [{"speaker": "SPEAKER_00", "words": 7}]}}
+    result = {"persons": [
+        {"person": "PERSON_01", "voices": [{"video": "a", "speaker": "SPEAKER_00"},
+                                           {"video": "b", "speaker": "SPEAKER_00"}]},
+        {"person": "PERSON_02", "voices": [{"video": "a", "speaker": "SPEAKER_02"}]},  # no word transcribed
+        {"person": "PERSON_03", "voices": []}]}  # a face only
+    add_word_counts(result, count_words(transcripts))
+    assert [(p["person"], p["words"], [v["words"] for v in p["voices"]]) for p in result["persons"]] == \
+        [("PERSON_01", 19, [12, 7]), ("PERSON_02", 0, [0]), ("PERSON_03", 0, [])]
+    shown = {"persons": [{**p, "name": None, "faces": [], "videos": [], "talk_seconds": 1.0, "screen_seconds": 0.0}
+                         for p in result["persons"]]}
+    assert [row["words"] for row in persons_rows(shown)] == [19, 0, 0]
+    del shown["persons"][0]["words"]  # transcribe off
+    assert persons_rows(shown)[0]["words"] == "-"
