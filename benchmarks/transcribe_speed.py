@@ -45,7 +45,9 @@ def make_clip(folder, minutes):
     """A video of ``minutes`` of the utterances in turn; returns (video, truth turns with text)."""
     import numpy as np
 
-    import media_factory as mf
+    from media_clips import make_video
+    from media_shots import Shot
+    from media_speech import write_wav
 
     pieces, truth, t, utterances, i = [], [], 0.0, librivox(), 0
     while t < minutes * 60:
@@ -56,8 +58,8 @@ def make_clip(folder, minutes):
         t += len(samples) / RATE + 1
         i += 1
     wav, video = folder / f"read_{minutes}.wav", folder / f"read_{minutes}.mp4"
-    mf._write_wav(wav, np.concatenate(pieces), RATE)
-    mf.make_video(video, [mf.Shot("blank", int(t * 25))], size=(160, 90), audio=wav)
+    write_wav(wav, np.concatenate(pieces), RATE)
+    make_video(video, [Shot("blank", int(t * 25))], size=(160, 90), audio=wav)
     diarization = {"duration": t, "backend": "truth", "speakers": ["SPEAKER_00"],
                    "segments": [{k: s[k] for k in ("start", "end", "speaker")} for s in truth]}
     (folder / f"diarization_{minutes}.json").write_text(json.dumps(diarization))

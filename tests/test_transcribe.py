@@ -211,6 +211,15 @@ def test_model_setting_names_a_packaged_model_or_a_folder(tmp_path):
         model_folder(str(tmp_path / "half"))
 
 
+def test_speech_goes_to_whisper_in_slices_of_bounded_span():
+    from steps.transcribe_whisper import batches
+
+    stretches = [(0.0, 10.0), (50.0, 90.0), (100.0, 120.0), (131.0, 500.0), (510.0, 520.0), (600.0, 611.0)]
+    assert batches(stretches, span=120) == [[(0.0, 10.0), (50.0, 90.0), (100.0, 120.0)], [(131.0, 500.0)],
+                                            [(510.0, 520.0), (600.0, 611.0)]]
+    assert batches([], span=120) == []
+
+
 def test_sound_labels_are_not_words_and_languages_average_over_windows():
     from steps.transcribe_whisper import average_language, compute_type_for, is_sound_label
 

@@ -32,6 +32,7 @@ NO_SPEECH, LOG_PROB, COMPRESSION = 0.6, -1.0, 2.4  # Whisper's reference thresho
 SILENCE_HALLUCINATION = 2.0  # s: words after a silence this long inside a window are checked as hallucinations
 TEMPERATURES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)  # fallback when a window fails the checks above
 DETECTION_WINDOWS = 3  # 30 s windows of speech whose language probabilities are averaged
+BATCH_SECONDS = 300  # the audio goes to Whisper in slices of at most this span (memory flat in the video's length)
 SOUND_LABEL = re.compile(r"^\W*$|^\s*[\[(*♪♫].*[\])*♪♫]\s*$")  # only punctuation, or one bracketed/starred label
 
 
@@ -99,20 +100,33 @@ def detect_language(recogniser, audio, stretches):
     return average_language([recogniser.detect_language(audio=w)[2] for w in windows])
 
 
+def batches(stretches, span=BATCH_SECONDS):
+    """The stretches in consecutive groups whose audio (first start to last end) spans at most ``span`` s (a longer
+    stretch alone), so that Whisper's features are computed for one slice at a time."""
+    groups = []
+    for stretch in stretches:
+        if groups and stretch[1] - groups[-1][0][0] <= span:
+            groups[-1].append(stretch)
+        else:
+            groups.append([stretch])
+    return groups
+
+
 def is_sound_label(text):
     """A segment that is only a sound label or punctuation (``[Music]``, ``(applause)``, ``♪ ♪``, ``...``)."""
     return bool(SOUND_LABEL.match(text.strip()))
 
 
-def segment_words(segments):
-    """The recogniser's segments as lists of plain words (sound-label segments dropped); and how many were."""
+def segment_words(segments, offset=0.0):
+    """The recogniser's segments as lists of plain words, times + ``offset`` s (sound-label segments dropped);
+    and how many were dropped."""
     pieces, labels = [], 0
     for segment in segments:
         if is_sound_label(segment.text):
             labels += 1
             continue
-        pieces.append([{"start": w.start, "end": w.end, "text": w.word, "probability": w.probability}
-                       for w in segment.words or ()])
+        pieces.append([{"start": offset + w.start, "end": offset + w.end, "text": w.word,
+                        "probability": w.probability} for w in segment.words or ()])
     return pieces, labels
 
 
@@ -152,7 +166,8 @@ def recognise(samples, stretches, settings, threads=1, gpus=0):
                          "no_speech_threshold": NO_SPEECH, "log_prob_threshold": LOG_PROB,
                          "compression_ratio_threshold": COMPRESSION,
                          "hallucination_silence_threshold": SILENCE_HALLUCINATION,
-                         "condition_on_previous_text": False, "vad": "silero (faster-whisper defaults)"}}
+                         "condition_on_previous_text": False, "vad": "silero (faster-whisper defaults)",
+                         "batch_seconds": BATCH_SECONDS}}
     if not heard:
         LOG.info("no speech to decode")
         return [], info
@@ -165,12 +180,18 @@ def recognise(samples, stretches, settings, threads=1, gpus=0):
     else:
         language, probability = detect_language(recogniser, audio, heard)
         LOG.info("language %s detected (probability %.2f)", language, probability)
-    segments, _ = recogniser.transcribe(
-        audio, language=language, beam_size=settings.beam_size, temperature=list(TEMPERATURES),
-        word_timestamps=True, vad_filter=False, clip_timestamps=[t for s in heard for t in s],
-        condition_on_previous_text=False, no_speech_threshold=NO_SPEECH, log_prob_threshold=LOG_PROB,
-        compression_ratio_threshold=COMPRESSION, hallucination_silence_threshold=SILENCE_HALLUCINATION)
-    pieces, labels = segment_words(segments)
+    pieces, labels = [], 0
+    for group in batches(heard):
+        first, last = int(round(group[0][0] * RATE)), int(round(group[-1][1] * RATE))
+        offset = first / RATE
+        segments, _ = recogniser.transcribe(
+            audio[first:last], language=language, beam_size=settings.beam_size, temperature=list(TEMPERATURES),
+            word_timestamps=True, vad_filter=False,
+            clip_timestamps=[round(t - offset, 3) for s in group for t in s], condition_on_previous_text=False,
+            no_speech_threshold=NO_SPEECH, log_prob_threshold=LOG_PROB, compression_ratio_threshold=COMPRESSION,
+            hallucination_silence_threshold=SILENCE_HALLUCINATION)
+        found, dropped = segment_words(segments, offset)
+        pieces, labels = pieces + found, labels + dropped
     if labels:
         LOG.info("%d segment(s) that were only a sound label ([Music], ...) dropped", labels)
     info.update(language=language,
