@@ -44,7 +44,6 @@ def librivox():
 def make_clip(folder, minutes):
     """A video of ``minutes`` of the utterances in turn; returns (video, truth turns with text)."""
     import numpy as np
-
     from media_clips import make_video
     from media_shots import Shot
     from media_speech import write_wav
