@@ -161,12 +161,12 @@ def test_demo_is_transcribed_by_default_with_speakers_faces_and_persons_words(wo
     transcript = load(work, "interview_one", "transcript.json")
     assert (transcript["engine"]["model"], transcript["language"]) == ("base", "en")
     words = [w for s in transcript["segments"] for w in s["words"]]
-    talker_track = load(work, "interview_one", "speakers.json")["speakers"]
-    tracks = {s["speaker"]: s["tracks"] for s in talker_track}
+    tracks = {s["speaker"]: s["tracks"] for s in load(work, "interview_one", "speakers.json")["speakers"]}
     for line in one["speech"]["segments"]:
-        said = [w for w in words if line["start"] - 0.3 <= w["start"] < line["end"] + 0.3]
+        said = [w for w in words if line["start"] - 0.2 <= (w["start"] + w["end"]) / 2 <= line["end"] + 0.2]
         assert said and {w["speaker"] for w in said} == {label[line["speaker"]]}, (line, said)
-        assert {w["track_id"] for w in said} == {(tracks[label[line["speaker"]]] or [None])[0]}
+        linked = tracks[label[line["speaker"]]]  # the talker's face until the cut, then none on screen
+        assert {w["track_id"] for w in said} <= {*linked, None} and (not linked or said[0]["track_id"] in linked)
     spoken = " ".join(w["word"].strip(",.").lower() for w in words)
     assert "welcome to the show" in spoken and "journey into space" in spoken
     lecture = " ".join(s["text"] for s in load(work, "Lecture-2", "transcript.json")["segments"])
