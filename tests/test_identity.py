@@ -263,7 +263,9 @@ def test_outputs_follow_their_schemas_and_rerun_byte_identical_with_any_threads(
     subprocess.run(rerun, check=True)
     assert (tmp_path / "identity.json").read_bytes() == (video / "identity.json").read_bytes()
     paths = [results / v / "identity.json" for v in json.loads((results / "persons.json").read_text())["videos"]]
-    subprocess.run(job_command(PYTHON, ROOT / "scripts" / "identity_persons.py", {"identity": paths},
+    transcripts = [path.with_name("transcript.json") for path in paths]  # transcribe is on: persons count words
+    subprocess.run(job_command(PYTHON, ROOT / "scripts" / "identity_persons.py",
+                               {"identity": paths, "transcripts": transcripts},
                                {"persons": tmp_path / "persons.json"}, schema_defaults("identity")), check=True)
     assert (tmp_path / "persons.json").read_bytes() == (results / "persons.json").read_bytes()
 
