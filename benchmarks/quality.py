@@ -17,6 +17,11 @@ results/benchmarks/quality/<backend>[_<config hash>]; reruns only redo what chan
                    real-video faces must get none), silent faces' false speaking share
   faces            face hit rate, id switches (track ids beyond one per scene), frames with more than one face
   cuts             cut precision/recall/F1 within +-2 frames (scenes.json)
+  transcript       language found (and its probability), WER (normalised: case, punctuation, numbers, accents),
+                   who-said-it on multi-speaker clips (share of words whose speaker maps, by the DER's optimal
+                   mapping, to the true speaker of that moment), words on the no-speech clips (music, silence),
+                   word times inside the audio and in order: benchmarks/transcript_scores.py, run in the
+                   transcribe env
 
 Prints one Markdown table per kind and writes quality.md and quality.json to the work folder.
 """
@@ -24,6 +29,7 @@ Prints one Markdown table per kind and writes quality.md and quality.json to the
 import argparse
 import hashlib
 import json
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -36,7 +42,8 @@ import common  # noqa: E402
 
 CLIPS = common.ROOT / "resources" / "real_media" / "clips"
 OUTPUTS = {"diarization": ("diarization.json",), "av": ("diarization.json", "faces.json", "speakers.json"),
-           "faces": ("scenes.json", "faces.json"), "cuts": ("scenes.json",)}
+           "faces": ("scenes.json", "faces.json"), "cuts": ("scenes.json",),
+           "transcript": ("diarization.json", "transcript.json")}
 DIARIZATION_COLUMNS = [("clip", "clip"), ("true_speakers", "speakers"), ("count_error", "count error"),
                        ("der@0.25", "DER c0.25"), ("der@0", "DER c0"), ("jer", "JER"), ("miss", "missed"),
                        ("false_alarm", "false alarm"), ("confusion", "confusion"), ("overlap_s", "overlap s"),
@@ -50,9 +57,13 @@ COLUMNS = {
               ("extra_face_frames", "frames with 2+ faces")],
     "cuts": [("clip", "clip"), ("truth_cuts", "true cuts"), ("found_cuts", "found cuts"),
              ("cut_precision", "precision"), ("cut_recall", "recall"), ("cut_f1", "F1 (+-2 frames)")],
+    "transcript": [("clip", "clip"), ("language_true", "language"), ("language_found", "found"),
+                   ("language_probability", "p"), ("ref_words", "words"), ("hyp_words", "found words"),
+                   ("wer", "WER"), ("who_said_it", "who-said-it"), ("der@0.25", "DER c0.25"),
+                   ("times_ok", "times ok")],
 }
 TITLES = {"diarization": "Diarization clips", "av": "AV clips (speaker to face)", "faces": "Real face clips",
-          "cuts": "Real cut clip"}
+          "cuts": "Real cut clip", "transcript": "Transcripts (real speech with its text; music and silence)"}
 
 
 def parse_overrides(pairs):
@@ -99,10 +110,26 @@ def score_clip(truth, results):
         faces = read("faces.json")
         row.update(scores.face_scores(faces["frames"], faces["frame_count"], read("scenes.json")["scenes"]))
         row["frames"] = faces["frame_count"]
+    if kind == "transcript":
+        mapping = {}
+        if truth["segments"]:
+            found = read("diarization.json")["segments"]
+            diarization = scores.diarization_scores(truth["segments"], found, truth["duration"])
+            row["der@0.25"], mapping = diarization["der@0.25"], diarization["mapping"]
+        row.update(transcript_scores(truth, read("transcript.json"), mapping))
     if kind == "cuts":
         found = [s["start_frame"] for s in read("scenes.json")["scenes"][1:]]
         row.update(scores.cut_scores(truth["cuts"], found), truth_cuts=truth["cuts"])
     return row
+
+
+def transcript_scores(truth, transcript, mapping):
+    """benchmarks/transcript_scores.py's scores, run in the transcribe env (jiwer, num2words)."""
+    job = json.dumps({"truth": truth, "transcript": transcript, "mapping": mapping})
+    proc = subprocess.run([str(common.VENV_DIR / "transcribe" / "bin" / "python"),
+                           str(Path(__file__).with_name("transcript_scores.py"))], input=job, capture_output=True,
+                          text=True, check=True)
+    return json.loads(proc.stdout)
 
 
 def cell(value):

@@ -1,15 +1,14 @@
-"""The transcribe step: real-time factor, peak memory (1 and 10 min of speech) and word error rate, per engine, CPU.
+"""The transcribe step: real-time factor, peak memory (1 and 10 min of speech) and word error rate, per model, CPU.
 
-    .venvs/workflow/bin/python benchmarks/transcribe_speed.py [--minutes 1,10] [--whisper-model DIR] [--threads 2]
+    .venvs/workflow/bin/python benchmarks/transcribe_speed.py [--minutes 1,10] [--models base,tiny.en] [--threads 2]
 
 Speech: the real LibriVox reader of pocketsphinx 5.1.1's test data (five utterances, 24.7 s, with their reference
 text; fetched once into resources/real_media/cache), 1 s of silence after each utterance, repeated to the length.
 The step runs as its rule runs it (scripts/transcribe.py in .venvs/transcribe, one job), with the utterances as
-its diarization. WER (jiwer, lower-cased, punctuation removed) is scored on the 1-minute clip.
+its diarization. WER: benchmarks/transcript_scores.py (normalised: case, punctuation, numbers).
 
-Engines: pocketsphinx (the model in its wheel) and whisper with ``--whisper-model`` (a pre-staged CTranslate2
-model folder); without it, whisper runs the tiny random-weights model of tools/tiny_whisper.py: its speed says
-what the pipeline around the model costs, its words are nonsense (WER not reported).
+Models: ``transcribe.model`` values: base and tiny.en (the pinned wheels) or a CTranslate2 model folder. The wall
+time includes everything the job does: start, model check and load, audio decoding, VAD, language detection.
 """
 
 import argparse
@@ -45,8 +44,9 @@ def librivox():
 def make_clip(folder, minutes):
     """A video of ``minutes`` of the utterances in turn; returns (video, truth turns with text)."""
     import numpy as np
-
-    import media_factory as mf
+    from media_clips import make_video
+    from media_shots import Shot
+    from media_speech import write_wav
 
     pieces, truth, t, utterances, i = [], [], 0.0, librivox(), 0
     while t < minutes * 60:
@@ -57,44 +57,41 @@ def make_clip(folder, minutes):
         t += len(samples) / RATE + 1
         i += 1
     wav, video = folder / f"read_{minutes}.wav", folder / f"read_{minutes}.mp4"
-    mf._write_wav(wav, np.concatenate(pieces), RATE)
-    mf.make_video(video, [mf.Shot("blank", int(t * 25))], size=(160, 90), audio=wav)
+    write_wav(wav, np.concatenate(pieces), RATE)
+    make_video(video, [Shot("blank", int(t * 25))], size=(160, 90), audio=wav)
     diarization = {"duration": t, "backend": "truth", "speakers": ["SPEAKER_00"],
                    "segments": [{k: s[k] for k in ("start", "end", "speaker")} for s in truth]}
     (folder / f"diarization_{minutes}.json").write_text(json.dumps(diarization))
     return video, truth, t
 
 
-def run(engine, video, minutes, folder, threads, whisper):
+def run(model, video, minutes, folder, threads):
     from conftest import schema_defaults
     from vidflow.job import job_command
 
     empty = folder / "faces.json"
     empty.write_text(json.dumps({"fps": 25, "frames": []}))
     (folder / "speakers.json").write_text(json.dumps({"speakers": []}))
-    out = {ext: folder / f"{engine}_{minutes}.{ext}" for ext in ("json", "vtt", "srt")}
-    settings = schema_defaults("transcribe", engine=engine, whisper={**schema_defaults("transcribe")["whisper"],
-                                                                        **whisper})
+    name = Path(model).name
+    out = {ext: folder / f"{name}_{minutes}.{ext}" for ext in ("json", "vtt", "srt")}
     inputs = {"video": video, "diarization": folder / f"diarization_{minutes}.json", "faces": empty,
               "speakers": folder / "speakers.json"}
-    command = job_command(PYTHON, ROOT / "scripts" / "transcribe.py", inputs, out, settings, threads=threads,
-                          log=folder / f"{engine}_{minutes}.log")
+    command = job_command(PYTHON, ROOT / "scripts" / "transcribe.py", inputs, out,
+                          schema_defaults("transcribe", model=model), threads=threads,
+                          log=folder / f"{name}_{minutes}.log")
     measured = common.run_measured(command, cwd=ROOT)
     if measured["returncode"] != 0:
-        raise SystemExit((folder / f"{engine}_{minutes}.log").read_text()[-2000:])
+        raise SystemExit((folder / f"{name}_{minutes}.log").read_text()[-2000:])
     return measured, json.loads(out["json"].read_text())
 
 
 def wer(truth, transcript):
-    words = [w for s in transcript["segments"] for w in s["words"]]
-    hypotheses = [" ".join(w["word"] for w in words if t["start"] - 0.2 <= w["start"] < t["end"] + 0.2)
-                  for t in truth]
-    code = ("import jiwer, json, sys; r, h = json.load(sys.stdin); t = jiwer.Compose([jiwer.ToLowerCase(), "
-            "jiwer.RemovePunctuation(), jiwer.RemoveMultipleSpaces(), jiwer.Strip(), "
-            "jiwer.ReduceToListOfListOfWords()]); "
-            "print(jiwer.wer(r, h, reference_transform=t, hypothesis_transform=t))")
-    out = subprocess.run([str(PYTHON), "-c", code], input=json.dumps([[t["text"] for t in truth], hypotheses]),
-                         capture_output=True, text=True, check=True)
+    """WER of the whole clip (benchmarks/transcript_scores.py in the transcribe env)."""
+    words = " ".join(w["word"] for s in transcript["segments"] for w in s["words"])
+    code = ("import json, sys; sys.path.insert(0, 'benchmarks'); from transcript_scores import word_error_rate; "
+            "r, h = json.load(sys.stdin); print(word_error_rate(r, h, 'en')[0])")
+    out = subprocess.run([str(PYTHON), "-c", code], input=json.dumps([" ".join(t["text"] for t in truth), words]),
+                         capture_output=True, text=True, check=True, cwd=ROOT)
     return float(out.stdout)
 
 
@@ -102,30 +99,22 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", default="1,10")
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--engines", default="pocketsphinx,whisper")
-    parser.add_argument("--whisper-model", help="a real CTranslate2 Whisper model folder (default: tiny random)")
+    parser.add_argument("--models", default="base,tiny.en", help="transcribe.model values, comma-separated")
     parser.add_argument("--out", type=Path, default=common.RESULTS / "transcribe_speed.json")
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT / "tests"))
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        model = args.whisper_model
-        if model is None:
-            model = folder / "tiny_whisper"
-            subprocess.run([str(PYTHON), str(ROOT / "tools" / "tiny_whisper.py"), str(model)], check=True,
-                           capture_output=True)
         for minutes in [float(m) for m in args.minutes.split(",")]:
             video, truth, seconds = make_clip(folder, minutes)
-            for engine in args.engines.split(","):
-                measured, transcript = run(engine, video, minutes, folder, args.threads,
-                                           {"model": str(model)} if engine == "whisper" else {})
-                real = engine == "pocketsphinx" or args.whisper_model
-                rows.append({"engine": engine, "model": transcript["engine"].get("model"), "minutes": minutes,
+            for model in args.models.split(","):
+                measured, transcript = run(model, video, minutes, folder, args.threads)
+                rows.append({"model": transcript["engine"].get("model"), "minutes": minutes,
                              "audio_s": round(seconds, 1), "wall_s": round(measured["wall_s"], 1),
                              "rtf": round(measured["wall_s"] / seconds, 3),
                              "peak_rss_mib": round(measured["peak_rss_mib"]), "words": transcript["word_count"],
-                             "wer": round(wer(truth, transcript), 3) if real else None})
+                             "wer": round(wer(truth, transcript), 3)})
                 print(json.dumps(rows[-1]), flush=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"threads": args.threads, "rows": rows}, indent=2) + "\n")

@@ -96,6 +96,16 @@ def project_identity(wildcards):
     )
 
 
+def project_transcripts(wildcards):
+    """Every video's transcript.json of one project (manifest order) when transcribe runs: words per person."""
+    if not config["transcribe"]["enabled"]:
+        return []
+    return [
+        path.replace("identity.json", "transcript.json")
+        for path in project_identity(wildcards)
+    ]
+
+
 def all_outputs(wildcards):
     """One summary per project; each waits only for its own checkpoint, so a bad archive stops nothing else."""
     downloads = ["results/downloads.tsv"] if config["sources"] else []

@@ -1,5 +1,6 @@
-# Optional step (transcribe.enabled): who said what, word by word -> transcript.json|.vtt|.srt. Words get their
-# diarization speaker and, through faces.json, the face track linked to it. Its env is built only when enabled.
+# Who said what, word by word (transcribe.enabled, on by default) -> transcript.json|.vtt|.srt: Whisper (base from
+# pinned wheels by default) on the diarized speech; words get their diarization speaker and, through faces.json,
+# the face track linked to it. The report, the exports and persons.json read it.
 TRANSCRIBE = config["transcribe"]
 if TRANSCRIBE["enabled"]:
     VIDEO_OUTPUTS += [
@@ -28,9 +29,9 @@ rule transcribe:
         env_file("transcribe")
     threads: TRANSCRIBE["threads"]
     resources:
-        # the audio (16 kHz int16 + float32 for whisper: 0.2 GB per hour) + the model: pocketsphinx ~0.1 GB,
-        # whisper small int8 ~0.6 GB, large-v3-turbo ~1.7 GB
-        mem_mb=lambda wildcards, attempt: 3072 * attempt,
+        # the audio (16 kHz int16 + float32: 0.2 GB per hour) + the model: base int8 peaks at ~0.5 GB on 10 min
+        # (benchmarks/README.md), small int8 ~0.9 GB, large-v3-turbo ~1.9 GB
+        mem_mb=lambda wildcards, attempt: 2048 * attempt,
         runtime=240,
         gpu=TRANSCRIBE["gpu"],
     params:

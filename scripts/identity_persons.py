@@ -7,7 +7,8 @@ from vidflow.job import run_job, settings_from
 
 def identity_persons(job):
     settings = settings_from(PersonsSettings, job.settings)
-    find_persons(job.input["identity"], job.output["persons"], settings, job.threads)
+    find_persons(job.input["identity"], job.output["persons"], settings, job.threads,
+                 job.input.get("transcripts") or None)
 
 
 if __name__ == "__main__":

@@ -264,7 +264,9 @@ def test_outputs_follow_their_schemas_and_rerun_byte_identical_with_any_threads(
     subprocess.run(rerun, check=True)
     assert (tmp_path / "identity.json").read_bytes() == (video / "identity.json").read_bytes()
     paths = [results / v / "identity.json" for v in json.loads((results / "persons.json").read_text())["videos"]]
-    subprocess.run(job_command(PYTHON, ROOT / "scripts" / "identity_persons.py", {"identity": paths},
+    transcripts = [path.with_name("transcript.json") for path in paths]  # transcribe is on: persons count words
+    subprocess.run(job_command(PYTHON, ROOT / "scripts" / "identity_persons.py",
+                               {"identity": paths, "transcripts": transcripts},
                                {"persons": tmp_path / "persons.json"}, schema_defaults("identity")), check=True)
     assert (tmp_path / "persons.json").read_bytes() == (results / "persons.json").read_bytes()
 
@@ -300,9 +302,6 @@ def test_a_broken_identity_json_is_one_line_naming_it(tmp_path):
     assert len(lines) == 1 and str(bad) in lines[0] and "not an identity.json" in lines[0], proc.stderr
     assert not (tmp_path / "persons.json").exists()
 
-
-if __name__ == "__main__":
-    sys.exit(pytest.main([__file__, "-x", "-q"]))
 
 
 # ---------------------------------------------------------------- voices from speech without overlap
@@ -343,3 +342,28 @@ def test_a_speaker_heard_only_over_others_gets_no_voice_embedding():
     reason = f"0.0 s of speech where nobody else speaks < {SETTINGS.min_voice_seconds} s"
     assert voices["SPEAKER_01"]["reason"] == reason
     assert voices["SPEAKER_00"]["embedding"] is not None and voices["SPEAKER_01"]["talk_seconds"] == 3.0
+
+
+def test_persons_count_the_words_of_their_voices_in_the_transcripts():
+    from steps.identity_persons import add_word_counts, count_words
+    from steps.identity_report import persons_rows
+
+    transcripts = {"a": {"speakers": [{"speaker": "SPEAKER_00", "words": 12}, {"speaker": "SPEAKER_01", "words": 3}]},
+                   "b": {"speakers": [{"speaker": "SPEAKER_00", "words": 7}]}}
+    result = {"persons": [
+        {"person": "PERSON_01", "voices": [{"video": "a", "speaker": "SPEAKER_00"},
+                                           {"video": "b", "speaker": "SPEAKER_00"}]},
+        {"person": "PERSON_02", "voices": [{"video": "a", "speaker": "SPEAKER_02"}]},  # no word transcribed
+        {"person": "PERSON_03", "voices": []}]}  # a face only
+    add_word_counts(result, count_words(transcripts))
+    assert [(p["person"], p["words"], [v["words"] for v in p["voices"]]) for p in result["persons"]] == \
+        [("PERSON_01", 19, [12, 7]), ("PERSON_02", 0, [0]), ("PERSON_03", 0, [])]
+    shown = {"persons": [{**p, "name": None, "faces": [], "videos": [], "talk_seconds": 1.0, "screen_seconds": 0.0}
+                         for p in result["persons"]]}
+    assert [row["words"] for row in persons_rows(shown)] == [19, 0, 0]
+    del shown["persons"][0]["words"]  # transcribe off
+    assert persons_rows(shown)[0]["words"] == "-"
+
+
+if __name__ == "__main__":
+    sys.exit(pytest.main([__file__, "-x", "-q"]))

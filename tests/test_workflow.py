@@ -151,6 +151,36 @@ def test_demo_persons_join_the_talker_face_and_voice_and_keep_faces_on_screen_to
     assert page.count("<h4>") == 2 and all(f">{person}</text>" in page for person in by_id)
 
 
+def test_demo_is_transcribed_by_default_with_speakers_faces_and_persons_words(workflow_run):
+    """Transcription is on by default: each demo line's words carry its voice, the talker's words his face; the
+    persons count the words; the report, the EAF and the review video show them."""
+    work, _ = workflow_run
+    one = TRUTH["interview one.mp4"]
+    diar = load(work, "interview_one", "diarization.json")
+    label = {want["speaker"]: got["speaker"] for got, want in zip(diar["segments"], one["speech"]["segments"])}
+    transcript = load(work, "interview_one", "transcript.json")
+    assert (transcript["engine"]["model"], transcript["language"]) == ("base", "en")
+    words = [w for s in transcript["segments"] for w in s["words"]]
+    tracks = {s["speaker"]: s["tracks"] for s in load(work, "interview_one", "speakers.json")["speakers"]}
+    for line in one["speech"]["segments"]:
+        said = [w for w in words if line["start"] - 0.2 <= (w["start"] + w["end"]) / 2 <= line["end"] + 0.2]
+        assert said and {w["speaker"] for w in said} == {label[line["speaker"]]}, (line, said)
+        linked = tracks[label[line["speaker"]]]  # the talker's face until the cut, then none on screen
+        assert {w["track_id"] for w in said} <= {*linked, None} and (not linked or said[0]["track_id"] in linked)
+    spoken = " ".join(w["word"].strip(",.").lower() for w in words)
+    assert "welcome to the show" in spoken and "journey into space" in spoken
+    lecture = " ".join(s["text"] for s in load(work, "Lecture-2", "transcript.json")["segments"])
+    assert "rockets" in lecture and "fuel" in lecture
+    persons = json.loads((work / "results" / "demo_interviews" / "persons.json").read_text())
+    counted = sum(p["words"] for p in persons["persons"])
+    total = sum(load(work, video, "transcript.json")["word_count"] for video in ("interview_one", "Lecture-2"))
+    assert 0 < counted <= total
+    report = work / "results" / "demo_interviews" / "interview_one" / "report"
+    assert "journey" in (report / "transcript.html").read_text()
+    eaf = (work / "results" / "demo_interviews" / "interview_one" / "export" / "interview_one.eaf").read_text()
+    assert "SPEAKER_00 words" in eaf and "Welcome" in eaf
+
+
 def test_archives_are_complete_and_verifiable(workflow_run):
     work, _ = workflow_run
     for video in ("interview_one", "Lecture-2", "Cafe_Talk_1"):
@@ -164,7 +194,8 @@ def test_archives_are_complete_and_verifiable(workflow_run):
              "metadata.json", "MANIFEST.sha256",  # and the research exports (on by default)
              f"{video}.eaf", f"{video}.TextGrid", f"{video}.vtt", f"{video}_faces.parquet", f"{video}_faces.csv",
              f"{video}_turns.parquet", f"{video}_turns.csv", f"{video}_review.mp4",
-             f"{video}_identity.json"])  # and the identity step's embeddings (on by default)
+             f"{video}_identity.json",  # and the identity step's embeddings (on by default)
+             f"{video}_transcript.json", f"{video}_transcript.vtt", f"{video}_transcript.srt"])  # and the transcript
         subprocess.run(["sha256sum", "--quiet", "-c", "MANIFEST.sha256"], cwd=folder, check=True)
         meta = json.loads((folder / "metadata.json").read_text())
         assert meta["project"] == project and meta["converted_sha256"] == receipt["sha256"]

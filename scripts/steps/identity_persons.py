@@ -15,7 +15,7 @@ import numpy as np
 
 from steps.identity import PersonsSettings, load_identity
 from steps.identity_cluster import cluster, distances, join_faces_and_voices
-from vidflow.io import write_json
+from vidflow.io import read_json, write_json
 
 log = logging.getLogger("identity")
 
@@ -172,9 +172,25 @@ def match_gallery(records: list, gallery: dict, settings: PersonsSettings) -> di
     return names
 
 
-def find_persons(identity_paths: list, out_path: str, settings: PersonsSettings, threads: int = 1) -> dict:
-    """Read each video's identity.json (``results/{project}/{video}/identity.json``, manifest order), write
-    persons.json."""
+def count_words(transcripts: dict) -> dict:
+    """``{(video, speaker): words}`` from each video's transcript.json document (``video -> document``)."""
+    return {(video, entry["speaker"]): entry["words"] for video, doc in transcripts.items()
+            for entry in doc.get("speakers", ())}
+
+
+def add_word_counts(result: dict, words: dict) -> dict:
+    """Each person's and each of its voices' word count (``words``: :func:`count_words`), in place."""
+    for person in result["persons"]:
+        for voice in person["voices"]:
+            voice["words"] = words.get((voice["video"], voice["speaker"]), 0)
+        person["words"] = sum(voice["words"] for voice in person["voices"])
+    return result
+
+
+def find_persons(identity_paths: list, out_path: str, settings: PersonsSettings, threads: int = 1,
+                 transcript_paths=None) -> dict:
+    """Read each video's identity.json (``results/{project}/{video}/identity.json``, manifest order), and its
+    transcript.json when given (word counts per person), write persons.json."""
     from pathlib import Path
 
     documents = {Path(path).parent.name: load_identity(path) for path in identity_paths}
@@ -184,6 +200,8 @@ def find_persons(identity_paths: list, out_path: str, settings: PersonsSettings,
 
         gallery = load_gallery(settings.gallery, threads)
     result = build_persons(documents, settings, gallery)
+    if transcript_paths:
+        add_word_counts(result, count_words({Path(p).parent.name: read_json(p) for p in transcript_paths}))
     log.info("%d videos -> %d persons (%d named); unassigned: %d face tracks, %d speakers", len(documents),
              len(result["persons"]), sum(p["name"] is not None for p in result["persons"]),
              len(result["unassigned"]["faces"]), len(result["unassigned"]["voices"]))

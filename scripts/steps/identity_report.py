@@ -26,11 +26,12 @@ def _duration(seconds: float) -> str:
 
 
 def persons_rows(persons: dict) -> list[dict]:
-    """One row per person for the persons table: colour, thumbnail (a data URI or None), id, name, talk and screen
-    time, videos and what joined them."""
+    """One row per person for the persons table: colour, thumbnail (a data URI or None), id, name, talk time, words
+    (``-`` without transcripts), screen time, videos and what joined them."""
     colours = person_colours(persons)
     return [{"person": p["person"], "name": p.get("name"), "colour": colours[p["person"]],
              "thumbnail": p.get("thumbnail"), "talk": _duration(p["talk_seconds"]),
+             "words": p["words"] if "words" in p else "-",
              "screen": _duration(p["screen_seconds"]), "videos": ", ".join(p["videos"]),
              "evidence": (f"{'face + voice' if p['faces'] and p['voices'] else 'face' if p['faces'] else 'voice'}: "
                           f"{len(p['faces'])} tracks, {len(p['voices'])} speakers")}

@@ -1,10 +1,10 @@
-"""Optional step: who said what, word by word -> transcript.json, transcript.vtt, transcript.srt.
+"""Step transcribe: who said what, word by word -> transcript.json, transcript.vtt, transcript.srt.
 
-The speech regions of ``diarization.json`` (merged across short gaps, padded) are transcribed by one engine
-(``steps.transcribe_engines``: pocketsphinx from its wheel, or faster-whisper from a pre-staged model folder);
-silence is never decoded. Each word gets its diarization speaker (longest overlap, nearest turn in a gap) and,
-where ``faces.json`` links that speaker to a face track on screen during the word, the track's id
-(``steps.transcript``). A video without audio gets an empty, valid transcript.
+The speech regions of ``diarization.json`` (merged across short gaps, padded) are transcribed by Whisper
+(``steps.transcribe_whisper``; the model: ``steps.transcribe_weights``); silence is never decoded. Each word gets
+its diarization speaker (longest overlap, nearest turn in a gap; in an overlap, the voice the recogniser follows)
+and, where ``faces.json`` links that speaker to a face track on screen during the word, the track's id
+(``steps.transcript``). A video without audio or without speech gets an empty, valid transcript.
 """
 
 import logging
@@ -15,12 +15,13 @@ from datetime import timedelta
 
 import numpy as np
 
-from steps.transcribe_engines import RATE, recognise
 from steps.transcript import build_segments, cues, inside, speaker_label, speech_stretches
 from vidflow.errors import UserError
 from vidflow.io import read_json, write_json, write_text
 from vidflow.jsonstream import read_document
 from vidflow.media import ffmpeg_reason, ffprobe, pcm_command, summarize
+
+RATE = 16000  # Whisper's sample rate
 
 LOG = logging.getLogger("transcribe")
 SCHEMA_VERSION = 1
@@ -30,11 +31,12 @@ SCHEMA_VERSION = 1
 class TranscribeSettings:
     """The ``transcribe`` config section (keys and defaults: config/schema.yaml)."""
 
-    engine: str  # pocketsphinx or whisper
+    model: str  # base, tiny.en or a CTranslate2 Whisper folder
     language: str  # auto or an ISO 639-1 code
+    compute_type: str  # auto (int8 on CPU, float16 on a GPU) or a CTranslate2 compute type
+    beam_size: int
     pad: float  # seconds around each speech region
     max_gap: float  # regions closer than this are one stretch
-    whisper: dict  # model, compute_type, beam_size
 
 
 def read_audio(video):
@@ -70,7 +72,8 @@ def transcribe_video(video, diarization, faces, speakers, out_json, out_vtt, out
     samples = read_audio(video)
     duration = len(samples) / RATE if samples is not None else 0.0
     stretches = speech_stretches(turns, duration, settings.pad, settings.max_gap)
-    engine = {"name": settings.engine, "device": "cpu", "language": None, "language_probability": None}
+    engine = {"name": "whisper", "model": settings.model, "device": None, "language": None,
+              "language_probability": None}
     pieces = []
     if samples is None:
         LOG.info("%s has no audio: the transcript is empty", video)
@@ -79,7 +82,9 @@ def transcribe_video(video, diarization, faces, speakers, out_json, out_vtt, out
     else:
         LOG.info("transcribing %d stretch(es) of speech, %.1f s of %.1f s", len(stretches),
                  sum(e - s for s, e in stretches), duration)
-        pieces, engine = recognise(settings.engine, samples, stretches, settings, threads, gpus)
+        from steps.transcribe_whisper import recognise
+
+        pieces, engine = recognise(samples, stretches, settings, threads, gpus)
     pieces = [inside(piece, stretches) for piece in pieces]
     linked, fps = linked_faces(faces)
     segments = build_segments(pieces, turns, linked, fps, order)
@@ -90,10 +95,10 @@ def transcribe_video(video, diarization, faces, speakers, out_json, out_vtt, out
         "schema_version": SCHEMA_VERSION,
         "duration": round(duration, 3),
         "engine": engine,
-        "settings": {"engine": settings.engine, "language": settings.language, "pad": settings.pad,
-                     "max_gap": settings.max_gap,
-                     **({"whisper": settings.whisper} if settings.engine == "whisper" else {})},
+        "settings": {"model": settings.model, "language": settings.language, "compute_type": settings.compute_type,
+                     "beam_size": settings.beam_size, "pad": settings.pad, "max_gap": settings.max_gap},
         "language": engine.get("language"),
+        "language_probability": engine.get("language_probability"),
         "speech": [{"start": s, "end": e} for s, e in stretches],
         "speakers": [{"speaker": s, "tracks": links.get(s, []), "words": sum(len(g["words"]) for g in segments
                                                                                if g["speaker"] == s)} for s in order],

@@ -10,28 +10,16 @@ import math
 from collections import Counter, defaultdict
 
 ROUND = 3  # decimals of times and probabilities in transcript.json (milliseconds)
+OVERLAP_SHARE = 0.5  # a word is in an overlap when two speakers' turns each cover at least this share of it
 
 
-def assign_speakers(words, turns, order=None):
-    """The diarization speaker of each word (a list parallel to ``words``).
-
-    A word belongs to the speaker whose turns overlap it longest; a word in a gap between turns (or outside all of
-    them) to the nearest turn's speaker (by the distance between the word and the turn). Ties go to the speaker
-    first in ``order`` (default: order of first appearance in ``turns``). ``None`` only when there are no turns.
-    """
+def speaker_overlaps(words, turns):
+    """For each word, ``{speaker: seconds of the word inside that speaker's turns}`` (a speaker's overlapping
+    turns count once; a zero-length word inside a turn counts as covered). Empty where no turn touches it."""
     turns = sorted(turns, key=lambda t: (t["start"], t["end"]))
-    if not turns:
-        return [None] * len(words)
-    order = list(order or dict.fromkeys(t["speaker"] for t in turns))
-    rank = {speaker: i for i, speaker in enumerate(order)}
     starts = [t["start"] for t in turns]
-    longest = max(t["end"] - t["start"] for t in turns)
-    latest, best = [], None  # latest[i]: index of the turn ending last among turns[: i + 1]
-    for i, turn in enumerate(turns):
-        if best is None or turn["end"] > turns[best]["end"]:
-            best = i
-        latest.append(best)
-    speakers = []
+    longest = max((t["end"] - t["start"] for t in turns), default=0.0)
+    result = []
     for word in words:
         start, end = word["start"], word["end"]
         hi = bisect.bisect_left(starts, end) if end > start else bisect.bisect_right(starts, end)
@@ -43,19 +31,94 @@ def assign_speakers(words, turns, order=None):
             low, high = max(start, turn["start"]), min(end, turn["end"])
             if high > low or (start == end and turn["start"] <= start <= turn["end"]):
                 parts[turn["speaker"]].append((low, high))
-        overlap = {speaker: _covered(intervals) for speaker, intervals in parts.items()}
-        if overlap:
-            speakers.append(min(overlap, key=lambda s: (-overlap[s], rank.get(s, len(rank)))))
-            continue
-        candidates = []
-        if hi > 0:
-            before = turns[latest[hi - 1]]
-            candidates.append((max(0.0, start - before["end"]), rank.get(before["speaker"], len(rank)), before))
-        if hi < len(turns):
-            after = turns[hi]
-            candidates.append((max(0.0, after["start"] - end), rank.get(after["speaker"], len(rank)), after))
-        speakers.append(min(candidates, key=lambda c: c[:2])[2]["speaker"])
+        result.append({speaker: _covered(intervals) for speaker, intervals in parts.items()})
+    return result
+
+
+def nearest_speaker(word, turns, rank):
+    """The speaker of the turn nearest to ``word`` (a word in a gap); ties go to the speaker first in ``rank``."""
+    def distance(turn):
+        return max(0.0, turn["start"] - word["end"], word["start"] - turn["end"])
+
+    best = min(turns, key=lambda t: (distance(t), rank.get(t["speaker"], len(rank)), -t["end"]))
+    return best["speaker"]
+
+
+def in_overlap(covered, duration, share=OVERLAP_SHARE):
+    """The speakers of a word said while several talk: those whose turns cover at least ``share`` of it (all that
+    touch a zero-length word); fewer than two means the word is not in an overlap."""
+    if duration <= 0:
+        return sorted(covered)
+    return sorted(s for s, seconds in covered.items() if seconds >= share * duration)
+
+
+def assign_speakers(words, turns, order=None, pieces=None):
+    """The diarization speaker of each word (a list parallel to ``words``).
+
+    Outside overlaps, a word belongs to the speaker whose turns cover it longest; a word in a gap between turns
+    (or outside all of them) to the nearest turn's speaker. Where the diarization has two or more speakers at
+    once (each covering at least half the word), the word goes to the one whose voice the recogniser was
+    following (:func:`resolve_overlap`): ``pieces`` (one id per word: the recogniser's segment it came from,
+    an utterance of one voice) gives the context. Ties go to the speaker first in ``order`` (default: order of
+    first appearance). ``None`` only when there are no turns.
+    """
+    if not turns:
+        return [None] * len(words)
+    order = list(order or dict.fromkeys(t["speaker"] for t in sorted(turns, key=lambda t: (t["start"], t["end"]))))
+    rank = {speaker: i for i, speaker in enumerate(order)}
+    covers = speaker_overlaps(words, turns)
+    speakers, contested = [], []
+    for word, covered in zip(words, covers):
+        several = in_overlap(covered, word["end"] - word["start"])
+        contested.append(several if len(several) > 1 else None)
+        if covered:
+            speakers.append(min(covered, key=lambda s: (-covered[s], rank.get(s, len(rank)))))
+        else:
+            speakers.append(nearest_speaker(word, turns, rank))
+    pieces = pieces if pieces is not None else [0] * len(words)
+    for i, candidates in enumerate(contested):
+        if candidates:
+            speakers[i] = resolve_overlap(i, candidates, words, speakers, contested, pieces, turns, rank)
     return speakers
+
+
+SENTENCE_END = (".", "?", "!", "\u3002", "\uff1f", "\uff01")
+
+
+def resolve_overlap(i, candidates, words, speakers, contested, pieces, turns, rank):
+    """The speaker of word ``i``, said while ``candidates`` all talk.
+
+    A recogniser follows one voice through an utterance, so the word belongs to the candidate who says the
+    nearest words of the same recogniser segment that lie outside the overlap: the one before it, or the one
+    after it when a sentence ends between that word before and this one (a new sentence in an overlap is the
+    next speaker's). With no such word among the candidates (the whole utterance lies in the overlap), it
+    goes to the candidate whose turn matches the utterance's extent best (intersection over union): the voice
+    that talks exactly while the recogniser hears an utterance is the one it transcribed.
+    """
+    before = next((j for j in range(i - 1, -1, -1) if pieces[j] == pieces[i] and not contested[j]), None)
+    after = next((j for j in range(i + 1, len(words)) if pieces[j] == pieces[i] and not contested[j]), None)
+    left = speakers[before] if before is not None and speakers[before] in candidates else None
+    right = speakers[after] if after is not None and speakers[after] in candidates else None
+    if left and right and left != right:
+        ended = any(words[j]["text"].strip().endswith(SENTENCE_END) for j in range(before, i))
+        return right if ended else left
+    if left or right:
+        return left or right
+    members = [j for j in range(len(words)) if pieces[j] == pieces[i]]
+    span = (min(words[j]["start"] for j in members), max(words[j]["end"] for j in members))
+    return max(candidates, key=lambda s: (_best_match(span, [t for t in turns if t["speaker"] == s]),
+                                          -rank.get(s, len(rank))))
+
+
+def _best_match(span, turns):
+    """The highest intersection over union of ``span`` with one of ``turns``."""
+    best = 0.0
+    for turn in turns:
+        inter = min(span[1], turn["end"]) - max(span[0], turn["start"])
+        union = max(span[1], turn["end"]) - min(span[0], turn["start"])
+        if inter > 0 and union > 0:
+            best = max(best, inter / union)
+    return best
 
 
 def _covered(intervals):
@@ -126,7 +189,7 @@ def build_segments(pieces, turns, linked=None, fps=25.0, order=None):
     """
     flat = [(index, word) for index, piece in enumerate(pieces) for word in piece if word["text"].strip()]
     words = [word for _, word in flat]
-    speakers = assign_speakers(words, turns, order)
+    speakers = assign_speakers(words, turns, order, [index for index, _ in flat])
     tracks = word_tracks(words, speakers, linked or {}, fps)
     segments = []
     for (index, word), speaker, track in zip(flat, speakers, tracks):
