@@ -37,8 +37,9 @@ FBANK_CENTRE = 0.0125  # ... and the centre of frame 0
 # Fixed parts of the method (not settings), recorded with the settings in diarization.json's "parameters":
 FIXED = {
     "window": 10.0,  # s, segmentation-3.0's training duration
-    "silence_db": -70.0,  # frames this quiet (RMS, dB full scale) are no speech: digital silence, which the
-    # segmentation can take for the start of the next turn (0.38 s before an espeak voice after exact zeros)
+    "silence_db": -100.0,  # frames this quiet (RMS, dB full scale: below 16-bit audio's last bit) are no speech:
+    # digital silence, which the segmentation can take for the start of the next turn (0.38 s before an espeak
+    # voice after exact zeros). Real recordings stay above it: the quiet meeting excerpts reach -70 to -90 in speech
     "min_embed_seconds": 0.4,  # clean speech a local speaker needs for its embedding (else all its speech)
     "min_cluster_seconds": 1.0,  # clean speech an embedding needs to take part in the clustering
     "bucket_frames": 25,  # CUDA: fbank lengths are cut down to multiples of this to batch embeddings (0.25 s)
