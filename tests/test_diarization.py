@@ -32,6 +32,7 @@ from steps.diarization_segment_embed import (
     window_starts,
 )
 from vidflow.job import job_command
+from vidflow.turns import overlapped_spans
 
 VOICES = ("en-us+m3", "en+f3")
 LINES = ["Good morning and welcome to the programme.", "Thank you very much, it is good to be here.",
@@ -294,12 +295,7 @@ def test_two_voices_at_once_give_overlapping_segments(tmp_path):
 
 def overlap_seconds(segments):
     """Seconds in which two different speakers' segments overlap."""
-    total = 0.0
-    for i, a in enumerate(segments):
-        for b in segments[i + 1:]:
-            if a["speaker"] != b["speaker"]:
-                total += max(0.0, min(a["end"], b["end"]) - max(a["start"], b["start"]))
-    return total
+    return sum(end - start for start, end in overlapped_spans(segments))
 
 
 def test_no_audio_track_gives_an_empty_diarization(tmp_path):

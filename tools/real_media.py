@@ -117,15 +117,6 @@ def speaker_info(ids, segs):
              "speech_s": round(sum(g["end"] - g["start"] for g in segs if g["speaker"] == s), 3)} for s in ids]
 
 
-def overlap_seconds(segs):
-    """Seconds during which two or more speakers talk (on the 1 ms grid)."""
-    ends = max((s["end"] for s in segs), default=0)
-    count = np.zeros(round(ends * 1000) + 1, dtype=np.int16)
-    for s in segs:
-        count[round(s["start"] * 1000):round(s["end"] * 1000)] += 1
-    return round(float(np.sum(count >= 2)) / 1000, 3)
-
-
 def speech_truth(name, kind, description, speakers, placed, seconds_pad, cache, rng, conditions, tmp):
     """Write <name>.wav and .rttm of ``placed`` (conditions applied); return the truth's speech part."""
     segs = audio.segments(placed)
@@ -137,7 +128,7 @@ def speech_truth(name, kind, description, speakers, placed, seconds_pad, cache, 
     packages = {u.source[0] for u in placed}
     return {"name": name, "kind": kind, "description": description, "fps": FPS, "frame_count": frames,
             "duration": round(frames / FPS, 3), "sample_rate": audio.RATE, "conditions": conditions,
-            "speakers": speaker_info(speakers, segs), "segments": segs, "overlap_s": overlap_seconds(segs),
+            "speakers": speaker_info(speakers, segs), "segments": segs, "overlap_s": audio.overlap_seconds(segs),
             "sources": sources.package_files(cache, packages)}
 
 
@@ -169,7 +160,8 @@ def build_conversation(name, cache, tmp):
             "speakers": [{"id": s, "description": "a participant (the RTTM's label)",
                           "speech_s": round(sum(g["end"] - g["start"] for g in segs if g["speaker"] == s), 3)}
                          for s in speakers],
-            "segments": segs, "overlap_s": overlap_seconds(segs), "sources": sources.package_files(cache, {package})}
+            "segments": segs, "overlap_s": audio.overlap_seconds(segs),
+            "sources": sources.package_files(cache, {package})}
 
 
 def av_shots(name, plan, frames, boxes):

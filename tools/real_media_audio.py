@@ -230,6 +230,15 @@ def apply_conditions(track, conditions, segs, rng):
 # --------------------------------------------------------------------------- files
 
 
+def overlap_seconds(segs):
+    """Seconds during which two or more speakers talk (on the 1 ms grid)."""
+    ends = max((s["end"] for s in segs), default=0)
+    count = np.zeros(round(ends * 1000) + 1, dtype=np.int16)
+    for s in segs:
+        count[round(s["start"] * 1000):round(s["end"] * 1000)] += 1
+    return round(float(np.sum(count >= 2)) / 1000, 3)
+
+
 def write_wav(path, track):
     """16-bit mono wav at RATE; a track louder than 0.9 full scale is scaled down to 0.9 (never up)."""
     peak = np.max(np.abs(track)) if len(track) else 0.0

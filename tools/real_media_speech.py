@@ -195,14 +195,6 @@ def finish(name, kind, description, track, segments, tmp, cache, seed, extra):
                 for v in extra.get("speakers", ())]
     return {"name": name, "kind": kind, "description": description, "fps": 25, "frame_count": frames,
             "duration": duration, "sample_rate": RATE, "conditions": {}, "language": extra["language"],
-            "speakers": speakers, "segments": segments, "overlap_s": _overlap(segments),
+            "speakers": speakers, "segments": segments, "overlap_s": audio.overlap_seconds(segments),
             "words": sum(len(s["text"].split()) for s in segments), "seed": seed,
             "sources": sources.package_files(cache, packages)}
-
-
-def _overlap(segments):
-    ends = max((s["end"] for s in segments), default=0)
-    count = np.zeros(round(ends * 1000) + 1, dtype=np.int16)
-    for s in segments:
-        count[round(s["start"] * 1000):round(s["end"] * 1000)] += 1
-    return round(float(np.sum(count >= 2)) / 1000, 3)
