@@ -25,7 +25,9 @@ from steps.diarization_segment_embed import (
     activity_segments,
     assign_local_speakers,
     cluster_embeddings,
+    embedded_windows,
     embedding_masks,
+    follow_neighbours,
     powerset_to_local,
     quiet_frames,
     reconstruct,
@@ -186,6 +188,22 @@ def test_local_speakers_of_a_window_go_to_different_speakers():
     labels = np.array([0, -1, 1])  # the second was not clustered (too short)
     assigned = assign_local_speakers(embeddings, index, labels, n_windows=2)
     assert assigned.tolist() == [[0, -1, 1], [-1, 1, -1]]
+
+
+def test_long_recordings_embed_every_second_window_and_the_last():
+    assert embedded_windows(5, every=2, all_below=48) == [0, 1, 2, 3, 4]
+    assert embedded_windows(50, every=2, all_below=48) == [*range(0, 50, 2), 49]
+
+
+def test_a_window_not_embedded_follows_the_speakers_it_shares_frames_with():
+    local = np.zeros((3, 8, 3), dtype=np.float32)  # windows of 8 frames starting at frames 0, 4, 8
+    local[0, 0:8, 0] = 1  # speaker A (cluster 0) throughout window 0
+    local[2, 0:4, 1] = 1  # speaker B (cluster 1) in the first half of window 2
+    local[1, 0:4, 2] = 1  # window 1: its local 2 is A (window 0's frames 4-7) ...
+    local[1, 4:8, 0] = 1  # ... and its local 0 is B (window 2's frames 0-3)
+    assigned = np.array([[0, -1, -1], [-1, -1, -1], [-1, 1, -1]])
+    followed = follow_neighbours(local, assigned, [0, 4, 8], embedded=[0, 2])
+    assert followed.tolist() == [[0, -1, -1], [1, -1, 0], [-1, 1, -1]]
 
 
 def test_reconstruction_keeps_two_speakers_where_the_segmentation_hears_two():

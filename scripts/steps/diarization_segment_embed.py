@@ -5,11 +5,12 @@ The method of pyannote.audio 3.1's ``SpeakerDiarization``, on two pretrained mod
 
 1. Local speakers: pyannote's **segmentation-3.0** (PyanNet, powerset: up to 3 speakers per 10 s window, 2 at once)
    over windows every ``step`` seconds -> per window and frame (17 ms), which of 3 local speakers speak.
-2. Embeddings: 3D-Speaker's **CAM++** (192-d) of each (window, local speaker) from the frames where that speaker
-   speaks alone (all its frames when that is too little): the 80-bin Kaldi fbank of the whole audio (computed once,
-   kaldi-native-fbank) under those frames, mean removed.
-3. Clustering across windows: agglomerative (average linkage, cosine) of the embeddings with enough clean speech, cut at
-   ``threshold`` (or at ``num_speakers``, within min/max), small clusters joined to the nearest large one; then
+2. Embeddings: 3D-Speaker's **CAM++** (192-d) of each (window, local speaker) (beyond 2 min of audio, of every
+   second window: the local speakers of the others take the clusters of those they share frames with) from the
+   frames where that speaker speaks alone (all its frames when that is too little): the 80-bin Kaldi fbank of the
+   whole audio (computed once, kaldi-native-fbank) under those frames, mean removed.
+3. Clustering across windows: agglomerative (average linkage, cosine) of the embeddings with enough clean speech,
+   cut at ``threshold`` (or at ``num_speakers``, within min/max), small clusters joined to the nearest large one; then
    every local speaker of a window goes to its own cluster (Hungarian assignment on cosine similarity).
 4. Reconstruction: per frame, the number of speakers the segmentation counts (averaged over the windows that cover
    it) and the clusters most active there -> segments, **overlapping speech kept** (two speakers at once); no
@@ -18,6 +19,7 @@ The method of pyannote.audio 3.1's ``SpeakerDiarization``, on two pretrained mod
 ``model_info``, ``parameters`` and ``diarize`` are the backend interface of ``steps.diarization``.
 """
 
+import bisect
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -42,6 +44,9 @@ FIXED = {
     # voice after exact zeros). Real recordings stay above it: the quiet meeting excerpts reach -70 to -90 in speech
     "min_embed_seconds": 0.4,  # clean speech a local speaker needs for its embedding (else all its speech)
     "min_cluster_seconds": 1.0,  # clean speech an embedding needs to take part in the clustering
+    "embed_every": 2,  # beyond `embed_all_windows` windows, local speakers are embedded in every 2nd window (and
+    "embed_all_windows": 48,  # the last); the others follow them. Up to 2 min, every window: short recordings need
+    # all their embeddings to count speakers (every 2nd: av3_dialogue split into 3, the telephone women merged)
     "bucket_frames": 25,  # CUDA: fbank lengths are cut down to multiples of this to batch embeddings (0.25 s)
     "window_batch": 4,  # segmentation windows per forward pass
     "cuda_batch": 16,  # embeddings per forward pass on CUDA; one at a time on the CPU (batches are slower there:
@@ -257,6 +262,40 @@ def assign_local_speakers(embeddings, index, labels, n_windows):
     return assigned
 
 
+def embedded_windows(n_windows, every, all_below):
+    """The windows whose local speakers are embedded: all of up to ``all_below`` windows, else every ``every``-th
+    one and the last."""
+    every = 1 if n_windows <= all_below else every
+    return sorted(set(range(0, n_windows, every)) | {n_windows - 1})
+
+
+def follow_neighbours(local, assigned, start_frames, embedded):
+    """``assigned`` with the local speakers of the windows that were not embedded given clusters too.
+
+    A window's local speaker takes the cluster of the embedded windows' local speakers that speak in the same frames
+    (the windows overlap: both saw that audio); within a window local speakers take distinct clusters (Hungarian on
+    the frames they share); one that shares no frame with an assigned speaker stays -1.
+    """
+    assigned = assigned.copy()
+    per_window, clusters, embedded = local.shape[1], int(assigned.max()) + 1, set(embedded)
+    for w in sorted(set(range(len(start_frames))) - embedded):
+        speaking = [k for k in range(3) if local[w, :, k].any()]
+        shared = np.zeros((len(speaking), max(clusters, 1)))
+        first = bisect.bisect_left(start_frames, start_frames[w] - per_window + 1)
+        last = bisect.bisect_right(start_frames, start_frames[w] + per_window - 1)
+        for n in sorted(embedded.intersection(range(first, last))):  # the embedded windows overlapping w
+            shift = start_frames[n] - start_frames[w]
+            lo, hi = max(0, shift), min(per_window, per_window + shift)
+            for k_n in np.flatnonzero(assigned[n] >= 0):
+                both = local[w, lo:hi][:, speaking] * local[n, lo - shift:hi - shift, k_n][:, None]
+                shared[:, assigned[n, k_n]] += both.sum(axis=0)
+        rows, chosen = linear_sum_assignment(-shared)
+        for r, c in zip(rows, chosen):
+            if shared[r, c] > 0:
+                assigned[w, speaking[r]] = c
+    return assigned
+
+
 # --------------------------------------------------------------------------- 4. reconstruction
 
 
@@ -337,7 +376,9 @@ def diarize(samples, sample_rate, settings, threads=1, gpus=0):
 
     min_frames = int(np.ceil(FIXED["min_embed_seconds"] / models.frame_step))
     masks, clean_frames = embedding_masks(local, min_frames)
-    index = np.argwhere(masks.any(axis=1))  # (window, local speaker) with speech
+    embedded = embedded_windows(len(starts), FIXED["embed_every"], FIXED["embed_all_windows"])
+    index = np.argwhere(masks.any(axis=1))  # (window, local speaker) with speech, in the embedded windows
+    index = index[np.isin(index[:, 0], embedded)]
     whole = fbank(samples, sample_rate)
 
     def feature(i):
@@ -345,7 +386,7 @@ def diarize(samples, sample_rate, settings, threads=1, gpus=0):
         return masked_features(whole, starts[w] / sample_rate, masks[w, :, k], models.frame_step, models.frame_duration)
 
     embeddings = embed_features(feature, len(index), models)
-    embedded = time.monotonic()
+    embedding_done = time.monotonic()
 
     trusted = clean_frames[index[:, 0], index[:, 1]] * models.frame_step >= FIXED["min_cluster_seconds"] \
         if len(index) else np.zeros(0, dtype=bool)
@@ -354,10 +395,11 @@ def diarize(samples, sample_rate, settings, threads=1, gpus=0):
     labels = -np.ones(len(index), dtype=int)
     labels[trusted] = cluster_embeddings(embeddings[trusted], settings.threshold, settings.min_cluster_size,
                                          settings.num_speakers, settings.min_speakers, settings.max_speakers)
-    assigned = assign_local_speakers(embeddings, index, labels, len(starts))
     num_clusters = int(labels.max()) + 1 if len(labels) else 0
     if num_clusters == 0:
         return {"segments": [], "device": models.device_name}
+    assigned = follow_neighbours(local, assign_local_speakers(embeddings, index, labels, len(starts)),
+                                 [int(round(s / sample_rate / models.frame_step)) for s in starts], embedded)
     n_total = int(np.ceil(samples.size / sample_rate / models.frame_step)) + 1
     active = reconstruct(local, assigned, [s / sample_rate for s in starts], models.frame_step, n_total,
                          num_clusters)
@@ -365,5 +407,6 @@ def diarize(samples, sample_rate, settings, threads=1, gpus=0):
                         FIXED["silence_db"])] = False
     segments = activity_segments(active, models.frame_step, models.frame_duration, settings.min_silence)
     log.info("%d windows segmented in %.1f s, %d local speakers embedded in %.1f s, %d speakers (%s)",
-             len(starts), segmented - started, len(index), embedded - segmented, num_clusters, models.device_name)
+             len(starts), segmented - started, len(index), embedding_done - segmented, num_clusters,
+             models.device_name)
     return {"segments": segments, "device": models.device_name}
