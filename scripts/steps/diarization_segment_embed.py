@@ -39,9 +39,9 @@ FBANK_CENTRE = 0.0125  # ... and the centre of frame 0
 # Fixed parts of the method (not settings), recorded with the settings in diarization.json's "parameters":
 FIXED = {
     "window": 10.0,  # s, segmentation-3.0's training duration
-    "silence_db": -100.0,  # frames this quiet (RMS, dB full scale: below 16-bit audio's last bit) are no speech:
-    # digital silence, which the segmentation can take for the start of the next turn (0.38 s before an espeak
-    # voice after exact zeros). Real recordings stay above it: the quiet meeting excerpts reach -70 to -90 in speech
+    "silence_db": -100.0,  # frames whose peak is below this (dB full scale; under 16-bit audio's last bit) are no
+    # speech: digital silence, which the segmentation can take for the start of the next turn (0.38 s before an espeak
+    # voice after exact zeros). Real recordings stay above it: the quiet meeting excerpts reach -70 to -90 (RMS)
     "min_embed_seconds": 0.4,  # clean speech a local speaker needs for its embedding (else all its speech)
     "min_cluster_seconds": 1.0,  # clean speech an embedding needs to take part in the clustering
     "embed_every": 2,  # beyond `embed_all_windows` windows, local speakers are embedded in every 2nd window (and
@@ -334,12 +334,18 @@ def reconstruct(local, assigned, starts_s, frame_step, n_frames_total, num_clust
 
 
 def quiet_frames(samples, sample_rate, frame_step, frame_duration, n_frames, floor_db):
-    """Which global frames (``frame_duration`` long, every ``frame_step``) are quieter than ``floor_db`` (RMS)."""
-    energy = np.concatenate([[0.0], np.cumsum(samples.astype(np.float64) ** 2)])
-    first = np.minimum(np.rint(np.arange(n_frames) * frame_step * sample_rate).astype(int), samples.size)
-    last = np.minimum(first + int(round(frame_duration * sample_rate)), samples.size)
-    mean = (energy[last] - energy[first]) / np.maximum(last - first, 1)
-    return mean < 10 ** (floor_db / 10)
+    """Which global frames (``frame_duration`` long, every ``frame_step``) hold no sample louder than ``floor_db``
+    (dB full scale). Peaks are taken per frame step, a chunk of the audio at a time (no copy of the whole audio)."""
+    hop = int(round(frame_step * sample_rate))
+    per_frame = int(np.ceil(frame_duration * sample_rate / hop))
+    peaks = np.zeros(n_frames + per_frame, dtype=np.float32)
+    chunk = hop * 4096
+    for first in range(0, min(samples.size, peaks.size * hop), chunk):
+        piece = np.abs(samples[first:first + chunk])
+        piece = np.pad(piece, (0, -piece.size % hop))
+        peaks[first // hop:first // hop + piece.size // hop] = piece.reshape(-1, hop).max(axis=1)
+    loudest = np.lib.stride_tricks.sliding_window_view(peaks, per_frame).max(axis=1)[:n_frames]
+    return loudest < 10 ** (floor_db / 20)
 
 
 def activity_segments(active, frame_step, frame_duration, min_off):
