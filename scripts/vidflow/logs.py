@@ -22,6 +22,9 @@ def setup_logging(log_path=None, level=logging.INFO):
         console.setLevel(logging.WARNING)
         handlers.append(logging.FileHandler(log_path, mode="w", encoding="utf-8"))
     logging.basicConfig(level=level, format=LOG_FORMAT, handlers=handlers, force=True)
+    # torch's own INFO lines are not the step's (at exit, after an interrupted model load, it logs its FakeTensor
+    # cache statistics below the step's last line)
+    logging.getLogger("torch").setLevel(max(level, logging.WARNING))
 
 
 def interrupted(err):
