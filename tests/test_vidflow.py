@@ -297,3 +297,21 @@ def test_own_overlap_finds_a_speaker_overlapping_itself_whatever_the_order():
     outer = {"start": 0.5, "end": 6.5, "speaker": "SPEAKER_00"}
     assert own_overlap([inner, *OVERLAPPING]) == ("SPEAKER_00", OVERLAPPING[0], inner)
     assert own_overlap([OVERLAPPING[3], outer]) == ("SPEAKER_00", outer, OVERLAPPING[3])
+
+
+def test_packaged_model_files_are_found_without_import_and_checked(tmp_path):
+    from vidflow.io import sha256_file
+    from vidflow.packaged import checked_file, package_folder
+
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "m.bin").write_bytes(b"weights")
+    spec = type("Spec", (), {"submodule_search_locations": [str(tmp_path / "pkg")]})
+    assert package_folder("pkg", "envs/x.yaml", lambda name: spec) == tmp_path / "pkg"
+    with pytest.raises(UserError, match=r"^nope: model package not installed in this env \(envs/x\.yaml pins it\)$"):
+        package_folder("nope", "envs/x.yaml", lambda name: None)
+    good = sha256_file(tmp_path / "pkg" / "m.bin")
+    assert checked_file(tmp_path / "pkg" / "m.bin", good) == tmp_path / "pkg" / "m.bin"
+    with pytest.raises(UserError, match=r"m\.bin: corrupt model file: SHA-256 .* is not the pinned 000000000000"):
+        checked_file(tmp_path / "pkg" / "m.bin", "0" * 64)
+    with pytest.raises(UserError, match=r"gone\.bin: model file missing from its package"):
+        checked_file(tmp_path / "pkg" / "gone.bin")
