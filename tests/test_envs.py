@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from build_env import build, read_env
+from build_env import build, read_env, share_identical_files
 from conftest import ROOT, VENV_DIR
 
 ENV_FILES = sorted((ROOT / "envs").glob("*.yaml"))
@@ -185,6 +185,31 @@ def test_built_venv_matches_the_pins(path):
     # `torch==2.13.0` is satisfied by the local CPU build `2.13.0+cpu` (PEP 440 ignores local labels in ==)
     installed = {d: v.split("+")[0] if "+" not in pins[d] else v for d, v in json.loads(out.stdout).items()}
     assert installed == pins
+
+
+def test_a_new_venv_shares_the_files_a_finished_venv_holds_byte_for_byte(tmp_path):
+    def venv(name, files, finished=True):
+        site = tmp_path / name / "lib" / "python3.11" / "site-packages"
+        for relative, data in files.items():
+            (site / relative).parent.mkdir(parents=True, exist_ok=True)
+            (site / relative).write_bytes(data)
+        if finished:
+            (tmp_path / name / "pins.sha256").write_text("x\n")
+        return site
+
+    torch, numpy, other = b"t" * 70_000, b"n" * 70_000, b"o" * 70_000
+    old = venv("scenes", {"torch/lib/libtorch.so": torch, "numpy/core.so": numpy, "tiny.py": b"t"})
+    building = venv("half_built", {"torch/lib/libtorch.so": torch}, finished=False)
+    new = venv("identity", {"torch/lib/libtorch.so": torch, "numpy/core.so": other, "tiny.py": b"t",
+                            "moved/libtorch.so": torch}, finished=False)
+    assert share_identical_files(tmp_path / "identity") == len(torch)
+    assert (new / "torch/lib/libtorch.so").samefile(old / "torch/lib/libtorch.so")
+    assert not (new / "torch/lib/libtorch.so").samefile(building / "torch/lib/libtorch.so")
+    assert (new / "numpy/core.so").read_bytes() == other and (old / "numpy/core.so").read_bytes() == numpy
+    assert not (new / "tiny.py").samefile(old / "tiny.py")  # small files are not worth a link
+    assert not (new / "moved/libtorch.so").samefile(old / "torch/lib/libtorch.so")  # only the same place
+    assert share_identical_files(tmp_path / "identity") == 0  # already shared
+    assert not list(new.rglob(".*.shared"))
 
 
 def test_driver_env_matches_the_pins():
