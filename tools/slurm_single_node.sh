@@ -129,7 +129,7 @@ CONF
   fi
 
   rm -f /run/slurmctld.pid /run/slurmd.pid
-  /usr/sbin/slurmctld                                 # forks
+  /usr/sbin/slurmctld -c                              # forks; -c: a cold start (no node drained by an earlier run)
   wait_for 30 test -s /run/slurmctld.pid
   echo "slurmctld $(cat /run/slurmctld.pid)" >> "$PIDS"
   /usr/sbin/slurmd                                    # forks
