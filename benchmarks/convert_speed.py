@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Benchmark step 2 (convert): video-seconds per wall-second next to the decode floor.
 
-Runs scripts/convert.py in the convert venv with the project config's settings on the benchmark clips
+Runs the convert step (run_step.py) in the convert venv with the project config's settings on the benchmark clips
 (benchmarks/common.py: real faces and speech, 30 fps, so the step must re-encode to 25 fps) at 640x360
 and 1280x720, next to ``ffmpeg -i clip -f null -`` (the decode floor) of the same file. Peak RSS covers
 the script and its FFmpeg child. Prints a table and writes results/benchmarks/convert_speed.json.
@@ -42,7 +42,7 @@ def main(argv=None):
             video_s, frames, _, _ = common.video_info(source)
             floor = common.decode_floor(source, args.threads)
             run = common.run_measured(job_command(
-                python, common.ROOT / "scripts" / "convert.py", {"video": source},
+                python, "convert.encode", {"video": source},
                 {"video": tmp / "video.mp4", "info": tmp / "video.json"}, settings, threads=args.threads,
                 log=tmp / "convert.log"))
             if run["returncode"]:

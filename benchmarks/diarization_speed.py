@@ -91,7 +91,7 @@ def run_measured(cmd):
 
 
 def diarize_cmd(env, video, out, settings, threads=1):
-    return job_command(VENVS / env / "bin" / "python", ROOT / "scripts" / "diarization.py", {"video": video},
+    return job_command(VENVS / env / "bin" / "python", "diarization", {"video": video},
                        {"json": out / "diarization.json", "rttm": out / "diarization.rttm"}, settings,
                        threads=threads, log=out / "log.txt")
 
@@ -109,8 +109,8 @@ def main():
                 for m in args.minutes]
         pyannote_python = VENVS / "diarization_pyannote" / "bin" / "python"
         if not args.no_pyannote and pyannote_python.exists():
-            code = ("import sys; sys.path.insert(0, sys.argv[1]);"
-                    "from steps.diarization_pyannote import build_random_pipeline; build_random_pipeline(sys.argv[2])")
+            code = ("import sys; sys.path.insert(0, sys.argv[1]); from steps.diarization.pyannote_backend import "
+                    "build_random_pipeline; build_random_pipeline(sys.argv[2])")
             subprocess.run([str(pyannote_python), "-c", code, str(ROOT / "scripts"), str(tmp / "pipeline")],
                            check=True)
             pyannote = {**section["pyannote"], "pipeline": str(tmp / "pipeline")}

@@ -96,7 +96,7 @@ def main(argv=None):
             inputs = {"video": tmp / "video.mp4", **{k: tmp / f"{k}.json" for k in ("diarization", "scenes", "faces",
                                                                                      "speakers")}}
             before = resource.getrusage(resource.RUSAGE_CHILDREN)
-            run = common.run_measured(job_command(python, common.ROOT / "scripts" / "export.py", inputs,
+            run = common.run_measured(job_command(python, "export", inputs,
                                                   {k: out / v for k, v in names.items()},
                                                   {**settings, "review_video": review}, threads=settings["threads"],
                                                   log=tmp / f"{out.name}.log"))

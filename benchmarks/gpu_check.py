@@ -9,12 +9,12 @@ reports which device each run chose, whether the results agree and how long each
   per-frame transition probabilities, wall seconds; plus TransNetV2 inference alone on CUDA with the
   CPU-oriented fused blocks and with the stock network;
 - diarization (``--diarization-backend``): ``segment_embed`` (the default backend) as its rule runs it
-  (scripts/diarization.py in ``.venvs/diarization`` with ``--gpus 1`` / ``--gpus 0``; run this part with the
+  (the diarization step in ``.venvs/diarization`` with ``--gpus 1`` / ``--gpus 0``; run this part with the
   driver's interpreter): device chosen, speaker turns of both runs (same speakers, turn edges within 0.1 s),
   wall seconds; or ``pyannote`` (run in the pyannote env) with the pipeline folder given by ``--pipeline`` or,
   without one, a pipeline of pyannote's own classes with random weights (the device path and speed, not quality);
 - tracking (``--tracking-engines``, default yunet,openseeface,mediapipe_tasks): the step as its rule runs it
-  (scripts/tracking.py with ``--gpus 1`` / ``--gpus 0``, in the env ``tracking_env(engine, 1)`` picks, e.g.
+  (the tracking step with ``--gpus 1`` / ``--gpus 0``, in the env ``tracking_env(engine, 1)`` picks, e.g.
   ``.venvs/tracking_yunet_gpu``, built by tools/build_env.py; the CPU env where it is not built), on the
   converted clip as one scene, model files from ``--models`` (the layout of ../shared/models): device chosen
   and why, frames per second of each run,
@@ -42,7 +42,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from steps.convert import ConvertSettings, convert_video  # noqa: E402
+from steps.convert.encode import ConvertSettings, convert_video  # noqa: E402
 from vidflow.media import ffprobe, summarize  # noqa: E402
 
 CONVERT_SETTINGS = ConvertSettings(encoder="auto", crf=20, preset="fast", audio_bitrate="128k")
@@ -79,8 +79,8 @@ def check_scenes(video, work, threads):
     import numpy as np  # noqa: PLC0415 - scenes env only
     import torch  # noqa: PLC0415
 
-    import steps.scenes_runtime as scenes_runtime  # noqa: PLC0415
-    from steps.scenes import ScenesSettings, detect_scenes, predict_video  # noqa: PLC0415
+    import steps.scenes.runtime as scenes_runtime  # noqa: PLC0415
+    from steps.scenes.pipeline import ScenesSettings, detect_scenes, predict_video  # noqa: PLC0415
 
     runs, probs = {}, {}
     for gpus in (1, 0):
@@ -159,7 +159,7 @@ def check_tracking(video, work, threads, engines, models):
         runs, results = {}, {}
         for gpus in (1, 0):
             out, log = work / f"tracking_{engine}_gpu{gpus}.json", work / f"tracking_{engine}_gpu{gpus}.log"
-            command = job_command(python, ROOT / "scripts" / "tracking.py", {"video": video, "scenes": scenes},
+            command = job_command(python, "tracking", {"video": video, "scenes": scenes},
                                   {"tracking": out}, settings, threads=threads, gpus=gpus, log=log)
             start = time.perf_counter()
             proc = subprocess.run(command, capture_output=True, text=True, check=False)
@@ -203,7 +203,7 @@ def check_segment_embed(video, work, threads):
     runs = {}
     for gpus in (1, 0):
         out = {"json": work / f"diarization_gpu{gpus}.json", "rttm": work / f"diarization_gpu{gpus}.rttm"}
-        command = job_command(ROOT / ".venvs" / "diarization" / "bin" / "python", ROOT / "scripts" / "diarization.py",
+        command = job_command(ROOT / ".venvs" / "diarization" / "bin" / "python", "diarization",
                               {"video": video}, out, schema_defaults("diarization"), threads=threads, gpus=gpus,
                               log=work / f"diarization_gpu{gpus}.log")
         start = time.perf_counter()
@@ -218,8 +218,8 @@ def check_segment_embed(video, work, threads):
 
 
 def check_diarization(video, audio, pipeline, work, threads):
-    from steps.diarization import SAMPLE_RATE, PyannoteSettings, finalize_segments, read_audio  # noqa: PLC0415
-    from steps.diarization_pyannote import build_random_pipeline, diarize  # noqa: PLC0415
+    from steps.diarization.pipeline import SAMPLE_RATE, PyannoteSettings, finalize_segments, read_audio  # noqa: PLC0415
+    from steps.diarization.pyannote_backend import build_random_pipeline, diarize  # noqa: PLC0415
 
     if audio:
         samples, rate = read_wav(audio)

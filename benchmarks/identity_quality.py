@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 
-from steps.identity_cluster import purity_coverage  # noqa: E402
+from steps.identity.cluster import purity_coverage  # noqa: E402
 
 
 def face_truth(truth_video, track, first_box):

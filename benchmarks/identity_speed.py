@@ -29,13 +29,13 @@ COLUMNS = [("job", "job"), ("video_s", "video s"), ("wall_s", "wall s"), ("cpu_s
            ("peak_rss_mib", "peak RSS MiB"), ("tracks", "tracks"), ("speakers", "speakers")]
 
 
-def measured(python, script, inputs, outputs, settings, threads, log):
+def measured(python, step, inputs, outputs, settings, threads, log):
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    run = common.run_measured(job_command(python, common.ROOT / "scripts" / script, inputs, outputs, settings,
+    run = common.run_measured(job_command(python, step, inputs, outputs, settings,
                                           threads=threads, log=log))
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if run["returncode"]:
-        raise SystemExit(f"{script} failed: {Path(log).read_text()[-2000:]}")
+        raise SystemExit(f"{step} failed: {Path(log).read_text()[-2000:]}")
     return run, (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
 
 
@@ -55,13 +55,13 @@ def main(argv=None):
         frames = repeat_inputs(args.source, video, args.repeat)
         inputs = {"video": video / "video.mp4", **{k: video / f"{k}.json" for k in ("faces", "speakers",
                                                                                      "diarization")}}
-        run, cpu = measured(python, "identity.py", inputs, {"identity": video / "identity.json"}, settings, threads,
+        run, cpu = measured(python, "identity", inputs, {"identity": video / "identity.json"}, settings, threads,
                             tmp / "identity.log")
         document = json.loads((video / "identity.json").read_text())
         rows.append({"job": "identity (per video)", "video_s": frames / 25, "wall_s": round(run["wall_s"], 1),
                      "cpu_s": round(cpu, 1), "peak_rss_mib": round(run["peak_rss_mib"]),
                      "tracks": len(document["tracks"]), "speakers": len(document["speakers"])})
-        run, cpu = measured(python, "identity_persons.py", {"identity": [video / "identity.json"]},
+        run, cpu = measured(python, "identity.persons", {"identity": [video / "identity.json"]},
                             {"persons": tmp / "persons.json"}, settings, threads, tmp / "persons.log")
         persons = json.loads((tmp / "persons.json").read_text())
         rows.append({"job": f"identity_persons ({len(persons['persons'])} persons)", "video_s": frames / 25,

@@ -27,8 +27,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 
-from steps.scenes import decode_small_frames, iter_windows, predict_video, scenes_from_predictions  # noqa: E402
-from steps.scenes_runtime import OpenVinoShotModel, openvino_config  # noqa: E402
+from steps.scenes.pipeline import decode_small_frames, iter_windows, predict_video, scenes_from_predictions  # noqa: E402
+from steps.scenes.runtime import OpenVinoShotModel, openvino_config  # noqa: E402
 
 
 def calibration_windows(videos):

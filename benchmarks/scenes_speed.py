@@ -2,7 +2,7 @@
 """Benchmark step 3 (scenes): TransNetV2 through PyTorch against OpenVINO (f32 and the CPU's own precision).
 
 Takes the 60 s benchmark clips at 25 fps (benchmarks/common.py: real astronaut faces panned and zoomed, a
-cut every 5 s) at 640x360 and 1280x720 and runs the step's own script (scripts/scenes.py, in the scenes venv,
+cut every 5 s) at 640x360 and 1280x720 and runs the step as its rule does (run_step.py scenes, in the scenes venv,
 on the project config's scenes settings) once per runtime variant in turn, ``--repeats`` rounds, so that load
 from other users of the machine hits every variant alike; reports medians of wall time, CPU seconds (the process
 and FFmpeg), the inference time the step logs, and per variant the scenes and the largest difference of its
@@ -32,7 +32,7 @@ from vidflow.job import job_command  # noqa: E402  (common puts scripts/ on the 
 
 ROOT = common.ROOT
 SCENES_PYTHON = common.VENV_DIR / "scenes" / "bin" / "python"
-SCRIPT = ROOT / "scripts" / "scenes.py"
+SCRIPT = "scenes"
 VARIANTS = {"torch": ("torch", "auto"), "openvino f32": ("openvino", "f32"), "openvino auto": ("openvino", "auto")}
 DONE = re.compile(r"done: (\d+) frames, .* (?:inference|model wait) ([\d.]+) s")
 

@@ -1,5 +1,5 @@
 """Experiment for issue 23: TransNetV2 in PyTorch on the CPU with oneDNN settings, against the step's PyTorch
-path (:func:`steps.scenes_model.torch_model`: fused dilated blocks, f32, contiguous tensors). Not part of the
+path (:func:`steps.scenes.model.torch_model`: fused dilated blocks, f32, contiguous tensors). Not part of the
 workflow: it tells whether PyTorch itself could come near OpenVINO before OpenVINO became the CPU default.
 
 Variants, each on the same windows of ``--video`` (the step's own decoding and windowing), 2 threads:
@@ -25,15 +25,15 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 
-from steps import scenes_model  # noqa: E402
-from steps.scenes import decode_small_frames, iter_windows  # noqa: E402
+from steps.scenes import model as scenes_model  # noqa: E402
+from steps.scenes.pipeline import decode_small_frames, iter_windows  # noqa: E402
 
 NEW_FRAMES = 50  # frames each 100-frame window adds (25 of context on each side)
 
 
 def probabilities(model, windows, bf16=False):
     """``[n, 100]`` probabilities of ``windows`` (``[1, 100, 27, 48, 3]`` each) from ``model``
-    (:class:`steps.scenes_model.Probabilities`). The network's first step permutes them to ``[1, 3, 100, 27, 48]``,
+    (:class:`steps.scenes.model.Probabilities`). The network's first step permutes them to ``[1, 3, 100, 27, 48]``,
     whose strides are already those of ``channels_last_3d``."""
     with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
         return np.concatenate([model(torch.from_numpy(window)).float().numpy() for window in windows])

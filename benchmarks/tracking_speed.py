@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Benchmark step 5 (face tracking): every engine in ENGINES, frames per second of the whole script.
 
-Runs scripts/tracking.py in each engine's venv (.venvs/tracking_<family>, built from
+Runs the tracking step in each engine's venv (.venvs/tracking_<family>, built from
 envs/tracking_<family>.yaml when missing) on the benchmark clips at 25 fps (benchmarks/common.py: real
 astronaut faces, one and two per shot, a cut every 5 s) with 1 and 2 threads and
 tracking.detect_every 1 and 5, next to the decode floor (``ffmpeg -i clip -f null -``) of the same
@@ -34,7 +34,7 @@ def track_command(python, engine, video, scenes, out, threads, detect_every):
     section (model paths resolved) and ``detect_every``."""
     settings = {**common.read_config()["tracking"], "engine": engine["name"], engine["name"]: engine["options"],
                 "detect_every": detect_every}
-    return job_command(python, common.ROOT / "scripts" / "tracking.py", {"video": video, "scenes": scenes},
+    return job_command(python, "tracking", {"video": video, "scenes": scenes},
                        {"tracking": out / "tracking.json"}, settings, threads=threads, log=out / "tracking.log")
 
 

@@ -4,7 +4,7 @@
 
 Speech: the real LibriVox reader of pocketsphinx 5.1.1's test data (five utterances, 24.7 s, with their reference
 text; fetched once into resources/real_media/cache), 1 s of silence after each utterance, repeated to the length.
-The step runs as its rule runs it (scripts/transcribe.py in .venvs/transcribe, one job), with the utterances as
+The step runs as its rule runs it (scripts/run_step.py transcribe in .venvs/transcribe, one job), with the utterances as
 its diarization. WER: benchmarks/transcript_scores.py (normalised: case, punctuation, numbers).
 
 Models: ``transcribe.model`` values: base and tiny.en (the pinned wheels) or a CTranslate2 model folder. The wall
@@ -76,7 +76,7 @@ def run(model, video, minutes, folder, threads):
     out = {ext: folder / f"{name}_{minutes}.{ext}" for ext in ("json", "vtt", "srt")}
     inputs = {"video": video, "diarization": folder / f"diarization_{minutes}.json", "faces": empty,
               "speakers": folder / "speakers.json"}
-    command = job_command(PYTHON, ROOT / "scripts" / "transcribe.py", inputs, out,
+    command = job_command(PYTHON, "transcribe", inputs, out,
                           schema_defaults("transcribe", model=model), threads=threads,
                           log=folder / f"{name}_{minutes}.log")
     measured = common.run_measured(command, cwd=ROOT)

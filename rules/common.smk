@@ -40,8 +40,11 @@ def _from_workdir(path):
     )
 
 
-def script_path(name):
-    return _from_workdir(SCRIPTS / name)
+def step_command(step):
+    """The one runner (scripts/run_step.py) and the step it starts: ``scenes``, ``identity.persons``,
+    ``report.video:run_persons`` (a module under scripts/steps, and the function when not ``run``).
+    """
+    return f"{_from_workdir(SCRIPTS / 'run_step.py')} {step}"
 
 
 # Keys of a config section that say what the machine gives a job (its rule's threads and gpu resource), not what the
@@ -50,7 +53,7 @@ MACHINE_KEYS = ("threads", "gpu")
 
 
 def step_job(settings):
-    """The params that hand a step its one job, as ``**step_job(section)``. ``job`` is what the step's script
+    """The params that hand a step its one job, as ``**step_job(section)``. ``job`` is what the step
     (scripts/vidflow/job.py) receives, and ``settings`` is there for Snakemake's params rerun trigger.
 
     ``job`` holds the named inputs (but the venv marker ``env``) and outputs, its wildcards and ``settings`` (the

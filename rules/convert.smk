@@ -24,7 +24,7 @@ rule convert:
         # what the step writes, by revision: a new one reruns the step for existing results (Snakemake's params
         # trigger); 2 = audio and video start at frame 0, damaged sources re-encoded, video.json's audio_sync/damage
         python=env_python("convert"),
-        script=script_path("convert.py"),
+        step=step_command("convert.encode"),
         revision=2,
     shell:
-        "{params.python} {params.script} {params.job} --threads {threads} --gpus {resources.gpu} --log {log}"
+        "{params.python} {params.step} {params.job} --threads {threads} --gpus {resources.gpu} --log {log}"

@@ -39,6 +39,6 @@ rule diagnostics:
             }
         ),
         python=env_python("report"),
-        script=script_path("diagnostics.py"),
+        step=step_command("diagnostics"),
     shell:
-        "{params.python} {params.script} {params.job} --threads {threads} --log {log}"
+        "{params.python} {params.step} {params.job} --threads {threads} --log {log}"

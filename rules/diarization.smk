@@ -39,6 +39,6 @@ rule diarization:
     params:
         **step_job(DIARIZATION),
         python=env_python(DIARIZATION_ENV),
-        script=script_path("diarization.py"),
+        step=step_command("diarization"),
     shell:
-        "{params.python} {params.script} {params.job} --threads {threads} --gpus {resources.gpu} --log {log}"
+        "{params.python} {params.step} {params.job} --threads {threads} --gpus {resources.gpu} --log {log}"

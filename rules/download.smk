@@ -20,9 +20,9 @@ checkpoint download:
     params:
         **step_job(lambda wc: {**config["download"], "link": LINKS[wc.link]}),
         python=env_python("download"),
-        script=script_path("download.py"),
+        step=step_command("download"),
     shell:
-        "{params.python} {params.script} {params.job} --threads {threads} --log {log}"
+        "{params.python} {params.step} {params.job} --threads {threads} --log {log}"
 
 
 rule downloads_table:
@@ -44,6 +44,6 @@ rule downloads_table:
     params:
         **step_job(DOWNLOADS_TABLE),
         python=env_python("download"),
-        script=script_path("downloads_table.py"),
+        step=step_command("download:run_table"),
     shell:
-        "{params.python} {params.script} {params.job} --threads {threads} --log {log}"
+        "{params.python} {params.step} {params.job} --threads {threads} --log {log}"

@@ -58,6 +58,6 @@ rule export:
     params:
         **step_job(EXPORT),
         python=env_python("export"),
-        script=script_path("export.py"),
+        step=step_command("export"),
     shell:
-        "{params.python} {params.script} {params.job} --threads {threads} --log {log}"
+        "{params.python} {params.step} {params.job} --threads {threads} --log {log}"

@@ -27,6 +27,6 @@ rule expressions:
     params:
         **step_job(EXPRESSIONS),
         python=env_python("expressions"),
-        script=script_path("expressions.py"),
+        step=step_command("expressions"),
     shell:
-        "{params.python} {params.script} {params.job} --threads {threads} --gpus {resources.gpu} --log {log}"
+        "{params.python} {params.step} {params.job} --threads {threads} --gpus {resources.gpu} --log {log}"

@@ -20,9 +20,9 @@ checkpoint extract:
     params:
         **step_job(config["extract"]),
         python=env_python("extract"),
-        script=script_path("extract.py"),
+        step=step_command("extract"),
     shell:
-        "{params.python} {params.script} {params.job} --threads {threads} --log {log}"
+        "{params.python} {params.step} {params.job} --threads {threads} --log {log}"
 
 
 # Each video's record, out of the project's manifest. The record is in the job, so a job reruns only when that
@@ -47,6 +47,6 @@ rule video_source:
     params:
         **step_job(video_source_settings),
         python=env_python("summary"),
-        script=script_path("video_source.py"),
+        step=step_command("video_source"),
     shell:
-        "{params.python} {params.script} {params.job} --threads {threads} --log {log}"
+        "{params.python} {params.step} {params.job} --threads {threads} --log {log}"

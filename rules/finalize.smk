@@ -35,6 +35,6 @@ rule finalize:
     params:
         **step_job(FINALIZE_SETTINGS),
         python=env_python("finalize"),
-        script=script_path("finalize.py"),
+        step=step_command("finalize"),
     shell:
-        "{params.python} {params.script} {params.job} --threads {threads} --log {log}"
+        "{params.python} {params.step} {params.job} --threads {threads} --log {log}"

@@ -40,9 +40,9 @@ rule identity:
     params:
         **step_job({k: v for k, v in IDENTITY.items() if k not in PERSONS_KEYS}),
         python=env_python("identity"),
-        script=script_path("identity.py"),
+        step=step_command("identity"),
     shell:
-        "{params.python} {params.script} {params.job} --threads {threads} --log {log}"
+        "{params.python} {params.step} {params.job} --threads {threads} --log {log}"
 
 
 rule identity_persons:
@@ -65,6 +65,6 @@ rule identity_persons:
     params:
         **step_job({k: IDENTITY[k] for k in PERSONS_KEYS}),
         python=env_python("identity"),
-        script=script_path("identity_persons.py"),
+        step=step_command("identity.persons"),
     shell:
-        "{params.python} {params.script} {params.job} --threads {threads} --log {log}"
+        "{params.python} {params.step} {params.job} --threads {threads} --log {log}"

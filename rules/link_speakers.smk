@@ -29,6 +29,6 @@ rule link_speakers:
     params:
         **step_job(config["link_speakers"]),
         python=env_python("finalize"),
-        script=script_path("link_speakers.py"),
+        step=step_command("link_speakers"),
     shell:
-        "{params.python} {params.script} {params.job} --threads {threads} --log {log}"
+        "{params.python} {params.step} {params.job} --threads {threads} --log {log}"

@@ -26,6 +26,6 @@ rule reduce:
     params:
         **step_job({}),
         python=env_python("finalize"),
-        script=script_path("reduce.py"),
+        step=step_command("reduce"),
     shell:
-        "{params.python} {params.script} {params.job} --threads {threads} --log {log}"
+        "{params.python} {params.step} {params.job} --threads {threads} --log {log}"

@@ -58,9 +58,9 @@ rule report_video:
             }
         ),
         python=env_python("report"),
-        script=script_path("report_video.py"),
+        step=step_command("report.video"),
     shell:
-        "{params.python} {params.script} {params.job} --threads {threads} --log {log}"
+        "{params.python} {params.step} {params.job} --threads {threads} --log {log}"
 
 
 rule report_transcript:
@@ -82,9 +82,9 @@ rule report_transcript:
     params:
         **step_job({}),
         python=env_python("report"),
-        script=script_path("report_transcript.py"),
+        step=step_command("report.video:run_transcript"),
     shell:
-        "{params.python} {params.script} {params.job} --threads {threads} --log {log}"
+        "{params.python} {params.step} {params.job} --threads {threads} --log {log}"
 
 
 rule report_exports:
@@ -106,9 +106,9 @@ rule report_exports:
     params:
         **step_job({"review_video": config["export"]["review_video"]}),
         python=env_python("report"),
-        script=script_path("report_exports.py"),
+        step=step_command("report.video:run_exports"),
     shell:
-        "{params.python} {params.script} {params.job} --threads {threads} --log {log}"
+        "{params.python} {params.step} {params.job} --threads {threads} --log {log}"
 
 
 rule report_persons:
@@ -137,9 +137,9 @@ rule report_persons:
     params:
         **step_job({}),
         python=env_python("report"),
-        script=script_path("report_persons.py"),
+        step=step_command("report.video:run_persons"),
     shell:
-        "{params.python} {params.script} {params.job} --threads {threads} --log {log}"
+        "{params.python} {params.step} {params.job} --threads {threads} --log {log}"
 
 
 rule report_run:
@@ -169,6 +169,6 @@ rule report_run:
     params:
         **step_job(report_run_settings),
         python=env_python("report"),
-        script=script_path("report_run.py"),
+        step=step_command("report.run_summary"),
     shell:
-        "{params.python} {params.script} {params.job} --threads {threads} --log {log}"
+        "{params.python} {params.step} {params.job} --threads {threads} --log {log}"

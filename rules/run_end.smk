@@ -2,7 +2,7 @@
 # onsuccess/onerror: the webhook notification.
 from snakemake.io import IOFile
 
-from steps.report_pages import run_page
+from steps.report.pages import run_page
 from vidflow.notify import notify, run_payload
 from vidflow.summary import (
     DOWNLOAD_COLUMNS,
@@ -37,7 +37,7 @@ def project_summary_settings(wildcards):
 
 
 def report_run_settings(wildcards):
-    """The job settings of report_run (steps.report_run.ReportRunSettings)."""
+    """The job settings of report_run (steps.report.run_summary.ReportRunSettings)."""
     return {
         **project_summary_settings(wildcards),
         "projects": earlier_logs(),

@@ -29,6 +29,6 @@ rule scenes:
     params:
         **step_job(config["scenes"]),
         python=env_python("scenes"),
-        script=script_path("scenes.py"),
+        step=step_command("scenes"),
     shell:
-        "{params.python} {params.script} {params.job} --threads {threads} --gpus {resources.gpu} --log {log}"
+        "{params.python} {params.step} {params.job} --threads {threads} --gpus {resources.gpu} --log {log}"

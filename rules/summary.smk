@@ -22,6 +22,6 @@ rule project_summary:
     params:
         **step_job(project_summary_settings),
         python=env_python("summary"),
-        script=script_path("project_summary.py"),
+        step=step_command("summary"),
     shell:
-        "{params.python} {params.script} {params.job} --threads {threads} --log {log}"
+        "{params.python} {params.step} {params.job} --threads {threads} --log {log}"

@@ -40,6 +40,6 @@ rule tracking:
     params:
         **step_job(TRACKING_SETTINGS),
         python=env_python(TRACKING_ENV),
-        script=script_path("tracking.py"),
+        step=step_command("tracking"),
     shell:
-        "{params.python} {params.script} {params.job} --threads {threads} --gpus {resources.gpu} --log {log}"
+        "{params.python} {params.step} {params.job} --threads {threads} --gpus {resources.gpu} --log {log}"

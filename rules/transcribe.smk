@@ -37,6 +37,6 @@ rule transcribe:
     params:
         **step_job(TRANSCRIBE),
         python=env_python("transcribe"),
-        script=script_path("transcribe.py"),
+        step=step_command("transcribe"),
     shell:
-        "{params.python} {params.script} {params.job} --threads {threads} --gpus {resources.gpu} --log {log}"
+        "{params.python} {params.step} {params.job} --threads {threads} --gpus {resources.gpu} --log {log}"

@@ -3,7 +3,7 @@
     .venvs/identity/bin/python tests/identity_embed.py CLIPS_DIR OUT.json
 
 For every 10th frame of the dev set's real face videos (faces_franck, faces_carphone, faces_single, faces_wolf): the
-face dlib's HOG detector finds, aligned and described by steps.identity_faces (the workflow's own code), with its
+face dlib's HOG detector finds, aligned and described by steps.identity.faces (the workflow's own code), with its
 size, sharpness and frontality; and franck's frame 100 shrunk (face 12 px) and blurred (Gaussian, radius 8).
 """
 
@@ -18,7 +18,7 @@ import numpy as np  # noqa: E402
 from PIL import Image, ImageFilter  # noqa: E402
 
 from steps.frames import read_frames  # noqa: E402
-from steps.identity_faces import FaceEmbedder  # noqa: E402
+from steps.identity.faces import FaceEmbedder  # noqa: E402
 from vidflow.media import ffprobe, summarize  # noqa: E402
 
 NAMES = ("franck", "carphone", "single", "wolf")

@@ -19,9 +19,9 @@ from media_shots import Shot
 from media_speech import layout_turns, make_silence, make_speech, mix_speech
 
 from conftest import ROOT, VENV_DIR, require_binaries, run_snakemake, schema_defaults
-from steps.diarization import finalize_segments, merge_segments, read_rttm, rename_speakers, to_rttm
-from steps.diarization_models import FILES
-from steps.diarization_segment_embed import (
+from steps.diarization.models import FILES
+from steps.diarization.pipeline import finalize_segments, merge_segments, read_rttm, rename_speakers, to_rttm
+from steps.diarization.segment_embed import (
     activity_segments,
     assign_local_speakers,
     cluster_embeddings,
@@ -40,7 +40,7 @@ VOICES = ("en-us+m3", "en+f3")
 LINES = ["Good morning and welcome to the programme.", "Thank you very much, it is good to be here.",
          "Tell us about your latest research project.", "We study how people take turns in conversation.",
          "That sounds fascinating, what did you find?", "Mostly that pauses are shorter than you would think."]
-SCRIPT = ROOT / "scripts" / "diarization.py"
+SCRIPT = "diarization"
 
 
 def make_clip(folder, name, turns=None, duration=None, audio=True):
@@ -236,16 +236,16 @@ def test_a_speakers_short_pauses_are_bridged():
 
 
 def test_backend_modules_import_only_what_their_env_provides():
-    """diarization.py loads its backend dynamically, so test_envs' import scan cannot follow it: check here."""
+    """diarization's pipeline loads its backend dynamically, so test_envs' import scan cannot follow it: check here."""
     from test_envs import DISTRIBUTIONS, imported_modules
 
     from build_env import read_env
 
     for backend, env in (("segment_embed", "diarization"), ("models", "diarization"),
-                         ("pyannote", "diarization_pyannote")):
+                         ("pyannote_backend", "diarization_pyannote")):
         spec = read_env(ROOT / "envs" / f"{env}.yaml")
         provided = {req.split("==")[0].lower() for req in spec["pip"] + spec["nodeps"]}
-        for module in imported_modules(ROOT / "scripts" / "steps" / f"diarization_{backend}.py"):
+        for module in imported_modules(ROOT / "scripts" / "steps" / "diarization" / f"{backend}.py"):
             dist = {"pyannote": "pyannote.audio"}.get(module, DISTRIBUTIONS.get(module, module))
             assert dist.lower() in provided, f"{backend} imports {module}, which envs/{env}.yaml lacks"
 
@@ -352,7 +352,7 @@ def test_pyannote_backend_is_selected_by_config(tmp_path):
 
 
 def test_pyannote_hub_name_without_token_is_a_one_line_error(monkeypatch, tmp_path):
-    from steps.diarization_pyannote import pipeline_source
+    from steps.diarization.pyannote_backend import pipeline_source
     from vidflow.errors import UserError
 
     monkeypatch.delenv("MY_HF_TOKEN", raising=False)
@@ -374,7 +374,7 @@ def test_pyannote_runs_offline_from_a_pipeline_folder(tmp_path_factory):
     python = build(ROOT / "envs" / "diarization_pyannote.yaml", VENV_DIR / "diarization_pyannote")
     tmp = tmp_path_factory.mktemp("pyannote")
     code = ("import sys; sys.path.insert(0, sys.argv[1]);"
-            "from steps.diarization_pyannote import build_random_pipeline; build_random_pipeline(sys.argv[2])")
+            "from steps.diarization.pyannote_backend import build_random_pipeline; build_random_pipeline(sys.argv[2])")
     subprocess.run([str(python), "-c", code, str(ROOT / "scripts"), str(tmp / "pipeline")], check=True)
     turns = [(0.3, VOICES[0], LINES[0]), (3.2, VOICES[1], LINES[1])]
     video, _ = make_clip(tmp, "pair", turns, duration=6.0)

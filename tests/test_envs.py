@@ -87,7 +87,7 @@ def test_every_rule_builds_and_runs_the_env_it_declares_from_one_expression():
             assert any(re.search(rf"^{arg} = ", path.read_text(), flags=re.M) for path in RULE_FILES), arg
         assert f"env=env_ready({arg})" in text, f"rule {name}: input must build the {arg} venv"
         assert set(re.findall(r"env_python\((.+?)\)", text)) == {arg}, f"rule {name}: runs another env's python"
-        assert "{params.python} {params.script} {params.job}" in text, f"rule {name}: must run its job with its env"
+        assert "{params.python} {params.step} {params.job}" in text, f"rule {name}: must run its job with its env"
         for directive in ("log:", "benchmark:", "threads:", "resources:", "mem_mb=", "runtime="):
             assert directive in text, f"rule {name} lacks {directive}"
         checked += 1
@@ -126,24 +126,37 @@ def imported_modules(path, seen=None):
         for name in names:
             top = name.split(".")[0]
             folder = next((d for d in LOCAL_DIRS if top in LOCAL[d]), None)
-            if folder is not None:
-                found |= _follow(folder / Path(*name.split(".")), seen)
+            if folder is not None:  # the module and the packages above it (their __init__ runs first)
+                parts = name.split(".")
+                for depth in range(1, len(parts) + 1):
+                    found |= _follow(folder / Path(*parts[:depth]), seen)
             elif top not in sys.stdlib_module_names:
                 found.add(top)
     return found
 
 
-def test_scripts_import_only_what_their_env_provides():
+def step_module(step):
+    """The module file a rule's step names (``scenes``, ``report.video:run_persons``), as run_step.py finds it."""
+    path = ROOT / "scripts" / "steps" / Path(*step.split(":")[0].split("."))
+    return path / "pipeline.py" if path.is_dir() else path.with_suffix(".py")
+
+
+def test_steps_import_only_what_their_env_provides():
+    checked = 0
     for name, text in rule_blocks():
-        script = re.search(r'script_path\("(\w+\.py)"\)', text)
+        step = re.search(r'step_command\("([\w.:]+)"\)', text)
         env = re.search(r'env_file\("(\w+)"\)', text)
-        if not script or not env:  # an env that config picks: its modules are checked per choice (test_tracks)
+        if not step or not env:  # an env that config picks: its modules are checked per choice (test_tracking_tracks)
             continue
         env_pins = read_env(ROOT / "envs" / f"{env.group(1)}.yaml")
         provided = {req.split("==")[0].lower() for req in env_pins["pip"] + env_pins["nodeps"]}
-        for module in imported_modules(ROOT / "scripts" / script.group(1)):
-            assert DISTRIBUTIONS.get(module, module).lower() in provided, (
-                f"rule {name}: {script.group(1)} imports {module}, which envs/{env.group(1)}.yaml lacks")
+        module = step_module(step.group(1))
+        assert module.exists(), f"rule {name}: no module for step {step.group(1)}"
+        for package in imported_modules(ROOT / "scripts" / "run_step.py") | imported_modules(module):
+            assert DISTRIBUTIONS.get(package, package).lower() in provided, (
+                f"rule {name}: {step.group(1)} imports {package}, which envs/{env.group(1)}.yaml lacks")
+        checked += 1
+    assert checked >= 15
 
 
 def test_shared_helpers_use_the_standard_library_only():

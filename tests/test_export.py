@@ -13,10 +13,10 @@ from test_export_data import DIARIZATION, FPS, TRANSCRIPT, speaks
 
 from build_env import build
 from conftest import ROOT, VENV_DIR, require_binaries, schema_defaults
-from steps.export_check import check_exports
-from steps.export_report import export_rows
-from steps.report_pages import exports_page
+from steps.export.check import check_exports
+from steps.report.pages import exports_page
 from vidflow.errors import UserError
+from vidflow.exports import export_rows
 from vidflow.job import job_command
 
 # --------------------------------------------------------------------------- the real step in its env
@@ -107,7 +107,7 @@ def run_export(python, clip, out, extra=None, **settings):
         names["review"] = "review.mp4"
     inputs = {"video": folder / "video.mp4", **{k: folder / f"{k}.json" for k in ("diarization", "scenes", "faces",
                                                                                    "speakers")}, **(extra or {})}
-    command = job_command(python, ROOT / "scripts" / "export.py", inputs, {k: out / v for k, v in names.items()},
+    command = job_command(python, "export", inputs, {k: out / v for k, v in names.items()},
                           settings, {"project": "p", "video": "clip"}, threads=2, log=out.parent / f"{out.name}.log")
     return subprocess.run(command, capture_output=True, text=True, check=False)
 
@@ -303,7 +303,7 @@ CHECK_IN_ENV = """
 import sys
 from pathlib import Path
 sys.path.insert(0, sys.argv[1])
-from steps.export_check import check_eaf
+from steps.export.check import check_eaf
 from vidflow.errors import UserError
 print(check_eaf(sys.argv[2]))
 broken = Path(sys.argv[3])

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from steps.export_data import annotation_tiers, clean_intervals, read_faces, review_timeline, subtitle_cues, turn_rows
+from steps.export.data import annotation_tiers, clean_intervals, read_faces, review_timeline, subtitle_cues, turn_rows
 from vidflow.errors import UserError
 
 FPS = 25

@@ -1,4 +1,4 @@
-"""Optional step: py-feat action units and emotions per tracked face (scripts/expressions.py).
+"""Optional step: py-feat action units and emotions per tracked face (scripts/steps/expressions).
 
 py-feat's weights come from the HuggingFace hub, which tests cannot reach. So the test builds the model
 folder itself, in the HuggingFace cache layout py-feat's loading code reads offline
@@ -24,7 +24,7 @@ from media_shots import Shot
 
 from build_env import build
 from conftest import ROOT, VENV_DIR, require_binaries, schema_defaults
-from steps import expressions as ex
+from steps.expressions import pipeline as ex
 from vidflow.errors import UserError
 from vidflow.job import job_command
 
@@ -237,7 +237,7 @@ def models(python, tmp_path_factory):
 
 def analyse(python, clip, model_dir, name):
     folder, _ = clip
-    cmd = job_command(python, ROOT / "scripts" / "expressions.py",
+    cmd = job_command(python, "expressions",
                       {"video": folder / "video.mp4", "tracking": folder / "tracking.json"},
                       {"json": folder / f"{name}.json"}, schema_defaults("expressions", model_dir=str(model_dir)),
                       threads=2, log=folder / f"{name}.log")

@@ -267,13 +267,13 @@ def test_legacy_non_utf8_member_names_are_decoded(tmp_path, tiny_video):
 
 
 def test_the_rule_s_job_extracts_its_archive_or_registers_its_loose_videos(tmp_path, tiny_video):
-    """scripts/extract.py on the job rules/extract.smk writes: the project's source is the job's named input."""
+    """The extract step on the job rules/extract.smk writes: the project's source is the job's named input."""
     archive = zip_with(tmp_path / "talks.zip", [("a b.mp4", tiny_video.read_bytes()), ("notes.txt", b"x")])
     sources = {"talks": {"archive": archive}, "_loose": {"loose": [tiny_video]}}
     manifests = {}
     for project, source in sources.items():
         out = tmp_path / project / "extracted"
-        command = job_command(VENV_DIR / "extract" / "bin" / "python", ROOT / "scripts" / "extract.py", source,
+        command = job_command(VENV_DIR / "extract" / "bin" / "python", "extract", source,
                               {"extracted": out}, schema_defaults("extract"), {"project": project},
                               log=tmp_path / f"{project}.log")
         subprocess.run(command, check=True)

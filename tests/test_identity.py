@@ -14,11 +14,11 @@ import numpy as np
 import pytest
 
 from conftest import ROOT, VENV_DIR, require_binaries, run_snakemake, schema_defaults
-from steps.identity import IdentitySettings, PersonsSettings
-from steps.identity_cluster import cluster, join_faces_and_voices, purity_coverage
-from steps.identity_faces import candidate_frames, frontality, track_embedding
-from steps.identity_persons import build_persons
-from steps.identity_voices import SAMPLE_RATE, embed_speakers
+from steps.identity.cluster import cluster, join_faces_and_voices, purity_coverage
+from steps.identity.faces import candidate_frames, frontality, track_embedding
+from steps.identity.persons import build_persons
+from steps.identity.pipeline import IdentitySettings, PersonsSettings
+from steps.identity.voices import SAMPLE_RATE, embed_speakers
 from vidflow.job import job_command, settings_from
 
 PYTHON = VENV_DIR / "identity" / "bin" / "python"
@@ -100,7 +100,7 @@ def test_tiny_and_blurred_faces_stay_unassigned(real_faces):
     good = [r for r in real_faces["faces"]["franck"][:20]]
     assert all(r["sharpness"] >= SETTINGS.min_sharpness and r["frontal"] >= SETTINGS.min_frontal for r in good)
     # A track whose frames are all blurred gets no embedding (and says why), rather than a forced cluster.
-    from steps.identity_faces import FaceSample
+    from steps.identity.faces import FaceSample
 
     chip = np.zeros((150, 150, 3), dtype=np.uint8)
     blurred = [FaceSample(i, 156.0, degraded["blurred"]["sharpness"], 0.9, np.zeros(128), chip) for i in range(5)]
@@ -259,13 +259,13 @@ def test_outputs_follow_their_schemas_and_rerun_byte_identical_with_any_threads(
     video = results / "av3_dialogue"
     inputs = {k: video / f"{k}.json" for k in ("faces", "speakers", "diarization")}
     assert schema_defaults("identity")["threads"] == 2  # the workflow described faces in 2 processes, the rerun in 1
-    rerun = job_command(PYTHON, ROOT / "scripts" / "identity.py", {**inputs, "video": video / "video.mp4"},
+    rerun = job_command(PYTHON, "identity", {**inputs, "video": video / "video.mp4"},
                         {"identity": tmp_path / "identity.json"}, schema_defaults("identity"), threads=1)
     subprocess.run(rerun, check=True)
     assert (tmp_path / "identity.json").read_bytes() == (video / "identity.json").read_bytes()
     paths = [results / v / "identity.json" for v in json.loads((results / "persons.json").read_text())["videos"]]
     transcripts = [path.with_name("transcript.json") for path in paths]  # transcribe is on: persons count words
-    subprocess.run(job_command(PYTHON, ROOT / "scripts" / "identity_persons.py",
+    subprocess.run(job_command(PYTHON, "identity.persons",
                                {"identity": paths, "transcripts": transcripts},
                                {"persons": tmp_path / "persons.json"}, schema_defaults("identity")), check=True)
     assert (tmp_path / "persons.json").read_bytes() == (results / "persons.json").read_bytes()
@@ -280,7 +280,7 @@ def test_gallery_photos_name_the_person(real_project, real_clips, tmp_path):
                         "-frames:v", "1", str(tmp_path / "gallery" / "Franck" / f"photo{i}.png")], check=True)
     paths = [results / v / "identity.json" for v in json.loads((results / "persons.json").read_text())["videos"]]
     settings = schema_defaults("identity", gallery=str(tmp_path / "gallery"))
-    subprocess.run(job_command(PYTHON, ROOT / "scripts" / "identity_persons.py", {"identity": paths},
+    subprocess.run(job_command(PYTHON, "identity.persons", {"identity": paths},
                                {"persons": tmp_path / "persons.json"}, settings), check=True)
     named = json.loads((tmp_path / "persons.json").read_text())
     names = [p["name"] for p in named["persons"]]
@@ -294,7 +294,7 @@ def test_a_broken_identity_json_is_one_line_naming_it(tmp_path):
     bad = tmp_path / "v" / "identity.json"
     bad.parent.mkdir()
     bad.write_text('{"tracks": [{"track_id": "x"}]}')
-    proc = subprocess.run(job_command(PYTHON, ROOT / "scripts" / "identity_persons.py", {"identity": [bad]},
+    proc = subprocess.run(job_command(PYTHON, "identity.persons", {"identity": [bad]},
                                       {"persons": tmp_path / "persons.json"}, schema_defaults("identity")),
                           capture_output=True, text=True)
     assert proc.returncode != 0
@@ -345,8 +345,8 @@ def test_a_speaker_heard_only_over_others_gets_no_voice_embedding():
 
 
 def test_persons_count_the_words_of_their_voices_in_the_transcripts():
-    from steps.identity_persons import add_word_counts, count_words
-    from steps.identity_report import persons_rows
+    from steps.identity.persons import add_word_counts, count_words
+    from steps.report.persons import persons_rows
 
     transcripts = {"a": {"speakers": [{"speaker": "SPEAKER_00", "words": 12}, {"speaker": "SPEAKER_01", "words": 3}]},
                    "b": {"speakers": [{"speaker": "SPEAKER_00", "words": 7}]}}

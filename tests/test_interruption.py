@@ -187,19 +187,19 @@ def test_interrupted_runs_resume_to_identical_outputs(odd_run, good_clip, tmp_pa
 
 def step_command(step, work, out):
     """The command of one heavy step on the good clip of ``work`` (the odd-inputs run), writing into ``out``: its
-    entry script on the job its rule would write, settings from config/schema.yaml."""
+    step on the job its rule would write, settings from config/schema.yaml."""
     folder = work / "results" / "_loose" / "good"
     video, scenes = folder / "video.mp4", folder / "scenes.json"
-    env, script, inputs, outputs, settings, threads = {
-        "scenes": ("scenes", "scenes.py", {"video": video},
+    env, name, inputs, outputs, settings, threads = {
+        "scenes": ("scenes", "scenes", {"video": video},
                    {"json": out / "scenes.json", "csv": out / "scenes.csv", "probs": out / "probs.json"},
                    schema_defaults("scenes"), 2),
-        "diarization": ("diarization", "diarization.py", {"video": video},
+        "diarization": ("diarization", "diarization", {"video": video},
                         {"json": out / "d.json", "rttm": out / "d.rttm"}, schema_defaults("diarization"), 1),
-        "tracking": ("tracking_mediapipe", "tracking.py", {"video": video, "scenes": scenes},
+        "tracking": ("tracking_mediapipe", "tracking", {"video": video, "scenes": scenes},
                      {"tracking": out / "tracking.json"}, schema_defaults("tracking", chunk_frames=30), 2),
     }[step]
-    return job_command(VENV_DIR / env / "bin" / "python", ROOT / "scripts" / script, inputs, outputs, settings,
+    return job_command(VENV_DIR / env / "bin" / "python", name, inputs, outputs, settings,
                        {"project": "_loose", "video": "good"}, threads=threads, log=out / "step.log")
 
 

@@ -27,26 +27,49 @@ def test_settings_come_from_the_section_with_numbers_as_the_schema_means_them():
 
 
 def test_a_job_round_trips_from_the_command_to_the_step(tmp_path):
-    command = job_command("python", "step.py", {"video": tmp_path / "a b.mp4", "frames": [1, 2]},
+    command = job_command("python", "scenes", {"video": tmp_path / "a b.mp4", "frames": [1, 2]},
                           {"json": tmp_path / "out.json"}, {"rate": 0.5}, {"video": "a_b"}, threads=3, gpus=1,
                           log=tmp_path / "step.log")
-    job = parse_job(command[2:])
+    assert command[1:3] == [str(ROOT / "scripts" / "run_step.py"), "scenes"]
+    job = parse_job(command[3:])
     assert job.input == {"video": str(tmp_path / "a b.mp4"), "frames": ["1", "2"]}
     assert job.output == {"json": str(tmp_path / "out.json")} and job.settings == {"rate": 0.5}
     assert (job.wildcards, job.threads, job.gpus, job.log) == ({"video": "a_b"}, 3, 1, str(tmp_path / "step.log"))
 
 
+def test_the_runner_finds_a_step_by_its_name():
+    from run_step import step_function
+
+    from steps.download import run_table
+    from steps.scenes import pipeline
+
+    assert step_function("scenes") is pipeline.run  # a package: its pipeline module
+    assert step_function("download:run_table") is run_table
+    with pytest.raises(ModuleNotFoundError):
+        step_function("no_such_step")
+
+
 def test_a_failing_step_ends_with_one_line_naming_the_file(tmp_path):
-    script = tmp_path / "step.py"
-    script.write_text("from vidflow.errors import UserError\nfrom vidflow.job import run_job\n\n"
-                      "def step(job):\n    raise UserError(job.input['video'], 'no video stream')\n\n"
-                      "run_job(step)\n")
-    command = job_command(sys.executable, script, {"video": "clip.mp4"}, {}, {}, log=tmp_path / "step.log")
-    proc = subprocess.run(command, capture_output=True, text=True, check=False,
-                          env={"PYTHONPATH": str(ROOT / "scripts")})
+    bad = tmp_path / "tracking.json"
+    bad.write_text("{not json")
+    outputs = {"tracking": tmp_path / "t.json", "audio": tmp_path / "a.json"}
+    command = job_command(sys.executable, "reduce", {"tracking": bad, "diarization": tmp_path / "d.json"}, outputs,
+                          {}, log=tmp_path / "step.log")
+    proc = subprocess.run(command, capture_output=True, text=True, check=False)
     assert proc.returncode == 1
-    assert proc.stderr.strip().splitlines() == [proc.stderr.strip()] and "clip.mp4: no video stream" in proc.stderr
-    assert "clip.mp4: no video stream" in (tmp_path / "step.log").read_text()
+    assert proc.stderr.strip().splitlines() == [proc.stderr.strip()] and str(bad) in proc.stderr
+    assert str(bad) in (tmp_path / "step.log").read_text() and not (tmp_path / "t.json").exists()
+
+
+def test_a_job_run_by_hand_gets_the_blas_threads_its_rule_gets(tmp_path):
+    """Snakemake sets OMP_NUM_THREADS & co. to a rule's threads; the runner does too, so tests compute the same."""
+    command = job_command(sys.executable, "video_source", {}, {"record": tmp_path / "r.json"}, {"record": {}}, threads=3)
+    code = ("import os, runpy, sys; import steps.video_source as s; "
+            "s.write_json = lambda *a: print(os.environ['OMP_NUM_THREADS'], os.environ['OPENBLAS_NUM_THREADS']); "
+            "sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name='__main__')")
+    proc = subprocess.run([sys.executable, "-c", code, *command[1:]], capture_output=True, text=True, check=True,
+                          env={"PYTHONPATH": str(ROOT / "scripts"), "OMP_NUM_THREADS": "8"})
+    assert proc.stdout.split() == ["3", "3"]
 
 
 def test_unknown_job_keys_are_refused():

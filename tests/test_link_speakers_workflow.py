@@ -74,8 +74,9 @@ def test_workflow_links_the_talking_voice_to_the_moving_face(talking_clip, tmp_p
                                                     SETTINGS)
     assert (results / "faces.json").read_text(encoding="utf-8") == dumps_json(old_faces, compact=True)
     assert (results / "speakers.json").read_text(encoding="utf-8") == dumps_json(old_record)
-    fps, total = reduce_tracking_file(results / "faces.json", tmp_path / "reduced.json")
-    assert (tmp_path / "reduced.json").read_text(encoding="utf-8") == dumps_json(reduce_tracking(faces), compact=True)
+    fps, total = reduce_tracking_file(results / "faces.json", tmp_path / "reduced.json", diarization["duration"])
+    assert (tmp_path / "reduced.json").read_text(encoding="utf-8") == dumps_json(
+        reduce_tracking(faces, diarization["duration"]), compact=True)
     reduce_audio_file(diarization, total, fps, tmp_path / "audio.json")
     assert (tmp_path / "audio.json").read_text(encoding="utf-8") == dumps_json(reduce_audio(diarization, total, fps),
                                                                                compact=True)
@@ -147,7 +148,7 @@ def overlap_clip(tmp_path_factory):
 def test_overlapped_speakers_speak_at_once_on_their_own_faces_through_the_workflow(overlap_clip, tmp_path):
     """The diarization is the clip's truth (overlaps included; the default backend is not judged here): faces.json,
     the seed's reduced files and the EAF carry both speakers where they talk at once."""
-    from steps.diarization import to_rttm
+    from steps.diarization.pipeline import to_rttm
     from vidflow.io import write_json
 
     inputs, truth = overlap_clip

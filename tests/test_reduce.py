@@ -31,12 +31,13 @@ def object_ids(tracking):
     return order
 
 
-def reduce_tracking(tracking):
+def reduce_tracking(tracking, audio_duration):
     """The seed's ``{video}_tracking.json`` from a whole ``tracking.json``."""
     ids = object_ids(tracking)
     by_frame = {f["frame"]: f["faces"] for f in tracking["frames"]}
     frames = [reduced_frame(index, by_frame.get(index, []), ids) for index in range(tracking["frame_count"])]
-    return {"fps": tracking["fps"], "total_frames": tracking["frame_count"], "frames_analysis": frames}
+    return {"fps": tracking["fps"], "total_frames": tracking["frame_count"], "frames_analysis": frames,
+            "temporal_alignment": temporal_alignment(tracking["frame_count"], tracking["fps"], audio_duration)}
 
 
 def reduce_audio(diarization, total_frames, fps=25):
@@ -53,9 +54,9 @@ def reduce_audio(diarization, total_frames, fps=25):
 
 # --- the step, from and to files
 
-def reduced_tracking(tmp_path, tracking):
+def reduced_tracking(tmp_path, tracking, audio_duration=0.16):
     write_json(tmp_path / "faces.json", tracking, compact=True)
-    reduce_tracking_file(tmp_path / "faces.json", tmp_path / "v_tracking.json")
+    reduce_tracking_file(tmp_path / "faces.json", tmp_path / "v_tracking.json", audio_duration)
     return read_json(tmp_path / "v_tracking.json")
 
 
@@ -95,6 +96,11 @@ def test_object_ids_follow_first_appearance(tmp_path):
 def test_reduced_tracking_content(tmp_path):
     out = reduced_tracking(tmp_path, tracking_fixture())
     assert out["total_frames"] == 4 and [f["frame"] for f in out["frames_analysis"]] == [1, 2, 3, 4]
+    assert out["temporal_alignment"] == {"video_fps": 25, "audio_fps": 25, "video_frames": 4, "audio_frames": 4,
+                                         "audio_duration_sec": 0.16, "frame_difference": 0, "aligned": True,
+                                         "warnings": []}
+    late = reduced_tracking(tmp_path, tracking_fixture(), audio_duration=0.4)["temporal_alignment"]
+    assert late["frame_difference"] == 6 and late["warnings"] == ["audio covers 10 frames, video has 4"]
     f3 = out["frames_analysis"][2]["tracked_objects"]
     assert [o["id"] for o in f3] == ["obj_1", "obj_2"]
     assert f3[0] == {"id": "obj_1", "centroid_x": 32, "source": "face_landmarker", "label": "face",
@@ -179,11 +185,11 @@ def test_streamed_reduction_writes_the_bytes_of_the_full_load(tmp_path, variant)
     elif variant == "no_frames_listed":
         tracking["frames"] = []
     write_json(tmp_path / "faces.json", tracking, compact=True)
-    fps, total = reduce_tracking_file(tmp_path / "faces.json", tmp_path / "v_tracking.json")
-    assert (fps, total) == (25, tracking["frame_count"])
-    full = reduce_tracking(json.loads((tmp_path / "faces.json").read_text()))
-    assert (tmp_path / "v_tracking.json").read_text(encoding="utf-8") == dumps_json(full, compact=True)
     diarization = {**diarization_fixture(), "duration": 3.0}
+    fps, total = reduce_tracking_file(tmp_path / "faces.json", tmp_path / "v_tracking.json", diarization["duration"])
+    assert (fps, total) == (25, tracking["frame_count"])
+    full = reduce_tracking(json.loads((tmp_path / "faces.json").read_text()), diarization["duration"])
+    assert (tmp_path / "v_tracking.json").read_text(encoding="utf-8") == dumps_json(full, compact=True)
     alignment = reduce_audio_file(diarization, total, fps, tmp_path / "v_audio.json")
     full = reduce_audio(diarization, total, fps)
     assert (tmp_path / "v_audio.json").read_text(encoding="utf-8") == dumps_json(full, compact=True)
@@ -207,13 +213,17 @@ def test_streamed_reduction_of_a_long_video_keeps_memory_flat(tmp_path, monkeypa
                                              "frames": [{"frame": f, "faces": [face]} for f in range(frames)]},
                    compact=True)
         tracemalloc.start()
-        reduce_tracking_file(tmp_path / "faces.json", tmp_path / "v_tracking.json")
+        reduce_tracking_file(tmp_path / "faces.json", tmp_path / "v_tracking.json", frames / 25)
         reduce_audio_file(diarization_fixture(), frames, 25, tmp_path / "v_audio.json")
         peaks.append(tracemalloc.get_traced_memory()[1])
         tracemalloc.stop()
         sizes.append((tmp_path / "faces.json").stat().st_size)
     print(f"peak {peaks[0] >> 10} KiB for {sizes[0] >> 10} KiB, {peaks[1] >> 10} KiB for {sizes[1] >> 10} KiB")
     assert peaks[1] - peaks[0] < 64 * 900 and peaks[1] < sizes[1] / 2  # bytes per added frame
+
+
+def test_both_files_describe_the_temporal_alignment_alike():
+    assert schema("tracking")["properties"]["temporal_alignment"] == schema("audio")["properties"]["temporal_alignment"]
 
 
 @pytest.mark.skipif(not SEED.is_dir(), reason="needs ../shared/reference (the seed's real outputs)")

@@ -13,7 +13,7 @@ import pytest
 
 from build_env import build
 from conftest import ROOT, VENV_DIR, run_snakemake
-from steps.report import (
+from steps.report.data import (
     faces_at,
     faces_per_frame,
     speaker_table,
@@ -21,7 +21,7 @@ from steps.report import (
     track_table,
     video_summary,
 )
-from steps.report_pages import table_page, tables_page
+from steps.report.pages import table_page, tables_page
 from vidflow.job import job_command
 from vidflow.notify import notify, run_payload
 from vidflow.tracking_json import read_tracking
@@ -205,7 +205,7 @@ def test_run_pages_list_every_video_with_its_status_and_every_rule_with_its_benc
     settings = {"projects": {"p1": {}}, "expected": ["video.mp4"], "results": "results", "logs": "logs",
                 "benchmarks": "results/benchmarks"}
     python = build(ROOT / "envs" / "report.yaml", VENV_DIR / "report")
-    command = job_command(python, ROOT / "scripts" / "report_run.py", {"manifests": [manifest]}, outputs, settings,
+    command = job_command(python, "report.run_summary", {"manifests": [manifest]}, outputs, settings,
                           log=tmp_path / "report_run.log")
     proc = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stderr + (tmp_path / "report_run.log").read_text()
@@ -232,7 +232,7 @@ OVERLAP_PLOT = """
 import json, sys
 sys.path.insert(0, sys.argv[1])
 import matplotlib.pyplot as plt
-from steps.report_plots import draw_overlaps, plot_timeline
+from steps.report.plots import draw_overlaps, plot_timeline
 diarization, out = json.loads(sys.argv[2]), sys.argv[3]
 scenes = {"fps": 25, "frame_count": 125, "scenes": [{"start_time": 0.0, "end_time": 4.96}]}
 tracking = {"frames": [{"frame": f, "faces": []} for f in range(125)]}

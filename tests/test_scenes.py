@@ -19,7 +19,7 @@ from media_speech import make_silence
 
 from build_env import build
 from conftest import ROOT, VENV_DIR, ffprobe_json, require_binaries, run_snakemake, schema_defaults
-from steps import scenes as sc
+from steps.scenes import pipeline as sc
 from vidflow.errors import UserError
 from vidflow.job import job_command
 
@@ -240,7 +240,7 @@ def test_same_input_gives_identical_files_and_model_state_does_not_leak(workflow
 import json, random, sys
 import numpy as np, torch
 sys.path.insert(0, sys.argv[1])
-from steps.scenes import ScenesSettings, detect_scenes
+from steps.scenes.pipeline import ScenesSettings, detect_scenes
 from vidflow.job import settings_from
 def state():
     return (torch.are_deterministic_algorithms_enabled(), torch.get_rng_state(), np.random.get_state()[1].copy(),
@@ -264,7 +264,7 @@ print("ok")
 FRAGMENTED_HEAP = """
 import ctypes, sys
 sys.path.insert(0, sys.argv[1])
-from steps.scenes import release_free_memory
+from steps.scenes.pipeline import release_free_memory
 def rss_mib():
     return int(next(line for line in open("/proc/self/status") if line.startswith("VmRSS")).split()[1]) >> 10
 libc = ctypes.CDLL(None)
@@ -304,7 +304,7 @@ def test_ctrl_c_while_loading_the_model_stays_a_ctrl_c():
 import sys
 sys.path.insert(0, sys.argv[1])
 import torch
-from steps.scenes_model import preserved_global_state
+from steps.scenes.model import preserved_global_state
 def broken(*args, **kwargs):  # as after a Ctrl-C during the import of sympy
     raise AttributeError("module 'sympy' has no attribute 'printing'")
 torch.use_deterministic_algorithms = broken
@@ -329,7 +329,7 @@ def test_bad_video_fails_with_one_line(tmp_path):
         pytest.skip("scenes venv not built")
     fake = tmp_path / "fake.mp4"
     fake.write_text("not a video\n")
-    cmd = job_command(python, ROOT / "scripts" / "scenes.py", {"video": fake},
+    cmd = job_command(python, "scenes", {"video": fake},
                       {"json": tmp_path / "s.json", "csv": tmp_path / "s.csv", "probs": tmp_path / "p.json"},
                       schema_defaults("scenes"), log=tmp_path / "log")
     proc = subprocess.run(cmd, capture_output=True, text=True)

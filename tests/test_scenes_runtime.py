@@ -28,8 +28,8 @@ RUNTIMES_AGREE = """
 import json, logging, sys
 sys.path.insert(0, sys.argv[1])
 import numpy as np
-from steps import scenes as sc
-from steps.scenes_runtime import load_model
+from steps.scenes import pipeline as sc
+from steps.scenes.runtime import load_model
 variants = {"torch": ("torch", "auto"), "openvino_f32": ("openvino", "f32"), "openvino_auto": ("openvino", "auto")}
 models = {name: load_model("cpu", runtime=runtime, precision=precision, threads=2) for name, (runtime, precision)
           in variants.items()}
@@ -74,7 +74,7 @@ import logging, sys
 sys.path.insert(0, sys.argv[1])
 logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s", stream=sys.stdout)
 import numpy as np
-from steps import scenes_runtime as sm
+from steps.scenes import runtime as sm
 picked = [sm.pick_runtime(r, d) for r in ("auto", "openvino", "torch") for d in ("cpu", "cuda")]
 assert picked == ["openvino", "torch", "openvino", "openvino", "torch", "torch"]  # CUDA keeps PyTorch by default
 if sys.argv[2] == "missing":
@@ -109,7 +109,7 @@ import logging, sys
 sys.path.insert(0, sys.argv[1])
 logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s", stream=sys.stdout)
 import numpy as np
-from steps import scenes_runtime as rt
+from steps.scenes import runtime as rt
 model, info = rt.openvino_model("0" * 64, "f32", threads=2, cache=sys.argv[2])
 print("used", info["runtime"], info["precision"], model(np.zeros((1, 100, 27, 48, 3), np.uint8)).shape)
 """
@@ -131,7 +131,8 @@ def test_an_unwritable_export_cache_exports_for_the_job_only(tmp_path):
 CONCURRENT_EXPORT = """
 import sys, time
 sys.path.insert(0, sys.argv[1])
-from steps import scenes_model as sm, scenes_runtime as rt
+from steps.scenes import model as sm
+from steps.scenes import runtime as rt
 network = sm.load_network(fast=False)
 while time.time() < float(sys.argv[3]):  # both processes export at the same moment
     time.sleep(0.01)
@@ -166,7 +167,7 @@ import logging, sys
 sys.path.insert(0, sys.argv[1])
 logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s", stream=sys.stdout)
 import numpy as np
-from steps import scenes_runtime as rt
+from steps.scenes import runtime as rt
 rt.export_cache_dir = lambda: sys.argv[2]
 model, info = rt.load_model("cpu", runtime="auto", threads=2)
 windows = two_shots(50)[None]
@@ -202,7 +203,7 @@ PIPELINED = TWO_SHOTS + """
 import json, sys
 sys.path.insert(0, sys.argv[1])
 import numpy as np
-from steps import scenes_runtime as rt
+from steps.scenes import runtime as rt
 sha = rt.model_info()["weights_sha256"]
 windows = np.stack([two_shots(10 + 12 * k) for k in range(7)])  # a cut at another frame in each window
 out = {}

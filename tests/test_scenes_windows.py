@@ -4,7 +4,7 @@ each frame's prediction taken from the middle of its window, windows stacked int
 import numpy as np
 import pytest
 
-from steps import scenes as sc
+from steps.scenes import pipeline as sc
 
 
 def indexed_frames(n):

@@ -56,8 +56,8 @@ def tracking_settings(engine="mediapipe", options=None, **changes):
 
 
 def tracking_command(python, folder, output, log, settings, threads=1):
-    """argv of scripts/tracking.py on ``folder``'s video.mp4 + scenes.json, as the rule runs it."""
-    return job_command(python, ROOT / "scripts" / "tracking.py",
+    """argv of the tracking step on ``folder``'s video.mp4 + scenes.json, as the rule runs it."""
+    return job_command(python, "tracking",
                        {"video": folder / "video.mp4", "scenes": folder / "scenes.json"}, {"tracking": output},
                        settings, threads=threads, log=log)
 

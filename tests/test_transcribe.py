@@ -18,7 +18,7 @@ from media_shots import Shot
 from media_speech import layout_turns, make_speech, write_wav
 
 from conftest import ROOT, VENV_DIR, require_binaries, schema_defaults
-from steps.transcript import assign_speakers, build_segments, cues, inside, speech_stretches, word_tracks
+from steps.transcribe.transcript import assign_speakers, build_segments, cues, inside, speech_stretches, word_tracks
 from vidflow.job import job_command
 
 LINES = [("en-us+m3", "Welcome to the show. We are glad you could join us today."),
@@ -169,7 +169,7 @@ def sha(data):
 
 
 def test_packaged_weights_are_checked_joined_and_cached(tmp_path):
-    from steps.transcribe_weights import PackagedModel, Part, assemble, packaged_folder, verify
+    from steps.transcribe.weights import PackagedModel, Part, assemble, packaged_folder, verify
     from vidflow.errors import UserError
 
     one, two, config = b"first half|", b"second half", b"{}"
@@ -197,7 +197,7 @@ def test_packaged_weights_are_checked_joined_and_cached(tmp_path):
 
 
 def test_model_setting_names_a_packaged_model_or_a_folder(tmp_path):
-    from steps.transcribe_weights import PACKAGED, model_folder
+    from steps.transcribe.weights import PACKAGED, model_folder
     from vidflow.errors import UserError
 
     assert set(PACKAGED) == {"base", "tiny.en"}
@@ -212,7 +212,7 @@ def test_model_setting_names_a_packaged_model_or_a_folder(tmp_path):
 
 
 def test_speech_goes_to_whisper_in_slices_of_bounded_span():
-    from steps.transcribe_whisper import batches
+    from steps.transcribe.whisper import batches
 
     stretches = [(0.0, 10.0), (50.0, 90.0), (100.0, 120.0), (131.0, 500.0), (510.0, 520.0), (600.0, 611.0)]
     assert batches(stretches, span=120) == [[(0.0, 10.0), (50.0, 90.0), (100.0, 120.0)], [(131.0, 500.0)],
@@ -221,7 +221,7 @@ def test_speech_goes_to_whisper_in_slices_of_bounded_span():
 
 
 def test_sound_labels_are_not_words_and_languages_average_over_windows():
-    from steps.transcribe_whisper import average_language, compute_type_for, is_sound_label
+    from steps.transcribe.whisper import average_language, compute_type_for, is_sound_label
 
     assert all(map(is_sound_label, [" [Music]", "(applause)", "♪ ♪", "*laughs*", " ...", "♪ la la la ♪"]))
     assert not any(map(is_sound_label, [" Hello.", "(Well,) yes", "Ça va ?"]))
@@ -286,7 +286,7 @@ def write_inputs(folder, turns, duration, linked=None):
 def run_step(video, folder, check=True, **settings):
     out = {"json": folder / "transcript.json", "vtt": folder / "transcript.vtt", "srt": folder / "transcript.srt"}
     inputs = {"video": video, **{n: folder / f"{n}.json" for n in ("diarization", "faces", "speakers")}}
-    command = job_command(env_python(), ROOT / "scripts" / "transcribe.py", inputs, out,
+    command = job_command(env_python(), "transcribe", inputs, out,
                           schema_defaults("transcribe", **settings), threads=2, log=folder / "transcribe.log")
     proc = subprocess.run(command, capture_output=True, text=True, check=False, cwd=ROOT)
     if check:
@@ -515,11 +515,11 @@ def test_a_video_without_audio_gets_an_empty_valid_transcript(tmp_path):
     assert (tmp_path / "transcript.vtt").read_text().strip() == "WEBVTT"
     assert (tmp_path / "transcript.srt").read_text() == ""
 
-# --- what the report shows (steps.report_pages.transcript_page, from reports/templates/transcript_page.html.j2) ---
+# --- what the report shows (steps.report.pages.transcript_page, from reports/templates/transcript_page.html.j2) ---
 
 def test_report_renders_the_transcript_speaker_coloured():
-    from steps.report_pages import transcript_page
-    from steps.transcript_report import PALETTE, clock, timeline_rows
+    from steps.report.pages import transcript_page
+    from steps.report.transcript import PALETTE, clock, timeline_rows
 
     words = [{"start": 0.5, "end": 0.9, "word": "Bonjour", "probability": 0.9, "speaker": "SPEAKER_01",
               "track_id": 2},

@@ -256,7 +256,7 @@ def test_project_summary_entry_writes_the_projects_table_from_its_job(tmp_path):
         {"video": v, "original_name": f"{v} 1.mp4", "member": f"{v} 1.mp4", "sha256": v * 64} for v in "ab"]}))
     python = build(ROOT / "envs" / "summary.yaml", VENV_DIR / "summary")
     table = tmp_path / "videos.tsv"
-    command = job_command(python, ROOT / "scripts" / "project_summary.py", {"manifest": manifest}, {"table": table},
+    command = job_command(python, "summary", {"manifest": manifest}, {"table": table},
                           {"expected": ["video.json"], "results": str(results), "logs": str(logs)},
                           {"project": "p"})
     proc = subprocess.run(command, capture_output=True, text=True, check=False)

@@ -11,9 +11,10 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
-from steps.report_pages import tables_page
+from steps.report.pages import tables_page
 from vidflow.envfiles import read_env
 from vidflow.io import read_json, write_json, write_text
+from vidflow.job import settings_from
 
 log = logging.getLogger("diagnostics")
 
@@ -139,3 +140,8 @@ def diagnostics(settings: DiagnosticsSettings, manifests: list[str], json_path: 
     write_text(html_path, tables_page("Run diagnostics", [(h, rows, cols, "") for h, rows, cols in
                                                           diagnostics_rows(diag)]))
     log.info("ffmpeg: %s; GPUs: %s", diag["ffmpeg"], diag["gpu"]["gpus"] or "none")
+
+
+def run(job):
+    diagnostics(settings_from(DiagnosticsSettings, job.settings), job.input["manifests"], job.output["json"],
+                job.output["html"])

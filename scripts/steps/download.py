@@ -26,6 +26,7 @@ from pathlib import Path, PurePosixPath
 
 from vidflow.errors import UserError
 from vidflow.io import exclusive_lock, read_json, remove_stale_temporaries, write_json
+from vidflow.job import settings_from
 from vidflow.naming import slugify
 from vidflow.summary import DOWNLOAD_COLUMNS, download_rows, tsv_text, write_table
 
@@ -253,3 +254,11 @@ def write_downloads_table(path: str, settings: DownloadsTableSettings) -> None:
     unfinished or skipped (the workflow's onerror handler writes the same rows from what finished)."""
     rows = download_rows(settings.links, settings.download_dir, settings.logs_dir, settings.manual)
     write_table(path, tsv_text(rows, DOWNLOAD_COLUMNS))
+
+
+def run(job):
+    download_link(job.settings["link"], job.output["folder"], settings_from(DownloadSettings, job.settings))
+
+
+def run_table(job):
+    write_downloads_table(job.output["table"], settings_from(DownloadsTableSettings, job.settings))

@@ -19,6 +19,7 @@ from pathlib import Path, PurePosixPath
 
 from vidflow.errors import UserError
 from vidflow.io import WRITE_ERRNOS, read_json, sha256_file, write_error, write_json
+from vidflow.job import settings_from
 from vidflow.media import ffprobe, summarize
 from vidflow.naming import archive_stem, unique_slugs, video_stem
 from vidflow.status import QUIET_SKIPS  # not warned about member by member, nor listed as items
@@ -318,3 +319,9 @@ def extract_project(source: dict, out_dir: str, project: str, settings: ExtractS
     if "download" in source:
         return extract_download(source["download"], out_dir, project, settings, extensions, source.get("earlier", []))
     return collect_loose(source["loose"], out_dir, project)
+
+
+def run(job):
+    settings = settings_from(ExtractSettings, job.settings)
+    extract_project(job.input, job.output["extracted"], job.wildcards["project"], settings)
+

@@ -19,6 +19,7 @@ import jsonschema
 
 from vidflow.errors import UserError
 from vidflow.io import dumps_json, exclusive_lock, read_json, remove_stale_temporaries, sha256_file, write_json
+from vidflow.job import settings_from
 from vidflow.jsonstream import Items, NotAnObject, read_members
 from vidflow.turns import own_overlap
 
@@ -327,3 +328,8 @@ def finalize_outputs(video: str, project: str, inputs: dict, receipt: str, setti
                           config=settings.config, environments=settings.environments,
                           snakemake_version=settings.snakemake_version, archive_root=settings.archive_dir,
                           receipt=receipt)
+
+
+def run(job):
+    settings = settings_from(FinalizeSettings, job.settings)
+    finalize_outputs(job.wildcards["video"], job.wildcards["project"], job.input, job.output["receipt"], settings)

@@ -41,6 +41,7 @@ import numpy as np
 
 from vidflow.errors import UserError
 from vidflow.io import read_json, write_json
+from vidflow.job import settings_from
 from vidflow.jsonstream import compact, write_object
 from vidflow.media import ffmpeg_reason, ffprobe, pcm_command, summarize
 from vidflow.tracking_json import stream_tracking
@@ -385,3 +386,9 @@ def check_inputs(tracking, diarization, tracking_path, diarization_path):
             raise UserError(tracking_path, f"no {key!r}: not a tracking.json")
     if "segments" not in diarization:
         raise UserError(diarization_path, "no 'segments': not a diarization.json")
+
+
+def run(job):
+    settings = settings_from(LinkSpeakersSettings, job.settings)
+    link_speakers_files(job.input["tracking"], job.input["diarization"], job.input["video"], job.output["faces"],
+                        job.output["speakers"], settings)

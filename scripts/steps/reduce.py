@@ -4,14 +4,17 @@
 dense ``frames_analysis`` with 1-based frames, ``tracked_objects`` with ``id`` (``obj_<n>``),
 ``centroid_x``, ``source``, ``label``, ``confidence``, ``active_speakers``, ``bbox_width``,
 ``bbox_height``, and ``audio_info`` with ``is_speech_present``, ``active_speaker_labels``,
-``timecode_sec``; plus ``fps``, ``total_frames``, ``speaker_stats`` and ``temporal_alignment``.
+``timecode_sec``; plus ``fps``, ``total_frames`` and ``temporal_alignment`` (video and audio frame counts, as the
+seed adds them) in both, and ``speaker_stats`` in the audio file.
 Unlike the seed: real detector confidences (absent where no detector ran), and ``active_speakers`` only from our
 speaker-to-face link (a face is never marked speaking just because someone speaks).
 """
 
 import itertools
+import logging
 
 from vidflow.errors import UserError
+from vidflow.io import read_json
 from vidflow.jsonstream import compact, write_object
 from vidflow.media import FPS
 from vidflow.tracking_json import FACE_FIELDS, stream_tracking
@@ -80,14 +83,16 @@ def _in_order(tracking_path):
     return header, [{"frame": index, "faces": listed[index]} for index in sorted(listed)], ids
 
 
-def _write_reduced_tracking(out_path, header, frames):
-    write_object(out_path, {"fps": header["fps"], "total_frames": header["frame_count"]}, "frames_analysis",
-                 (compact(frame) for frame in frames))
+def _write_reduced_tracking(out_path, header, frames, audio_duration):
+    alignment = temporal_alignment(header["frame_count"], header["fps"], audio_duration)
+    write_object(out_path, {"fps": header["fps"], "temporal_alignment": alignment, "total_frames": header["frame_count"]},
+                 "frames_analysis", (compact(frame) for frame in frames))
 
 
-def reduce_tracking_file(tracking_path: str, out_path: str) -> tuple:
+def reduce_tracking_file(tracking_path: str, out_path: str, audio_duration: float) -> tuple:
     """Write the seed's ``{video}_tracking.json`` of our ``tracking_path`` (tracking.json or faces.json) to
-    ``out_path``, streaming both files (memory flat with the video's length); return ``(fps, total_frames)``."""
+    ``out_path``, streaming both files (memory flat with the video's length), its ``temporal_alignment`` with the
+    audio's ``audio_duration`` (seconds, diarization.json's ``duration``); return ``(fps, total_frames)``."""
     header, frames = stream_tracking(tracking_path)
     first = next(frames, None)
     if first is None and "frames" not in header:
@@ -96,10 +101,10 @@ def reduce_tracking_file(tracking_path: str, out_path: str) -> tuple:
         if not {"fps", "frame_count"} <= header.keys():  # members after the frames: only in files not ours
             raise Unordered("fps or frame_count after the frames")
         listed = frames if first is None else itertools.chain([first], frames)
-        _write_reduced_tracking(out_path, header, reduced_frames(listed, header["frame_count"]))
+        _write_reduced_tracking(out_path, header, reduced_frames(listed, header["frame_count"]), audio_duration)
     except Unordered:
         header, ordered, ids = _in_order(tracking_path)
-        _write_reduced_tracking(out_path, header, reduced_frames(ordered, header["frame_count"], ids))
+        _write_reduced_tracking(out_path, header, reduced_frames(ordered, header["frame_count"], ids), audio_duration)
     return header["fps"], header["frame_count"]
 
 
@@ -154,3 +159,11 @@ def reduce_audio_file(diarization: dict, total_frames: int, fps: int, out_path: 
     write_object(out_path, {"fps": fps, "temporal_alignment": alignment, "total_frames": total_frames},
                  "frames_analysis", texts(), late=lambda: {"speaker_stats": stats})
     return alignment
+
+
+def run(job):
+    diarization = read_json(job.input["diarization"])
+    fps, total_frames = reduce_tracking_file(job.input["tracking"], job.output["tracking"], diarization["duration"])
+    alignment = reduce_audio_file(diarization, total_frames, fps, job.output["audio"])
+    for warning in alignment["warnings"]:
+        logging.getLogger("reduce").warning("%s: %s", job.input["diarization"], warning)

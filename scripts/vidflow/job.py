@@ -1,4 +1,4 @@
-"""The one way a rule enters a step: ``scripts/<step>.py JOB [--threads N] [--gpus N] [--log FILE]``.
+"""The job a rule hands its step: ``scripts/run_step.py STEP JOB [--threads N] [--gpus N] [--log FILE]``.
 
 JOB is JSON written by the rule's ``params.job`` (``step_job`` in ``rules/common.smk``): the rule's named inputs and
 outputs, its wildcards and the step's config section, whose keys and defaults live only in ``config/schema.yaml``
@@ -9,8 +9,11 @@ flags: they are not part of the job, so running on other hardware never reruns a
 import argparse
 import json
 from dataclasses import MISSING, dataclass, field, fields
+from pathlib import Path
 
 from .logs import run_main, setup_logging
+
+RUNNER = Path(__file__).resolve().parents[1] / "run_step.py"  # the one way in: scripts/run_step.py
 
 
 @dataclass(frozen=True)
@@ -45,9 +48,9 @@ def job_json(input, output, settings, wildcards=None):
     return json.dumps(document, sort_keys=True, separators=(",", ":"))
 
 
-def job_command(python, script, input, output, settings, wildcards=None, threads=1, gpus=0, log=None):
-    """argv that runs ``script`` (a rule's entry script) on one job, as its rule does."""
-    command = [str(python), str(script), job_json({k: _plain(v) for k, v in input.items()},
+def job_command(python, step, input, output, settings, wildcards=None, threads=1, gpus=0, log=None):
+    """argv that runs ``step`` (as rules/*.smk name it, e.g. ``scenes``) on one job, as its rule does."""
+    command = [str(python), str(RUNNER), step, job_json({k: _plain(v) for k, v in input.items()},
                                                    {k: _plain(v) for k, v in output.items()}, settings, wildcards)]
     command += ["--threads", str(threads), "--gpus", str(gpus)]
     return command + (["--log", str(log)] if log else [])

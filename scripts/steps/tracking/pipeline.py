@@ -27,6 +27,7 @@ from steps.tracking.tracks import assign_track_ids, iou
 from vidflow import interrupt
 from vidflow.errors import UserError
 from vidflow.io import dumps_json, remove_stale_temporaries
+from vidflow.job import settings_from
 from vidflow.media import ffprobe, summarize
 
 log = logging.getLogger("tracking")
@@ -243,3 +244,9 @@ def _frames_with_ids(parts, ids):
                 assert face.endswith("}") and face != "{}"
                 kept.append(f'{face[:-1]},"track_id":{track_id}}}')
         yield f'{{"faces":[{",".join(kept)}],"frame":{frame}}}'
+
+
+def run(job):
+    settings = settings_from(TrackingSettings, job.settings)
+    track_faces(job.input["video"], job.input["scenes"], job.output["tracking"], settings, threads=job.threads,
+                gpus=job.gpus)
