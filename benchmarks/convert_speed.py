@@ -42,7 +42,7 @@ def main(argv=None):
             video_s, frames, _, _ = common.video_info(source)
             floor = common.decode_floor(source, args.threads)
             run = common.run_measured(job_command(
-                python, "convert.encode", {"video": source},
+                python, "convert", {"video": source},
                 {"video": tmp / "video.mp4", "info": tmp / "video.json"}, settings, threads=args.threads,
                 log=tmp / "convert.log"))
             if run["returncode"]:

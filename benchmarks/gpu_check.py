@@ -42,7 +42,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from steps.convert.encode import ConvertSettings, convert_video  # noqa: E402
+from steps.convert.pipeline import ConvertSettings, convert_video  # noqa: E402
 from vidflow.media import ffprobe, summarize  # noqa: E402
 
 CONVERT_SETTINGS = ConvertSettings(encoder="auto", crf=20, preset="fast", audio_bitrate="128k")

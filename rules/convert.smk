@@ -24,7 +24,7 @@ rule convert:
         # what the step writes, by revision: a new one reruns the step for existing results (Snakemake's params
         # trigger); 2 = audio and video start at frame 0, damaged sources re-encoded, video.json's audio_sync/damage
         python=env_python("convert"),
-        step=step_command("convert.encode"),
+        step=step_command("convert"),
         revision=2,
     shell:
         "{params.python} {params.step} {params.job} --threads {threads} --gpus {resources.gpu} --log {log}"

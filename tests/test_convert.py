@@ -7,7 +7,7 @@ import subprocess
 import pytest
 
 from conftest import make_testsrc
-from steps.convert.encode import (
+from steps.convert.pipeline import (
     ConvertSettings,
     choose_encoder,
     convert_video,

@@ -52,6 +52,7 @@ def test_the_runner_finds_a_step_by_its_name():
 def test_a_failing_step_ends_with_one_line_naming_the_file(tmp_path):
     bad = tmp_path / "tracking.json"
     bad.write_text("{not json")
+    (tmp_path / "d.json").write_text('{"duration": 1.0, "segments": []}')
     outputs = {"tracking": tmp_path / "t.json", "audio": tmp_path / "a.json"}
     command = job_command(sys.executable, "reduce", {"tracking": bad, "diarization": tmp_path / "d.json"}, outputs,
                           {}, log=tmp_path / "step.log")
@@ -63,7 +64,8 @@ def test_a_failing_step_ends_with_one_line_naming_the_file(tmp_path):
 
 def test_a_job_run_by_hand_gets_the_blas_threads_its_rule_gets(tmp_path):
     """Snakemake sets OMP_NUM_THREADS & co. to a rule's threads; the runner does too, so tests compute the same."""
-    command = job_command(sys.executable, "video_source", {}, {"record": tmp_path / "r.json"}, {"record": {}}, threads=3)
+    command = job_command(sys.executable, "video_source", {}, {"record": tmp_path / "r.json"}, {"record": {}},
+                          threads=3)
     code = ("import os, runpy, sys; import steps.video_source as s; "
             "s.write_json = lambda *a: print(os.environ['OMP_NUM_THREADS'], os.environ['OPENBLAS_NUM_THREADS']); "
             "sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name='__main__')")

@@ -84,8 +84,9 @@ def _in_order(tracking_path):
 
 
 def _write_reduced_tracking(out_path, header, frames, audio_duration):
-    alignment = temporal_alignment(header["frame_count"], header["fps"], audio_duration)
-    write_object(out_path, {"fps": header["fps"], "temporal_alignment": alignment, "total_frames": header["frame_count"]},
+    fps, total_frames = header["fps"], header["frame_count"]
+    alignment = temporal_alignment(total_frames, fps, audio_duration)
+    write_object(out_path, {"fps": fps, "temporal_alignment": alignment, "total_frames": total_frames},
                  "frames_analysis", (compact(frame) for frame in frames))
 
 
