@@ -136,7 +136,7 @@ from steps.scenes import runtime as rt
 network = sm.load_network(fast=False)
 while time.time() < float(sys.argv[3]):  # both processes export at the same moment
     time.sleep(0.01)
-print(sm.export_onnx(network, rt.export_path("0" * 64, sys.argv[2])))
+print(sm.export_onnx(network, rt.export_path("0" * 64, sys.argv[2]), rt.ONNX_OPSET))
 """
 
 
