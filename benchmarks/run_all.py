@@ -182,7 +182,25 @@ def scaling(args, work):
     print(common.format_table(per_rule_rows, columns,
                               f"Scaling with length ({size[0]}x{size[1]}, --cores {args.cores}; growth = largest step "
                               "up from one length to the next, <= 1.0 = flat)"))
-    return {"size": f"{size[0]}x{size[1]}", "cores": args.cores, "total": total, "rules": per_rule_rows}
+    job_seconds = seconds_rows(points, rules)
+    print()
+    kinds = (("wall", "wall s"), ("cpu", "CPU s"))
+    print(common.format_table(job_seconds, [("rule", "rule")] + [
+        (f"{kind}@{s}", f"{label} @{s}s") for s in args.lengths for kind, label in kinds],
+        "Whole default run per length: the run's wall time, then each job's wall and CPU seconds"))
+    return {"size": f"{size[0]}x{size[1]}", "cores": args.cores, "total": total, "rules": per_rule_rows,
+            "job_seconds": job_seconds}
+
+
+def seconds_rows(points, rules):
+    """The run's wall time per length, then each job's wall and CPU seconds per length (longest jobs first)."""
+    rows = [{"rule": "whole run (Snakemake included)",
+             **{f"wall@{p['seconds']}": p["wall_s"] for p in points},
+             **{f"cpu@{p['seconds']}": p["cpu_s"] for p in points}}]
+    jobs = [{"rule": rule, **{f"wall@{j['seconds']}": round(j["wall_s"], 1) for j in series},
+             **{f"cpu@{j['seconds']}": round(j["cpu_s"] or 0, 1) for j in series}} for rule, series in rules.items()]
+    longest = max(p["seconds"] for p in points)
+    return rows + sorted(jobs, key=lambda row: -(row.get(f"wall@{longest}") or 0))
 
 
 def scaling_row(rule, summary):

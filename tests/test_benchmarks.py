@@ -38,6 +38,20 @@ def test_overlap_and_scaling_summaries(common):
     assert common.largest_step([3.0]) is None and common.largest_step([0.0, 1.0]) is None
 
 
+def test_the_whole_run_and_each_jobs_seconds_per_length():
+    run_all = load_benchmark("run_all", "bench_run_all")
+    points = [{"seconds": 60, "wall_s": 48.0, "cpu_s": 54.0}, {"seconds": 600, "wall_s": 293.0, "cpu_s": 438.0}]
+    job = lambda seconds, wall, cpu: {"seconds": seconds, "wall_s": wall, "cpu_s": cpu}  # noqa: E731
+    rules = {"convert": [job(60, 4.04, 4.8), job(600, 34.2, 53.1)],
+             "tracking": [job(60, 7.8, 11.6), job(600, 58.2, None)]}
+    rows = run_all.seconds_rows(points, rules)
+    assert rows[0] == {"rule": "whole run (Snakemake included)", "wall@60": 48.0, "wall@600": 293.0, "cpu@60": 54.0,
+                       "cpu@600": 438.0}
+    assert [r["rule"] for r in rows[1:]] == ["tracking", "convert"]  # longest job at the longest length first
+    assert rows[2] == {"rule": "convert", "wall@60": 4.0, "wall@600": 34.2, "cpu@60": 4.8, "cpu@600": 53.1}
+    assert rows[1]["cpu@600"] == 0  # a job without a CPU reading
+
+
 def test_markdown_table_aligns_numbers_right_and_marks_missing_values(common):
     rows = [{"rule": "convert", "fps": 123.456, "rss": 80}, {"rule": "detect_scenes", "fps": 9.5}]
     table = common.format_table(rows, [("rule", "rule"), ("fps", "fps"), ("rss", "peak RSS MiB")], "Per rule")
