@@ -69,7 +69,10 @@ def share_identical_files(venv_dir, min_size=1 << 16):
                 if (twin.is_file() and not twin.is_symlink() and twin.stat().st_size == path.stat().st_size
                         and not twin.samefile(path) and filecmp.cmp(path, twin, shallow=False)):
                     link = path.with_name(f".{name}.shared")
-                    os.link(twin, link)
+                    try:
+                        os.link(twin, link)
+                    except OSError:  # a file system without hard links: keep the copies
+                        return saved
                     os.replace(link, path)
                     saved += twin.stat().st_size
                     break
