@@ -11,6 +11,7 @@ job's threads before the step imports them, so a job run by hand (tests, benchma
 import importlib
 import os
 import sys
+from pathlib import Path
 
 from vidflow.job import run_job
 
@@ -18,13 +19,21 @@ THREAD_VARIABLES = ("OMP_NUM_THREADS", "GOTO_NUM_THREADS", "OPENBLAS_NUM_THREADS
                     "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")
 
 
-def step_function(step):
-    """The function that runs one job of ``step`` (``module[:function]`` under ``steps``)."""
+STEPS = Path(__file__).resolve().parent / "steps"
+
+
+def entry(step):
+    """``(module, function)`` that run one job of ``step`` (``module[:function]`` under ``steps``), found without
+    importing anything (tests check each rule's entry module against its env)."""
     name, _, function = step.partition(":")
-    module = importlib.import_module(f"steps.{name}")
-    if hasattr(module, "__path__"):  # a package: its entry module
-        module = importlib.import_module(f"steps.{name}.pipeline")
-    return getattr(module, function or "run")
+    package = (STEPS / Path(*name.split("."))).is_dir()  # a package: its entry module
+    return f"steps.{name}.pipeline" if package else f"steps.{name}", function or "run"
+
+
+def step_function(step):
+    """The function that runs one job of ``step``."""
+    module, function = entry(step)
+    return getattr(importlib.import_module(module), function)
 
 
 def run_step(step, argv=None):

@@ -137,8 +137,9 @@ def imported_modules(path, seen=None):
 
 def step_module(step):
     """The module file a rule's step names (``scenes``, ``report.video:run_persons``), as run_step.py finds it."""
-    path = ROOT / "scripts" / "steps" / Path(*step.split(":")[0].split("."))
-    return path / "pipeline.py" if path.is_dir() else path.with_suffix(".py")
+    from run_step import entry
+
+    return (ROOT / "scripts" / Path(*entry(step)[0].split("."))).with_suffix(".py")
 
 
 def test_steps_import_only_what_their_env_provides():

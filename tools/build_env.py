@@ -54,19 +54,21 @@ def share_identical_files(venv_dir, min_size=1 << 16):
     Returns the bytes saved.
     """
     site, saved = site_packages(venv_dir), 0
-    others = [site_packages(d) for d in sorted(Path(venv_dir).parent.iterdir())
-              if d != Path(venv_dir) and (d / "pins.sha256").exists() and site_packages(d)]
+    finished = [d for d in sorted(Path(venv_dir).parent.iterdir())
+                if d != Path(venv_dir) and (d / "pins.sha256").exists()]
+    others = [other for other in map(site_packages, finished) if other]
     if site is None or not others:
         return 0
     for folder, _, names in os.walk(site):
         for name in names:
             path = Path(folder) / name
-            if path.is_symlink() or path.stat().st_size < min_size:
+            size = path.lstat().st_size
+            if path.is_symlink() or size < min_size:
                 continue
             relative = path.relative_to(site)
             for other in others:
                 twin = other / relative
-                if (twin.is_file() and not twin.is_symlink() and twin.stat().st_size == path.stat().st_size
+                if (twin.is_file() and not twin.is_symlink() and twin.stat().st_size == size
                         and not twin.samefile(path) and filecmp.cmp(path, twin, shallow=False)):
                     link = path.with_name(f".{name}.shared")
                     try:
@@ -74,7 +76,7 @@ def share_identical_files(venv_dir, min_size=1 << 16):
                     except OSError:  # a file system without hard links: keep the copies
                         return saved
                     os.replace(link, path)
-                    saved += twin.stat().st_size
+                    saved += size
                     break
     return saved
 
