@@ -1,8 +1,8 @@
 """py-feat 2.1.5's landmark, AU and emotion models, loaded offline from a HuggingFace cache folder.
 
-Only the expressions env imports this module. Call :func:`steps.expressions.pipeline.limit_threads` first:
-``import feat`` sets ``OMP_NUM_THREADS`` process-wide when unset, and huggingface_hub reads
-``HF_HUB_OFFLINE`` at import. The loading and the per-face computation follow py-feat's
+Only the expressions env imports this module. Call :func:`steps.expressions.pipeline.offline_hub` first:
+huggingface_hub reads ``HF_HUB_OFFLINE`` at import (scripts/run_step.py sets the job's thread counts).
+The loading and the per-face computation follow py-feat's
 ``Detectorv1.__init__`` and ``Detectorv1.forward`` (same hub files, classes and calls) for the
 models named in :data:`steps.expressions.pipeline.MODEL_FILES`, with the face boxes given instead of detected.
 """

@@ -157,15 +157,13 @@ def expressions_document(tracking, results, au_names, emotion_names, model):
             "model": model, "frames": frames}
 
 
-def limit_threads(threads):
-    """Thread counts for the libraries py-feat loads; must run before they are imported.
+def offline_hub():
+    """huggingface_hub reads these at import: never reach the hub. Must run before py-feat is imported.
 
-    ``import feat`` sets ``OMP_NUM_THREADS=1`` process-wide when it is unset (xgboost/torch OpenMP clash on
-    macOS); setting it to the rule's threads first keeps both the rule's budget and py-feat's guard.
+    The thread counts (``import feat`` sets ``OMP_NUM_THREADS=1`` when it is unset) are the job's already:
+    scripts/run_step.py sets them before any step is imported, as Snakemake does for a rule.
     """
-    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-        os.environ[name] = str(max(1, threads))
-    os.environ["HF_HUB_OFFLINE"] = "1"  # read by huggingface_hub at import: never reach the hub
+    os.environ["HF_HUB_OFFLINE"] = "1"
     os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
 
 
@@ -175,7 +173,7 @@ def analyse_expressions(video: str, tracking_path: str, output: str, settings: E
     model_dir, models = settings.model_dir, settings.models
     tracking = read_tracking(tracking_path)
     files = resolve_model_files(model_dir, models)
-    limit_threads(threads)
+    offline_hub()
     with interrupt.held():  # a Ctrl-C cannot cut py-feat's and torch's imports short
         from steps.expressions.model import ExpressionModel  # py-feat + torch: the expressions env only
         from steps.frames import read_frames
