@@ -31,6 +31,8 @@ from steps.diarization.segment_embed import (
     powerset_to_local,
     quiet_frames,
     reconstruct,
+    resegment,
+    subsegments,
     window_starts,
 )
 from vidflow.job import job_command
@@ -218,6 +220,26 @@ def test_reconstruction_keeps_two_speakers_where_the_segmentation_hears_two():
     assert np.flatnonzero(active[:, 1]).tolist() == [4, 5, 6, 7, 8, 9, 10, 11]
     segments = activity_segments(active, frame_step=0.1, frame_duration=0.1, min_off=0.0)
     assert [(round(a, 3), round(b, 3), k) for a, b, k in segments] == [(0.0, 0.6, 0), (0.4, 1.2, 1)]
+
+
+def test_only_spans_inside_one_speakers_stretch_vote_in_the_resegmentation():
+    active = np.zeros((40, 2), dtype=bool)  # frames of 0.1 s: speaker 0 from 0.7 to 2 s, speaker 1 from 2 to 4 s
+    active[7:20, 0] = active[20:40, 1] = True
+    active[35, 0] = True  # both at once at 3.5 s
+    spans = subsegments(active, frame_step=0.1, frame_duration=0.1, n_fbank=400, length=1.0, hop=0.5, min_speech=0.5)
+    # (first fbank frame, first frame, end frame); left out: 0-1 s (mostly silence), 1.5-2.5 s (the turn
+    # boundary the segmentation found), 3-4 s (the overlap)
+    assert spans == [(50, 5, 15), (100, 10, 20), (200, 20, 30), (250, 25, 35)]
+
+
+def test_resegmentation_gives_single_speaker_frames_to_the_nearest_voice():
+    active = np.zeros((10, 2), dtype=bool)
+    active[1:10, 0] = True  # the segmentation gave frames 1-9 to speaker 0 ...
+    active[9, 1] = True  # ... and frame 9 to both
+    spans = [(0, 0, 5), (0, 3, 8)]  # the first span sounds like speaker 0, the second more like speaker 1
+    out = resegment(active, spans, np.array([[1.0, 0.0], [0.2, 0.9]]), centroids=np.eye(2))
+    assert np.flatnonzero(out[:, 0]).tolist() == [1, 2, 3, 4, 8, 9]  # 3-4: both spans, 1.2 vs 0.9; 8: no span
+    assert np.flatnonzero(out[:, 1]).tolist() == [5, 6, 7, 9]  # silence (0) and the overlap (9) stay
 
 
 def test_digital_silence_is_no_speech():
