@@ -25,6 +25,7 @@ The method of pyannote.audio 3.1's ``SpeakerDiarization``, on two pretrained mod
 """
 
 import bisect
+import ctypes
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -100,6 +101,18 @@ def segment_windows(samples, models, starts, window):
         return powerset_to_local(logits, models.powerset)
 
     return np.concatenate(in_parallel(segment, range(0, len(starts), batch), models.workers)).astype(np.float32)
+
+
+def limit_malloc_arenas(count):
+    """At most ``count`` glibc malloc arenas in this process (the main thread's and one per worker). Every thread
+    pool (segmentation, embeddings, spans) starts new threads, and without a limit they get new arenas (up to 8 per
+    core), whose freed memory other threads do not reuse: 60 min of audio peaked at 1610 MiB with 2 workers, 1397 MiB
+    with 3 arenas (as fast), 1338 MiB with 1 worker. No-op where the C library is not glibc."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return
+    libc.mallopt(-8, max(1, count))  # M_ARENA_MAX
 
 
 def in_parallel(function, items, workers):
@@ -420,6 +433,7 @@ def diarize(samples, sample_rate, settings, threads=1, gpus=0):
     """``{"segments": [(start, end, label)], "device"}`` for 16 kHz mono float32 ``samples``."""
     started = time.monotonic()
     models = load_models(threads, gpus)
+    limit_malloc_arenas(models.workers + 1)
     window = int(round(FIXED["window"] * sample_rate))
     step = int(round(settings.step * sample_rate))
     starts = window_starts(samples.size, window, step)
