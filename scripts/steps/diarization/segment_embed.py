@@ -397,15 +397,15 @@ def activity_segments(active, frame_step, frame_duration, min_off):
 
 def subsegments(active, frame_step, frame_duration, n_fbank, length, hop, min_speech):
     """The spans that vote in :func:`resegment`: ``(first fbank frame, first frame, end frame)`` of the ``length`` s
-    spans every ``hop`` s in which exactly one cluster speaks, never two at once, in ``min_speech`` of the frames."""
+    spans every ``hop`` s in which exactly one cluster speaks (so never two at once), in ``min_speech`` of the
+    frames."""
     span, shift = int(round(length / FBANK_SHIFT)), int(round(hop / FBANK_SHIFT))
     centres = np.arange(len(active)) * frame_step + frame_duration / 2
     out = []
     for first in range(0, max(1, n_fbank - span + 1), shift):
         a, b = np.searchsorted(centres, [first * FBANK_SHIFT, (first + span) * FBANK_SHIFT])
         frames = active[a:b]
-        speaking = frames.sum(axis=1)
-        if b > a and frames.any(axis=0).sum() == 1 and speaking.max() == 1 and speaking.mean() >= min_speech:
+        if frames.any(axis=0).sum() == 1 and frames.any(axis=1).mean() >= min_speech:
             out.append((first, int(a), int(b)))
     return out
 
