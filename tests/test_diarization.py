@@ -28,6 +28,7 @@ from steps.diarization.segment_embed import (
     embedded_windows,
     embedding_masks,
     follow_neighbours,
+    limit_malloc_arenas,
     powerset_to_local,
     quiet_frames,
     reconstruct,
@@ -240,6 +241,13 @@ def test_resegmentation_gives_single_speaker_frames_to_the_nearest_voice():
     out = resegment(active, spans, np.array([[1.0, 0.0], [0.2, 0.9]]), centroids=np.eye(2))
     assert np.flatnonzero(out[:, 0]).tolist() == [1, 2, 3, 4, 8, 9]  # 3-4: both spans, 1.2 vs 0.9; 8: no span
     assert np.flatnonzero(out[:, 1]).tolist() == [5, 6, 7, 9]  # silence (0) and the overlap (9) stay
+
+
+def test_the_malloc_arena_limit_is_taken_by_glibc_and_skipped_elsewhere():
+    import platform
+
+    glibc = platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"
+    assert limit_malloc_arenas(3) is glibc
 
 
 def test_digital_silence_is_no_speech():

@@ -107,12 +107,13 @@ def limit_malloc_arenas(count):
     """At most ``count`` glibc malloc arenas in this process (the main thread's and one per worker). Every thread
     pool (segmentation, embeddings, spans) starts new threads, and without a limit they get new arenas (up to 8 per
     core), whose freed memory other threads do not reuse: 60 min of audio peaked at 1610 MiB with 2 workers, 1397 MiB
-    with 3 arenas (as fast), 1338 MiB with 1 worker. No-op where the C library is not glibc."""
+    with 3 arenas (as fast), 1338 MiB with 1 worker. Returns whether the limit was set (False where the C library is
+    not glibc: nothing is done)."""
     try:
         libc = ctypes.CDLL("libc.so.6")
     except OSError:
-        return
-    libc.mallopt(-8, max(1, count))  # M_ARENA_MAX
+        return False
+    return libc.mallopt(-8, max(1, count)) == 1  # M_ARENA_MAX; mallopt returns 1 on success
 
 
 def in_parallel(function, items, workers):
