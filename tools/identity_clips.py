@@ -14,7 +14,8 @@
   are one person across two videos.
 
 With ``--voices`` also ``DIR/identity_voices/``: the dev set's eight real conversations (no faces), whose voices
-recur across clips, and ``DIR/identity_voices_truth.json``.
+recur across clips, and ``DIR/identity_voices_truth.json``; and ``DIR/identity_meetings/``: six real meeting excerpts
+(AMI) with people who recur across them, and ``DIR/identity_meetings_truth.json``.
 """
 
 import argparse
@@ -36,6 +37,9 @@ AS_BUILT = ["av3_dialogue", "av1_talker_silent"]
 # prompts across clips, under noise, reverberation and a telephone band); faces only in av4_shots.
 VOICE_CLIPS = ["dia1_noise", "dia2_fish", "dia2_men_reverb", "dia2_women_phone", "dia3_noise", "dia4_mixed",
                "dia6_party", "av4_shots"]
+# The meetings project: the AMI meeting excerpts (real far-field recordings) whose people recur in another excerpt
+# (MEE009 and MEE012; MEE067 and MEO069; FEE083), with the people of each excerpt who speak only there.
+MEETING_CLIPS = ["meet_dev00", "meet_dev01", "meet_trn00", "meet_trn03", "meet_trn06", "meet_trn09"]
 STILL_PERSON = {"franck": "franck", "wolf": "wolf", "single": "single_woman", "astronaut": "astronaut"}
 BITEXACT = ["-fflags", "+bitexact", "-flags:v", "+bitexact", "-map_metadata", "-1"]
 
@@ -74,12 +78,12 @@ def as_built(clips: Path, name: str, out: Path) -> dict:
     return {"faces": faces, "voices": voices, "segments": segments}
 
 
-def build_voices(clips: Path, out: Path) -> dict:
-    """``out/identity_voices/`` (the conversations as built) and ``out/identity_voices_truth.json``."""
-    folder = out / "identity_voices"
+def build_voices(clips: Path, out: Path, project="identity_voices", names=VOICE_CLIPS) -> dict:
+    """``out/<project>/`` (the conversations ``names`` as built) and ``out/<project>_truth.json``."""
+    folder = out / project
     folder.mkdir(parents=True, exist_ok=True)
     truth = {}
-    for name in VOICE_CLIPS:
+    for name in names:
         info = json.loads((clips / f"{name}.json").read_text())
         if info["kind"] == "av":
             truth[name] = as_built(clips, name, folder / f"{name}.mp4")
@@ -88,7 +92,7 @@ def build_voices(clips: Path, out: Path) -> dict:
         truth[name] = {"faces": [], "voices": {},
                        "segments": [{"start": s["start"], "end": s["end"], "voice": s["speaker"]}
                                     for s in info["segments"]]}
-    (out / "identity_voices_truth.json").write_text(json.dumps(truth, indent=1, sort_keys=True) + "\n")
+    (out / f"{project}_truth.json").write_text(json.dumps(truth, indent=1, sort_keys=True) + "\n")
     return truth
 
 
@@ -108,11 +112,13 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--clips", default="resources/real_media/clips")
     parser.add_argument("--out", required=True)
-    parser.add_argument("--voices", action="store_true", help="also the voices project (identity_voices)")
+    parser.add_argument("--voices", action="store_true",
+                        help="also the voices projects (identity_voices, identity_meetings)")
     args = parser.parse_args(argv)
     build(Path(args.clips), Path(args.out))
     if args.voices:
         build_voices(Path(args.clips), Path(args.out))
+        build_voices(Path(args.clips), Path(args.out), "identity_meetings", MEETING_CLIPS)
 
 
 if __name__ == "__main__":
