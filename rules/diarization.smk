@@ -31,7 +31,7 @@ rule diarization:
         "results/benchmarks/diarization/{project}/{video}.tsv"
     conda:
         env_file(DIARIZATION_ENV)
-    threads: DIARIZATION["threads"]
+    threads: branch_threads(DIARIZATION["threads"])
     resources:
         mem_mb=DIARIZATION_RESOURCES["mem_mb"],
         runtime=DIARIZATION_RESOURCES["runtime"],

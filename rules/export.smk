@@ -51,7 +51,7 @@ rule export:
         "results/benchmarks/export/{project}/{video}.tsv"
     conda:
         env_file("export")
-    threads: EXPORT["threads"]
+    threads: branch_threads(EXPORT["threads"])
     resources:
         mem_mb=2048,  # measured peak RSS: 423 MB at 600 s of 640x360 (benchmarks/export_speed.py), FFmpeg included
         runtime=30,

@@ -33,7 +33,7 @@ rule identity:
         "results/benchmarks/identity/{project}/{video}.tsv"
     conda:
         env_file("identity")
-    threads: IDENTITY["threads"]
+    threads: branch_threads(IDENTITY["threads"])
     resources:
         mem_mb=1536,  # measured peak RSS: 593 MiB for 605 s of 640x360 video, 30 tracks (benchmarks/README.md)
         runtime=60,

@@ -21,7 +21,7 @@ rule scenes:
         "results/benchmarks/scenes/{project}/{video}.tsv"
     conda:
         env_file("scenes")
-    threads: config["scenes"]["threads"]
+    threads: branch_threads(config["scenes"]["threads"])
     resources:
         mem_mb=1536,  # peak RSS: OpenVINO ~330-390 MiB (torch not imported), PyTorch ~640 MiB, at 60 s and 600 s
         runtime=240,

@@ -32,7 +32,7 @@ rule tracking:
         "results/benchmarks/tracking/{project}/{video}.tsv"
     conda:
         env_file(TRACKING_ENV)
-    threads: config["tracking"]["threads"]
+    threads: branch_threads(config["tracking"]["threads"])
     resources:
         mem_mb=lambda wildcards, threads: TRACKING_ENGINE.mem_mb(threads),
         runtime=240,

@@ -31,7 +31,7 @@ def test_ctrl_c_in_a_step_is_one_line_without_traceback(tmp_path):
 
 
 HEAVY = [("convert", "video.mp4"), ("scenes", "scenes.json"), ("diarization", "diarization.json"),
-         ("tracking", "tracking.json"), ("transcribe", "transcript.json")]
+         ("tracking", "tracking.json"), ("recognise_speech", "words.json")]
 
 
 def workflow_cmd(work, *args):

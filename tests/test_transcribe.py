@@ -284,14 +284,21 @@ def write_inputs(folder, turns, duration, linked=None):
 
 
 def run_step(video, folder, check=True, **settings):
-    out = {"json": folder / "transcript.json", "vtt": folder / "transcript.vtt", "srt": folder / "transcript.srt"}
-    inputs = {"video": video, **{n: folder / f"{n}.json" for n in ("diarization", "faces", "speakers")}}
-    command = job_command(env_python(), "transcribe", inputs, out,
-                          schema_defaults("transcribe", **settings), threads=2, log=folder / "transcribe.log")
+    """The step's two jobs, as its rules run them: the recognised words, then the transcript."""
+    settings = schema_defaults("transcribe", **settings)
+    words = folder / "words.json"
+    inputs = {"video": video, "diarization": folder / "diarization.json"}
+    command = job_command(env_python(), "transcribe:run_speech", inputs, {"words": words}, settings, threads=2,
+                          log=folder / "transcribe.log")
     proc = subprocess.run(command, capture_output=True, text=True, check=False, cwd=ROOT)
+    if proc.returncode == 0:
+        out = {"json": folder / "transcript.json", "vtt": folder / "transcript.vtt", "srt": folder / "transcript.srt"}
+        inputs = {"words": words, **{n: folder / f"{n}.json" for n in ("diarization", "faces", "speakers")}}
+        command = job_command(env_python(), "transcribe", inputs, out, settings, log=folder / "transcript.log")
+        proc = subprocess.run(command, capture_output=True, text=True, check=False, cwd=ROOT)
     if check:
-        assert proc.returncode == 0, (folder / "transcribe.log").read_text()[-3000:]
-        return json.loads(out["json"].read_text())
+        assert proc.returncode == 0, proc.stderr[-3000:] + (folder / "transcribe.log").read_text()[-3000:]
+        return json.loads((folder / "transcript.json").read_text())
     return proc
 
 

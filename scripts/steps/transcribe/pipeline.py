@@ -1,9 +1,10 @@
 """Step transcribe: who said what, word by word -> transcript.json, transcript.vtt, transcript.srt.
 
-The speech regions of ``diarization.json`` (merged across short gaps, padded) are transcribed by Whisper
-(``steps.transcribe.whisper``; the model: ``steps.transcribe.weights``); silence is never decoded. Each word gets
-its diarization speaker (longest overlap, nearest turn in a gap; in an overlap, the voice the recogniser follows)
-and, where ``faces.json`` links that speaker to a face track on screen during the word, the track's id
+Two jobs. ``recognise_speech`` (:func:`run_speech`): the speech regions of ``diarization.json`` (merged across short
+gaps, padded) are transcribed by Whisper (``steps.transcribe.whisper``; the model: ``steps.transcribe.weights``);
+silence is never decoded; it needs no faces, so it runs beside the video steps. ``transcribe`` (:func:`run`): each
+word gets its diarization speaker (longest overlap, nearest turn in a gap; in an overlap, the voice the recogniser
+follows) and, where ``faces.json`` links that speaker to a face track on screen during the word, the track's id
 (``steps.transcribe.transcript``). A video without audio or without speech gets an empty, valid transcript.
 """
 
@@ -63,13 +64,11 @@ def linked_faces(faces_path):
     return linked, float(header.get("fps") or 25)
 
 
-def transcribe_video(video, diarization, faces, speakers, out_json, out_vtt, out_srt, settings, threads=1,
-                     gpus=0):
-    """Transcribe one video (paths of the step's inputs and outputs); returns the transcript written."""
-    record = read_json(diarization)
-    turns = record.get("segments") or []
-    order = list(record.get("speakers") or dict.fromkeys(t["speaker"] for t in turns))
-    links = {entry["speaker"]: entry["tracks"] for entry in read_json(speakers).get("speakers", ())}
+def recognise_speech(video, diarization, out_words, settings, threads=1, gpus=0):
+    """Whisper on the diarized speech of one video -> ``words.json``: the audio's duration, the speech stretches,
+    the engine's record and the recognised words (an intermediate of the rule, deleted once the transcript is
+    made). Needs no faces, so it runs beside the video steps."""
+    turns = read_json(diarization).get("segments") or []
     samples = read_audio(video)
     duration = len(samples) / RATE if samples is not None else 0.0
     stretches = speech_stretches(turns, duration, settings.pad, settings.max_gap)
@@ -86,7 +85,22 @@ def transcribe_video(video, diarization, faces, speakers, out_json, out_vtt, out
         from steps.transcribe.whisper import recognise
 
         pieces, engine = recognise(samples, stretches, settings, threads, gpus)
-    pieces = [inside(piece, stretches) for piece in pieces]
+    words = {"duration": duration, "speech": [list(s) for s in stretches], "engine": engine, "pieces": pieces}
+    write_json(out_words, words)
+    return words
+
+
+def transcribe_video(words, diarization, faces, speakers, out_json, out_vtt, out_srt, settings):
+    """The transcript of one video from its recognised words (``words.json``): each word's speaker and linked
+    face; returns the transcript written."""
+    recognised = read_json(words)
+    record = read_json(diarization)
+    turns = record.get("segments") or []
+    order = list(record.get("speakers") or dict.fromkeys(t["speaker"] for t in turns))
+    links = {entry["speaker"]: entry["tracks"] for entry in read_json(speakers).get("speakers", ())}
+    stretches = [tuple(s) for s in recognised["speech"]]
+    engine = recognised["engine"]
+    pieces = [inside(piece, stretches) for piece in recognised["pieces"]]
     linked, fps = linked_faces(faces)
     segments = build_segments(pieces, turns, linked, fps, order)
     words = sum(len(s["words"]) for s in segments)
@@ -94,7 +108,7 @@ def transcribe_video(video, diarization, faces, speakers, out_json, out_vtt, out
     LOG.info("%d words in %d segments, %d of them on a linked face", words, len(segments), with_face)
     transcript = {
         "schema_version": SCHEMA_VERSION,
-        "duration": round(duration, 3),
+        "duration": round(recognised["duration"], 3),
         "engine": engine,
         "settings": {"model": settings.model, "language": settings.language, "compute_type": settings.compute_type,
                      "beam_size": settings.beam_size, "pad": settings.pad, "max_gap": settings.max_gap},
@@ -139,7 +153,14 @@ def to_srt(segments):
     return srt.compose(subtitles, reindex=False) if subtitles else ""
 
 
+def run_speech(job):
+    """Rule ``recognise_speech``: the words of the diarized speech (Whisper)."""
+    recognise_speech(job.input["video"], job.input["diarization"], job.output["words"],
+                     settings_from(TranscribeSettings, job.settings), job.threads, job.gpus)
+
+
 def run(job):
-    settings = settings_from(TranscribeSettings, job.settings)
-    transcribe_video(job.input["video"], job.input["diarization"], job.input["faces"], job.input["speakers"],
-                     job.output["json"], job.output["vtt"], job.output["srt"], settings, job.threads, job.gpus)
+    """Rule ``transcribe``: the transcript from the recognised words, the speakers and the linked faces."""
+    transcribe_video(job.input["words"], job.input["diarization"], job.input["faces"], job.input["speakers"],
+                     job.output["json"], job.output["vtt"], job.output["srt"],
+                     settings_from(TranscribeSettings, job.settings))
