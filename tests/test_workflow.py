@@ -38,6 +38,18 @@ def workflow_run(tmp_path_factory, tiny_video):
     return work, proc
 
 
+def test_on_two_cores_a_videos_jobs_take_one_thread_each_but_convert(workflow_run):
+    """rules/common.smk's branch_threads: with --cores 2 the steps that can run beside another of their video (its
+    audio jobs beside its video jobs) get one thread each (their config asks for 2); convert keeps its 2."""
+    _, proc = workflow_run
+    threads = {}
+    for step, count in re.findall(r"run_step\.py (\S+) '.*' --threads (\d+)", proc.stdout + proc.stderr):
+        threads.setdefault(step, set()).add(int(count))
+    for step in ("scenes", "tracking", "diarization", "transcribe:run_speech", "identity", "export"):
+        assert threads[step] == {1}, (step, threads)
+    assert threads["convert"] == {2} and threads["transcribe"] == {1}
+
+
 def test_dry_run_lists_the_extraction_jobs(tmp_path):
     proc = run_snakemake(tmp_path, "-n", config={"input_dir": str(DEMO.parent)})
     assert "extract" in proc.stdout and "demo_interviews" in proc.stdout
