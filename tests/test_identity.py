@@ -273,6 +273,19 @@ def test_outputs_follow_their_schemas_and_rerun_byte_identical_with_any_threads(
     assert (tmp_path / "persons.json").read_bytes() == (results / "persons.json").read_bytes()
 
 
+def person_named_by_gallery(results, tmp_path, name):
+    """The persons step rerun on the project with the gallery ``tmp_path/gallery``: the one person ``name`` names
+    (nobody else gets a name)."""
+    paths = [results / v / "identity.json" for v in json.loads((results / "persons.json").read_text())["videos"]]
+    settings = schema_defaults("identity", gallery=str(tmp_path / "gallery"))
+    subprocess.run(job_command(PYTHON, "identity.persons", {"identity": paths},
+                               {"persons": tmp_path / "persons.json"}, settings), check=True)
+    named = json.loads((tmp_path / "persons.json").read_text())
+    names = [p["name"] for p in named["persons"]]
+    assert names.count(name) == 1 and set(names) == {name, None}
+    return next(p for p in named["persons"] if p["name"] == name)
+
+
 def test_gallery_photos_name_the_person(real_project, real_clips, tmp_path):
     """A folder Franck/ with two photos (frames of his recording) names his person; the others stay PERSON_nn."""
     results, _ = real_project
@@ -280,14 +293,7 @@ def test_gallery_photos_name_the_person(real_project, real_clips, tmp_path):
     for i, seconds in enumerate((3, 25)):
         subprocess.run(["ffmpeg", "-v", "error", "-ss", str(seconds), "-i", str(real_clips / "faces_franck.mp4"),
                         "-frames:v", "1", str(tmp_path / "gallery" / "Franck" / f"photo{i}.png")], check=True)
-    paths = [results / v / "identity.json" for v in json.loads((results / "persons.json").read_text())["videos"]]
-    settings = schema_defaults("identity", gallery=str(tmp_path / "gallery"))
-    subprocess.run(job_command(PYTHON, "identity.persons", {"identity": paths},
-                               {"persons": tmp_path / "persons.json"}, settings), check=True)
-    named = json.loads((tmp_path / "persons.json").read_text())
-    names = [p["name"] for p in named["persons"]]
-    assert names.count("Franck") == 1 and set(names) == {"Franck", None}
-    franck = next(p for p in named["persons"] if p["name"] == "Franck")
+    franck = person_named_by_gallery(results, tmp_path, "Franck")
     assert "franck_cut" in franck["videos"] and "wolf_franck" in franck["videos"]
 
 
@@ -300,16 +306,9 @@ def test_gallery_voice_clips_name_the_person_of_that_voice(real_project, real_cl
         subprocess.run(["ffmpeg", "-v", "error", "-ss", str(start), "-to", str(end), "-i",
                         str(real_clips / "dia2_men_reverb.wav"), str(tmp_path / "gallery" / "Franck" / f"clip{i}.wav")],
                        check=True)
-    paths = [results / v / "identity.json" for v in json.loads((results / "persons.json").read_text())["videos"]]
-    settings = schema_defaults("identity", gallery=str(tmp_path / "gallery"))
-    subprocess.run(job_command(PYTHON, "identity.persons", {"identity": paths},
-                               {"persons": tmp_path / "persons.json"}, settings), check=True)
-    named = json.loads((tmp_path / "persons.json").read_text())
-    names = [p["name"] for p in named["persons"]]
-    assert names.count("Franck") == 1 and set(names) == {"Franck", None}
-    franck = next(p for p in named["persons"] if p["name"] == "Franck")
+    franck = person_named_by_gallery(results, tmp_path, "Franck")
     assert {v["video"] for v in franck["voices"]} == {"av1_talker_silent", "av3_dialogue"}
-    assert franck["evidence"]["gallery"]["voice_distance"] < settings["gallery_voice_distance"]
+    assert franck["evidence"]["gallery"]["voice_distance"] < PERSONS.gallery_voice_distance
 
 
 def test_a_broken_identity_json_is_one_line_naming_it(tmp_path):
