@@ -48,20 +48,25 @@ def step_command(step):
 
 
 def branch_threads(wanted):
-    """Threads of a job that can run beside another job of its video: what its config section asks for, but at
-    most half the cores of a local run (at least one). After convert, a video's audio jobs (diarization, then the
-    recogniser) need no frames and run beside its video jobs (scenes, then tracking), and identity beside export;
-    on 2 cores two one-thread jobs side by side use the machine better than one two-thread job after another
-    (benchmarks/README.md: the 60 s clip 46.9 -> 40.5 s, the 600 s clip the same; every step's output is the same
-    for any thread count). Cluster jobs (a non-local executor, or the job's own run on its node) get what they ask
-    for. Convert, which all of them wait for, keeps its threads."""
-    if not (workflow.is_main_process and workflow.local_exec):
-        return wanted
-    try:
-        cores = workflow.cores
-    except WorkflowError:  # no --cores given: nothing to share
-        return wanted
-    return max(1, min(int(wanted), int(cores) // 2))
+    """The ``threads`` of a job that can run beside another job of its video: what its config section asks for, but
+    at most half the cores of a local run (at least one). After convert, a video's audio jobs (diarization, then the
+    recogniser, which has one thread by default) need no frames and run beside its video jobs (scenes, then
+    tracking), and identity beside export; on 2 cores two one-thread jobs side by side use the machine better than
+    one two-thread job after another (benchmarks/README.md: the 60 s clip 46.9 -> 40.5 s, the 600 s clip the same).
+    Only for steps whose output is the same for any thread count. Cluster jobs (a non-local executor, and the job's own run on its node) get what they ask
+    for: a callable, evaluated when the job is made, once the executor is known. Convert, which all of them wait
+    for, keeps its threads."""
+
+    def threads(wildcards):
+        if not (workflow.is_main_process and workflow.local_exec):
+            return wanted
+        try:
+            cores = workflow.cores
+        except WorkflowError:  # no --cores given: nothing to share
+            return wanted
+        return max(1, min(int(wanted), int(cores) // 2))
+
+    return threads
 
 
 # Keys of a config section that say what the machine gives a job (its rule's threads and gpu resource), not what the

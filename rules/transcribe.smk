@@ -12,8 +12,8 @@ if TRANSCRIBE["enabled"]:
 
 
 rule recognise_speech:
-    # The recogniser needs the audio and the diarization only, not the faces: it runs beside scenes and tracking.
-    # Its words are an intermediate, deleted once the transcript is made.
+    # The recogniser needs the audio and the diarization only, not the faces: it runs beside scenes and tracking
+    # (one thread by default). Its words are an intermediate, deleted once the transcript is made.
     input:
         video="results/{project}/{video}/video.mp4",
         diarization="results/{project}/{video}/diarization.json",
@@ -26,7 +26,7 @@ rule recognise_speech:
         "results/benchmarks/recognise_speech/{project}/{video}.tsv"
     conda:
         env_file("transcribe")
-    threads: branch_threads(TRANSCRIBE["threads"])
+    threads: TRANSCRIBE["threads"]  # not branch_threads: the words depend on the count (config/schema.yaml)
     resources:
         # the audio (16 kHz int16 + float32: 0.2 GB per hour) + the model: base int8 peaks at ~0.5 GB on 10 min
         # (benchmarks/README.md), small int8 ~0.9 GB, large-v3-turbo ~1.9 GB

@@ -166,7 +166,9 @@ def render_review(video, path, faces, timeline, links, width, crf, preset, threa
     out_w, out_h = review_size(faces.width, faces.height, width)
     canvas = Canvas(out_w, out_h, max(10, round(out_w / 40)))
     scale = out_w / faces.width
-    # every decoded frame once, as the tracking step reads them (no frame duplicated or dropped for timing)
+    # every decoded frame once, as the tracking step reads them (no frame duplicated or dropped for timing). x264 on one
+    # thread whatever the job has: its output depends on its thread count, and the review video must not depend on the
+    # machine (the encode is ~1.5 s of a minute of video; drawing takes the rest)
     decode = ["ffmpeg", "-nostdin", "-hide_banner", "-v", "error", "-threads", str(threads), "-i", str(video),
               "-map", "0:v:0", "-vf", f"scale={out_w}:{out_h}:flags=bilinear", "-fps_mode", "passthrough",
               "-f", "rawvideo", "-pix_fmt", "yuv420p", "pipe:1"]
@@ -175,7 +177,7 @@ def render_review(video, path, faces, timeline, links, width, crf, preset, threa
         encode = ["ffmpeg", "-nostdin", "-hide_banner", "-v", "error", "-y", "-f", "rawvideo", "-pix_fmt", "yuv420p",
                   "-s", f"{out_w}x{out_h}", "-r", str(int(faces.fps)), "-i", "pipe:0", "-i", str(video),
                   "-map", "0:v:0", "-map", "1:a:0?", "-c:v", "libx264", "-preset", preset, "-crf", str(crf),
-                  "-pix_fmt", "yuv420p", "-threads", str(threads), "-c:a", "copy", *BITEXACT,
+                  "-pix_fmt", "yuv420p", "-threads", "1", "-c:a", "copy", *BITEXACT,
                   "-movflags", "+faststart", str(tmp)]
         log.info("review video %dx%d: %s | draw | %s", out_w, out_h, " ".join(decode), " ".join(encode))
         decoder = subprocess.Popen(decode, stdout=subprocess.PIPE, stderr=dec_err)
