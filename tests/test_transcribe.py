@@ -288,8 +288,8 @@ def run_step(video, folder, check=True, **settings):
     settings = schema_defaults("transcribe", **settings)
     words = folder / "words.json"
     inputs = {"video": video, "diarization": folder / "diarization.json"}
-    command = job_command(env_python(), "transcribe:run_speech", inputs, {"words": words}, settings, threads=2,
-                          log=folder / "transcribe.log")
+    command = job_command(env_python(), "transcribe:run_speech", inputs, {"words": words}, settings,
+                          threads=settings["threads"], log=folder / "transcribe.log")
     proc = subprocess.run(command, capture_output=True, text=True, check=False, cwd=ROOT)
     if proc.returncode == 0:
         out = {"json": folder / "transcript.json", "vtt": folder / "transcript.vtt", "srt": folder / "transcript.srt"}
