@@ -369,7 +369,7 @@ def test_base_transcribes_a_two_voice_dialogue_with_speakers_and_faces(dialogue)
     transcript = run_step(video, folder)
     validate(transcript)
     engine = transcript["engine"]
-    assert (engine["model"], engine["device"], engine["compute_type"], engine["threads"]) == ("base", "cpu", "int8", 2)
+    assert (engine["model"], engine["device"], engine["compute_type"], engine["threads"]) == ("base", "cpu", "int8", 1)
     assert engine["model_sha256"] == "d01c3014881c9c6f3133c182f3d2887eb6ca1c789a7538c5c007196857a0a6a9"
     assert transcript["language"] == "en" and transcript["language_probability"] > 0.5
     words = check_words(transcript, truth)
