@@ -32,7 +32,7 @@ rule tracking:
         "results/benchmarks/tracking/{project}/{video}.tsv"
     conda:
         env_file(TRACKING_ENV)
-    threads: branch_threads(config["tracking"]["threads"])
+    threads: config["tracking"]["threads"]  # not branch_threads: the longest job (benchmarks/README.md, issue 33)
     resources:
         mem_mb=lambda wildcards, threads: TRACKING_ENGINE.mem_mb(threads),
         runtime=240,
