@@ -54,9 +54,9 @@ def branch_threads(wanted):
     keeps its threads: the longest job, it starts when the recogniser ends), and identity beside export; on 2
     cores two one-thread jobs side by side use the machine better than one two-thread job after another
     (benchmarks/README.md: the 60 s clip 56.9 -> 42-45 s, the 600 s clip 326 -> 289 s). Only for steps whose
-    output is the same for any thread count. Cluster jobs (a non-local executor, and the job's own run on its node) get what they ask
-    for: a callable, evaluated when the job is made, once the executor is known. Convert, which all of them wait
-    for, keeps its threads."""
+    output is the same for any thread count. Cluster jobs (a non-local executor, and the job's own run on its node)
+    get what they ask for: a callable, evaluated when the job is made, once the executor is known. Convert, which
+    all of them wait for, keeps its threads."""
 
     def threads(wildcards):
         if not (workflow.is_main_process and workflow.local_exec):

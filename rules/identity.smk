@@ -1,8 +1,8 @@
 # Identity (identity.enabled, on by default): one id per person across cuts and across a project's videos.
 # Per video (rule identity): a face embedding per track from its best frames (dlib ResNet) and a voice embedding per
-# diarization speaker (CAM++, the diarization's speaker model) -> identity.json. Per project (rule identity_persons): both clustered across all
-# its videos and joined through speakers.json's links -> persons.json (waits for every video of the manifest;
-# with transcribe on, its transcripts give each person's word count).
+# diarization speaker (CAM++, the diarization's speaker model) -> identity.json. Per project (rule
+# identity_persons): both clustered across all its videos and joined through speakers.json's links -> persons.json
+# (waits for every video of the manifest; with transcribe on, its transcripts give each person's word count).
 IDENTITY = config["identity"]
 # The keys only the per-project clustering reads: changing them never reruns the per-video embeddings.
 PERSONS_KEYS = (

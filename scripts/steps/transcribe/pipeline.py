@@ -85,7 +85,7 @@ def recognise_speech(video, diarization, out_words, settings, threads=1, gpus=0)
         from steps.transcribe.whisper import recognise
 
         pieces, engine = recognise(samples, stretches, settings, threads, gpus)
-    words = {"duration": duration, "speech": [list(s) for s in stretches], "engine": engine, "pieces": pieces}
+    words = {"duration": duration, "speech": stretches, "engine": engine, "pieces": pieces}
     write_json(out_words, words)
     return words
 
@@ -98,7 +98,7 @@ def transcribe_video(words, diarization, faces, speakers, out_json, out_vtt, out
     turns = record.get("segments") or []
     order = list(record.get("speakers") or dict.fromkeys(t["speaker"] for t in turns))
     links = {entry["speaker"]: entry["tracks"] for entry in read_json(speakers).get("speakers", ())}
-    stretches = [tuple(s) for s in recognised["speech"]]
+    stretches = recognised["speech"]
     engine = recognised["engine"]
     pieces = [inside(piece, stretches) for piece in recognised["pieces"]]
     linked, fps = linked_faces(faces)
