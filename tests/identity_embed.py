@@ -4,7 +4,8 @@
 
 For every 10th frame of the dev set's real face videos (faces_franck, faces_carphone, faces_single, faces_wolf): the
 face dlib's HOG detector finds, aligned and described by steps.identity.faces (the workflow's own code), with its
-size, sharpness and frontality; and franck's frame 100 shrunk (face 12 px) and blurred (Gaussian, radius 8).
+size, sharpness and frontality; and franck's frame 100 shrunk (face 12 px) and blurred (Gaussian, radius 8). Each
+descriptor (torch, steps.identity.face_net) also comes with dlib's own descriptor of the same chip.
 """
 
 import json
@@ -18,19 +19,23 @@ import numpy as np  # noqa: E402
 from PIL import Image, ImageFilter  # noqa: E402
 
 from steps.frames import read_frames  # noqa: E402
-from steps.identity.faces import FaceEmbedder  # noqa: E402
+from steps.identity.faces import RECOGNITION_FILE, FaceEmbedder, model_dir  # noqa: E402
 from vidflow.media import ffprobe, summarize  # noqa: E402
 
 NAMES = ("franck", "carphone", "single", "wolf")
+DLIB_NET = None  # dlib's own run of the descriptor network, to compare with torch's
 
 
 def sample(embedder, image, bbox, frame):
     s = embedder.measure(image, bbox, frame)
     return {"frame": frame, "bbox": [float(v) for v in bbox], "size": s.size, "sharpness": s.sharpness,
-            "frontal": s.frontal, "descriptor": [float(v) for v in s.descriptor]}
+            "frontal": s.frontal, "descriptor": [float(v) for v in s.descriptor],
+            "dlib_descriptor": list(DLIB_NET.compute_face_descriptor(s.chip))}
 
 
 def main(clips, out):
+    global DLIB_NET
+    DLIB_NET = dlib.face_recognition_model_v1(str(model_dir() / RECOGNITION_FILE))
     embedder, detector = FaceEmbedder(), dlib.get_frontal_face_detector()
     result, degraded = {}, {}
     for name in NAMES:

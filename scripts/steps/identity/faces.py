@@ -3,8 +3,9 @@
 dlib and Pillow are imported where used, so the pure parts (frame choice, frontality) run in any env.
 
 The model files come from the ``face-recognition-models`` package (CC0 1.0: dlib's
-``dlib_face_recognition_resnet_model_v1.dat`` and ``shape_predictor_5_face_landmarks.dat``), run by ``dlib-bin``.
-Each face box of tracking is aligned by dlib's 5-point landmarks into a 150x150 chip, as the model was trained; a
+``dlib_face_recognition_resnet_model_v1.dat`` and ``shape_predictor_5_face_landmarks.dat``): ``dlib-bin`` aligns
+the faces, torch runs the descriptor network with the weights of dlib's file (:mod:`steps.identity.face_net`). Each
+face box of tracking is aligned by dlib's 5-point landmarks into a 150x150 chip, as the model was trained; a
 frame is *good* when the face is large (``min_face_size`` px), sharp (variance of the Laplacian of the chip) and
 frontal (the nose midway between the eyes). A track's embedding is the mean of the descriptors of its best frames;
 a track with no good frame gets none (it stays unassigned rather than forced into a cluster).
@@ -17,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from vidflow.errors import UserError
 from vidflow.io import sha256_file
 from vidflow.packaged import checked_file, package_folder
 
@@ -40,7 +42,10 @@ def model_record() -> dict:
     import dlib
 
     folder = model_dir()
+    import torch
+
     return {"name": "dlib ResNet face recognition (128-d)", "dlib": dlib.__version__,
+            "runtime": f"torch {torch.__version__} (the weights of dlib's file: steps.identity.face_net)",
             "package": "face-recognition-models 0.3.0", "license": "CC0-1.0",
             "files": {name: sha256_file(folder / name) for name in (RECOGNITION_FILE, LANDMARKS_FILE)}}
 
@@ -58,15 +63,24 @@ class FaceSample:
 
 
 class FaceEmbedder:
-    """dlib's 5-point aligner and ResNet descriptor, loaded once."""
+    """dlib's 5-point aligner and its ResNet descriptor (run by torch: :mod:`steps.identity.face_net`), loaded once.
+    One torch thread whatever the job was given, so descriptors do not depend on the machine's threads (as
+    :class:`steps.identity.voices.VoiceEmbedder`)."""
 
     def __init__(self):
         import dlib
+        import torch
 
-        self.dlib = dlib
+        from steps.identity import face_net
+
+        torch.set_num_threads(1)
+        self.dlib, self.torch = dlib, torch
         folder = model_dir()
         self.landmarks = dlib.shape_predictor(str(folder / LANDMARKS_FILE))
-        self.net = dlib.face_recognition_model_v1(str(folder / RECOGNITION_FILE))
+        try:
+            self.net = face_net.load(folder / RECOGNITION_FILE)
+        except face_net.FormatError as err:
+            raise UserError(folder / RECOGNITION_FILE, f"not dlib's ResNet face-recognition model ({err})") from None
 
     def inspect(self, image: np.ndarray, bbox, frame: int = 0) -> FaceSample:
         """Align the face in ``bbox`` (x, y, w, h px) of an RGB ``image``: its chip, size, sharpness and frontality,
@@ -81,7 +95,13 @@ class FaceEmbedder:
 
     def describe(self, chip: np.ndarray) -> np.ndarray:
         """The 128-d descriptor of an aligned face chip."""
-        return np.asarray(self.net.compute_face_descriptor(chip), dtype=np.float64)
+        return self.describe_many([chip])[0]
+
+    def describe_many(self, chips: list) -> list:
+        """The descriptors of aligned face chips, computed in one batch."""
+        with self.torch.inference_mode():
+            batch = self.torch.from_numpy(np.stack([np.ascontiguousarray(chip) for chip in chips]))
+            return list(self.net(batch).numpy().astype(np.float64))
 
     def measure(self, image: np.ndarray, bbox, frame: int = 0) -> FaceSample:
         """:meth:`inspect` and :meth:`describe` in one."""
@@ -169,52 +189,13 @@ def thumbnail(chip: np.ndarray) -> str:
     return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-_WORKER = None
-
-
-def _describe_chips(chips: list) -> list:
-    """In a worker process: the descriptors of ``chips`` (the model loaded once per worker)."""
-    global _WORKER
-    if _WORKER is None:
-        _WORKER = FaceEmbedder()
-    return [_WORKER.describe(chip) for chip in chips]
-
-
-class Describer:
-    """Descriptors of the chips each track keeps: in this process (``workers`` 1), or spread over ``workers``
-    processes (the dlib build holds the GIL and uses one core). Results are collected in submission order, and a
-    chip's descriptor does not depend on where it is computed, so the output is the same for any ``workers``."""
-
-    def __init__(self, embedder: FaceEmbedder, workers: int):
-        self.embedder, self.pool = embedder, None
-        if workers > 1:
-            import multiprocessing
-
-            self.pool = multiprocessing.get_context("spawn").Pool(workers)
-
-    def submit(self, chips: list):
-        if self.pool is None:
-            return [self.embedder.describe(chip) for chip in chips]
-        return self.pool.apply_async(_describe_chips, (chips,))
-
-    @staticmethod
-    def result(submitted) -> list:
-        return submitted if isinstance(submitted, list) else submitted.get()
-
-    def close(self):
-        if self.pool is not None:
-            self.pool.close()
-            self.pool.join()
-
-
-def embed_tracks(read, boxes_by_track: dict, settings, embedder: FaceEmbedder | None = None,
-                 workers: int = 1) -> dict:
+def embed_tracks(read, boxes_by_track: dict, settings, embedder: FaceEmbedder | None = None) -> dict:
     """``track_id -> track_embedding`` for every track, reading the candidate frames once: ``read(indices)`` yields
     ``(index, RGB array)`` for those frames in frame order (steps.frames.read_chosen_frames).
 
     ``boxes_by_track``: ``track_id -> [(frame, bbox), ...]`` in frame order. Every candidate frame is inspected
-    (aligned, sharpness, frontality); only the frames a track keeps are described (by ``workers`` processes), once
-    its last candidate has been read; then its chips are dropped, so memory does not grow with the video.
+    (aligned, sharpness, frontality); only the frames a track keeps are described (in one batch), once its last
+    candidate has been read; then its chips are dropped, so memory does not grow with the video.
     """
     embedder = embedder or FaceEmbedder()
     wanted, ends = {}, {}
@@ -225,27 +206,17 @@ def embed_tracks(read, boxes_by_track: dict, settings, embedder: FaceEmbedder | 
             ends[track] = frame
     samples = {track: [] for track in ends}
     done = {track: track_embedding([], settings) for track in boxes_by_track if track not in ends}
-    pending = {}  # track -> (kept samples without chips, thumbnail, submitted descriptors)
-    describer = Describer(embedder, workers)
 
     def finish(track):
         kept, missing = chosen_frames(samples.pop(track), settings)
-        if missing:
-            done[track] = missing
-        else:
-            pending[track] = ([replace(s, chip=None) for s in kept], thumbnail(kept[0].chip),
-                              describer.submit([s.chip for s in kept]))
+        done[track] = missing or embedding_of(kept, embedder.describe_many([s.chip for s in kept]),
+                                              thumbnail(kept[0].chip))
 
-    try:
-        for index, image in read(sorted(wanted)) if wanted else ():
-            for track, bbox in wanted[index]:
-                samples[track].append(embedder.inspect(image, bbox, index))
-                if ends[track] == index:
-                    finish(track)
-        for track in list(samples):  # the video ended before these tracks' last candidates
-            finish(track)
-        for track, (kept, thumb, submitted) in pending.items():
-            done[track] = embedding_of(kept, describer.result(submitted), thumb)
-    finally:
-        describer.close()
+    for index, image in read(sorted(wanted)) if wanted else ():
+        for track, bbox in wanted[index]:
+            samples[track].append(embedder.inspect(image, bbox, index))
+            if ends[track] == index:
+                finish(track)
+    for track in list(samples):  # the video ended before these tracks' last candidates
+        finish(track)
     return {track: done[track] for track in sorted(boxes_by_track)}

@@ -1,4 +1,4 @@
-"""Identity, per video: a face embedding per track (dlib ResNet, from its best frames) and a voice embedding per
+"""Identity, per video: a face embedding per track (dlib's ResNet, from its best frames) and a voice embedding per
 diarization speaker (CAM++), with the speaker-to-face links of speakers.json -> ``identity.json``.
 
 The project-level clustering into persons (``persons.json``) is :mod:`steps.identity.persons`.
@@ -88,7 +88,7 @@ def describe_video(video: str, faces_path: str, diarization_path: str, speakers_
     def read(indices):
         return read_chosen_frames(video, width, height, indices, threads=threads)
 
-    faces = embed_tracks(read, boxes, settings, FaceEmbedder(), workers=threads) if boxes else {}
+    faces = embed_tracks(read, boxes, settings, FaceEmbedder()) if boxes else {}
     log.info("%d face tracks, %d with an embedding (%.1f s)", len(faces),
              sum(f["embedding"] is not None for f in faces.values()), time.monotonic() - started)
     voices = {}
