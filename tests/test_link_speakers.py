@@ -10,6 +10,7 @@ import pytest
 
 from conftest import ROOT, schema_defaults
 from steps.link_speakers import (
+    Linker,
     LinkSpeakersSettings,
     active_speakers,
     frame_loudness,
@@ -21,6 +22,7 @@ from steps.link_speakers import (
 )
 from vidflow.io import dumps_json, read_json, write_json
 from vidflow.job import settings_from
+from vidflow.jsonstream import compact
 
 FPS = 25
 SCHEMAS = ROOT / "schemas"
@@ -333,3 +335,23 @@ def test_two_faces_speak_at_once_when_their_speakers_overlap():
             assert entry["frames"] == sum(entry["speaker"] in active[f] for f in alone)
             if entry["speaker"] != track["speaker"]:
                 assert entry["sync"] < 0.1  # with the overlapped frames: 0.2, both mouths in the mix
+
+
+def test_label_text_splices_or_encodes_the_frame_whole():
+    """A frame's compact text gets each face's speaker and speaking before its track_id (the same text as encoding
+    the labelled frame); a face with a key that sorts after "speaker", or a text that is not compact, still gives
+    the labelled frame's content."""
+    linker = Linker.__new__(Linker)
+    linker.links, linker.frame_count = {1: "SPEAKER_00", 2: None}, 10
+    linker.active, linker.speaking_frames = [{"SPEAKER_00"}] * 10, {1: 0, 2: 0}
+    frame = {"frame": 3, "faces": [{"bbox": [1, 2, 3, 4], "landmarks": [[1.5, 2.0]], "track_id": 1},
+                                   {"bbox": [5, 6, 7, 8], "score": 0.9, "track_id": 2}]}
+    labelled = {**frame, "faces": [{**frame["faces"][0], "speaker": "SPEAKER_00", "speaking": True},
+                                   {**frame["faces"][1], "speaker": None, "speaking": False}]}
+    assert linker.label_text(frame, compact(frame)) == compact(labelled)
+    assert json.loads(linker.label_text(frame, json.dumps(frame, indent=1))) == labelled
+    odd = {**frame, "faces": [{**face, "state": "x"} for face in frame["faces"]]}
+    assert linker.label_text(odd, compact(odd)) == compact(
+        {**odd, "faces": [{**face, **{k: v for k, v in new.items() if k in ("speaker", "speaking")}}
+                          for face, new in zip(odd["faces"], labelled["faces"])]})
+    assert linker.speaking_frames == {1: 3, 2: 0}

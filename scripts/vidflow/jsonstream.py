@@ -64,16 +64,16 @@ class _Buffer:
             if not self.more():
                 return ""
 
-    def value(self):
-        """Decode the next value (after whitespace) with the json module's decoder."""
+    def value(self, raw=False):
+        """Decode the next value (after whitespace) with the json module's decoder; ``raw``: ``(value, its text)``."""
         self.peek()
         while True:
             try:
                 value, end = _DECODER.raw_decode(self.text, self.pos)
                 # a number ("1" of "1.5", "1e" of "1e5") may end at the block's cut: want a few characters after it
                 if self.eof or len(self.text) - end >= 3:
-                    self.pos = end
-                    return value
+                    start, self.pos = self.pos, end
+                    return (value, self.text[start:end]) if raw else value
             except json.JSONDecodeError as err:
                 cut = err.pos + _CUT_MARGIN >= len(self.text) or err.msg.startswith("Unterminated string")
                 if self.eof or not cut:
@@ -99,10 +99,11 @@ class _Buffer:
 
 
 class Items:
-    """The items of one streamed array, decoded one at a time (iterate once, before reading on)."""
+    """The items of one streamed array, decoded one at a time (iterate once, before reading on); ``raw``: each as
+    ``(value, its text in the file)``."""
 
-    def __init__(self, buffer):
-        self._buffer, self._started, self._done = buffer, False, False
+    def __init__(self, buffer, raw=False):
+        self._buffer, self._started, self._done, self._raw = buffer, False, False, raw
 
     def __iter__(self):
         return self
@@ -115,12 +116,12 @@ class Items:
             if buffer.peek() == "]":
                 return self._end()
             buffer.expect(",", "Expecting ',' delimiter")
-            return buffer.value()
+            return buffer.value(self._raw)
         self._started = True
         buffer.expect("[", "Expecting '['")
         if buffer.peek() == "]":
             return self._end()
-        return buffer.value()
+        return buffer.value(self._raw)
 
     def _end(self):
         self._buffer.pos += 1
@@ -128,11 +129,12 @@ class Items:
         raise StopIteration
 
 
-def read_members(path, streamed=(), chunk=None):
+def read_members(path, streamed=(), chunk=None, raw=False):
     """Yield ``(key, value)`` for each member of the JSON object in ``path``, in file order.
 
     The value of a key in ``streamed`` that holds an array is an :class:`Items` iterator (items not read by the
-    caller are skipped when the next member is asked for); every other value is decoded whole. Invalid JSON raises
+    caller are skipped when the next member is asked for; ``raw``: with their texts); every other value is decoded
+    whole. Invalid JSON raises
     the :class:`json.JSONDecodeError` that :func:`json.load` raises; valid JSON that is no object
     :class:`NotAnObject`.
     """
@@ -151,7 +153,7 @@ def read_members(path, streamed=(), chunk=None):
             key = buffer.value()
             buffer.expect(":", "Expecting ':' delimiter")
             if key in streamed and buffer.peek() == "[":
-                items = Items(buffer)
+                items = Items(buffer, raw)
                 yield key, items
                 for _ in items:
                     pass
@@ -165,13 +167,14 @@ def read_members(path, streamed=(), chunk=None):
             raise buffer.error("Extra data")
 
 
-def read_document(path, key, chunk=None):
-    """``(header, items)``: ``items`` yields the items of the top-level array ``key``; ``header`` gets every other
-    member as it is read (complete once ``items`` is exhausted), and ``key`` itself as ``[]``."""
+def read_document(path, key, chunk=None, raw=False):
+    """``(header, items)``: ``items`` yields the items of the top-level array ``key`` (``raw``: ``(item, its text)``);
+    ``header`` gets every other member as it is read (complete once ``items`` is exhausted), and ``key`` itself as
+    ``[]``."""
     header = {}
 
     def items():
-        for name, value in read_members(path, (key,), chunk):
+        for name, value in read_members(path, (key,), chunk, raw):
             if isinstance(value, Items):
                 header[name] = []
                 yield from value

@@ -27,15 +27,16 @@ def _not_a_tracking_json(path, err):
     return UserError(path, f"not a tracking.json ({type(err).__name__}: {err})")
 
 
-def stream_tracking(path):
-    """``(header, frames)``: ``frames`` yields each frame, checked, as it is read; ``header`` gets every other member
-    as it is read (complete once ``frames`` is exhausted; see :func:`vidflow.jsonstream.read_document`)."""
-    header, items = read_document(path, "frames")
+def stream_tracking(path, raw=False):
+    """``(header, frames)``: ``frames`` yields each frame, checked, as it is read (``raw``: ``(frame, its text in the
+    file)``); ``header`` gets every other member as it is read (complete once ``frames`` is exhausted; see
+    :func:`vidflow.jsonstream.read_document`)."""
+    header, items = read_document(path, "frames", raw=raw)
 
     def frames():
         try:
-            for frame in items:
-                yield _check(frame)
+            for item in items:
+                yield (_check(item[0]), item[1]) if raw else _check(item)
         except (OSError, ValueError, KeyError, TypeError) as err:
             raise _not_a_tracking_json(path, err) from None
 
