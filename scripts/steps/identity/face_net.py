@@ -66,7 +66,7 @@ class Reader:
             raise FormatError(f"bad tensor at byte {self.pos}")
         shape = tuple(self.int() for _ in range(4))
         count = int(np.prod(shape))
-        if self.pos + 4 * count > len(self.data):
+        if min(shape) < 0 or self.pos + 4 * count > len(self.data):
             raise FormatError("the file ends inside a tensor")
         values = np.frombuffer(self.data, dtype="<f4", count=count, offset=self.pos)
         self.pos += 4 * count
@@ -153,13 +153,15 @@ def plan(layers: list) -> dict:
     check(layers[0].settings == (INPUT_SIZE, INPUT_SIZE), f"input size {layers[0].settings}")
     blocks, i = [], 4
     while i < len(layers) - 2:
+        check(i + 4 <= len(layers) - 2, f"a residual block cut short at layer {i}")
         conv_a, affine_a, conv_b, affine_b = layers[i: i + 4]
         check([conv_a.kind, affine_a.kind, conv_b.kind, affine_b.kind] == [CONV, AFFINE, CONV, AFFINE],
               f"unexpected block at layer {i}: {kinds[i: i + 4]}")
         halves = conv_a.settings[3] == 2
         i += 4
         if halves:
-            check(layers[i].kind == AVG_POOL and layers[i].settings[:4] == (2, 2, 2, 2), f"no 2x2 pooling at {i}")
+            pool = layers[i] if i < len(layers) - 2 else None
+            check(pool and pool.kind == AVG_POOL and pool.settings[:4] == (2, 2, 2, 2), f"no 2x2 pooling at {i}")
             i += 1
         blocks.append((conv_a, affine_a, conv_b, affine_b, halves))
     check(blocks, "no residual blocks")
