@@ -117,3 +117,37 @@ def test_write_object_is_atomic_and_checks_late_keys(tmp_path):
     with pytest.raises(ValueError, match="sort after"):
         write_object(path, {}, "frames", iter(["1"]), late=lambda: {"fps": 25})
     assert list(tmp_path.iterdir()) == []
+
+
+def without_landmarks(value):
+    """``value`` with every ``landmarks`` member that holds an array of arrays of numbers and is followed by another
+    member (in the compact text) left out: what ``read_document(..., without=("landmarks",))`` must give."""
+    if isinstance(value, list):
+        return [without_landmarks(v) for v in value]
+    if not isinstance(value, dict):
+        return value
+    keys = list(value)
+    return {k: without_landmarks(v) for i, (k, v) in enumerate(value.items())
+            if not (k == "landmarks" and i < len(keys) - 1 and isinstance(v, list) and v
+                    and all(isinstance(p, list) and all(type(n) in (int, float) for n in p) for p in v))}
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 5, 13, 64, 1 << 20])
+def test_reading_without_landmarks_equals_the_full_load_without_them(tmp_path, chunk):
+    """Landmarks cut anywhere by the read blocks are left out whole; a landmarks member that is the object's last,
+    holds no numbers, or sits inside a string stays; every other value is the full load's."""
+    rnd = random.Random(5)
+    frames = []
+    for n in range(40):
+        face = {"bbox": [1.5, 2, 3, 4], "landmarks": [[rnd.uniform(-9, 9) for _ in range(3)] for _ in range(30)],
+                "score": 0.9, "track_id": n}
+        odd = [{"landmarks": [[1, 2]]}, {"landmarks": [["a", 1]], "x": 1}, {"landmarks": [], "x": 1},
+               {"note": 'say "landmarks":[[1,2]], twice', "z": 2}]
+        frames.append({"faces": [face, odd[n % 4]], "frame": n})
+    document = {"fps": 25, "frames": frames, "height": 360}
+    path = tmp_path / "faces.json"
+    path.write_text(compact(document), encoding="utf-8")
+    header, items = read_document(path, "frames", chunk, without=("landmarks",))
+    items = list(items)
+    assert {**header, "frames": items} == without_landmarks(document)
+    assert "landmarks" not in str(without_landmarks(document)["frames"][0]["faces"][0])

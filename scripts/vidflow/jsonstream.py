@@ -28,6 +28,31 @@ def compact(value):
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
+class _Without:
+    """A text file whose reads leave out the members ``names`` whose value is an array of arrays of numbers followed
+    by another member (``"landmarks":[[x,y,z],...],``, as the compact per-frame files write landmarks: most of a
+    tracking.json's size and decoding time, for readers that do not use them). A member cut by the end of a read
+    block is kept for the next read, so every block boundary gives the same text."""
+
+    _PARTIAL = re.compile(r'"[a-z_]*(?:"(?::(?:\[(?:\[[^"{}]*)?)?)?)?$')  # a member's start, cut by the block's end
+
+    def __init__(self, handle, names):
+        self.handle, self.carry = handle, ""
+        self.pattern = re.compile('"(?:' + "|".join(map(re.escape, names)) + ')":\\[\\[[^"{}]*?\\]\\],')
+
+    def read(self, size):
+        while True:
+            block = self.handle.read(size)
+            text = self.pattern.sub("", self.carry + block)
+            self.carry = ""
+            if block:
+                cut = self._PARTIAL.search(text)
+                if cut:
+                    text, self.carry = text[:cut.start()], text[cut.start():]
+            if text or not block:
+                return text
+
+
 class _Buffer:
     """A text file read in blocks; ``text[pos:]`` is what is not parsed yet, ``base`` the offset of ``text[0]``."""
 
@@ -129,17 +154,17 @@ class Items:
         raise StopIteration
 
 
-def read_members(path, streamed=(), chunk=None, raw=False):
+def read_members(path, streamed=(), chunk=None, raw=False, without=()):
     """Yield ``(key, value)`` for each member of the JSON object in ``path``, in file order.
 
     The value of a key in ``streamed`` that holds an array is an :class:`Items` iterator (items not read by the
     caller are skipped when the next member is asked for; ``raw``: with their texts); every other value is decoded
-    whole. Invalid JSON raises
-    the :class:`json.JSONDecodeError` that :func:`json.load` raises; valid JSON that is no object
-    :class:`NotAnObject`.
+    whole. ``without``: member names left out where they hold arrays of arrays of numbers (:class:`_Without`; the
+    texts and error offsets are then those of the file without them). Invalid JSON raises the
+    :class:`json.JSONDecodeError` that :func:`json.load` raises; valid JSON that is no object :class:`NotAnObject`.
     """
     with open(path, encoding="utf-8") as handle:
-        buffer = _Buffer(handle, chunk or CHUNK)
+        buffer = _Buffer(_Without(handle, without) if without else handle, chunk or CHUNK)
         if buffer.peek() != "{":
             buffer.value()
             if buffer.peek():
@@ -167,14 +192,14 @@ def read_members(path, streamed=(), chunk=None, raw=False):
             raise buffer.error("Extra data")
 
 
-def read_document(path, key, chunk=None, raw=False):
-    """``(header, items)``: ``items`` yields the items of the top-level array ``key`` (``raw``: ``(item, its text)``);
-    ``header`` gets every other member as it is read (complete once ``items`` is exhausted), and ``key`` itself as
-    ``[]``."""
+def read_document(path, key, chunk=None, raw=False, without=()):
+    """``(header, items)``: ``items`` yields the items of the top-level array ``key`` (``raw``: ``(item, its text)``;
+    ``without``: see :func:`read_members`); ``header`` gets every other member as it is read (complete once ``items``
+    is exhausted), and ``key`` itself as ``[]``."""
     header = {}
 
     def items():
-        for name, value in read_members(path, (key,), chunk, raw):
+        for name, value in read_members(path, (key,), chunk, raw, without):
             if isinstance(value, Items):
                 header[name] = []
                 yield from value

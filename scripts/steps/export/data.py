@@ -45,7 +45,7 @@ HEAD_POSE = ("yaw", "pitch", "roll")
 def read_faces(path) -> Faces:
     """``faces.json`` (or ``tracking.json``) read one frame at a time; landmarks are not kept."""
     try:
-        header, items = read_document(path, "frames")
+        header, items = read_document(path, "frames", without=("landmarks",))
         base = {name: [] for name in BASE_COLUMNS}
         extra, boxes, n = {}, [], 0
         for expected, frame in enumerate(items):

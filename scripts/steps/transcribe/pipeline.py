@@ -55,7 +55,7 @@ def read_audio(video):
 
 def linked_faces(faces_path):
     """``(frame -> [(track_id, speaker)], fps)`` for the faces whose track ``faces.json`` links to a speaker."""
-    header, frames = read_document(faces_path, "frames")
+    header, frames = read_document(faces_path, "frames", without=("landmarks",))
     linked = {}
     for frame in frames:
         faces = [(f["track_id"], f["speaker"]) for f in frame.get("faces", ()) if f.get("speaker")]
