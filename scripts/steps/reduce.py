@@ -71,7 +71,7 @@ def reduced_frames(frames, frame_count, ids=None):
 def _in_order(tracking_path):
     """``(header, frames in increasing order, ids)`` of a file whose frames are not in order (never so in ours): the
     last entry of a frame counts, ids are numbered in the order of the file. Held in memory (faces cut)."""
-    header, frames = stream_tracking(tracking_path)
+    header, frames = stream_tracking(tracking_path, without=("landmarks",))
     ids, listed = {}, {}
     for frame in frames:
         for face in sorted(frame["faces"], key=lambda f: f["track_id"]):
@@ -94,7 +94,7 @@ def reduce_tracking_file(tracking_path: str, out_path: str, audio_duration: floa
     """Write the seed's ``{video}_tracking.json`` of our ``tracking_path`` (tracking.json or faces.json) to
     ``out_path``, streaming both files (memory flat with the video's length), its ``temporal_alignment`` with the
     audio's ``audio_duration`` (seconds, diarization.json's ``duration``); return ``(fps, total_frames)``."""
-    header, frames = stream_tracking(tracking_path)
+    header, frames = stream_tracking(tracking_path, without=("landmarks",))
     first = next(frames, None)
     if first is None and "frames" not in header:
         raise UserError(tracking_path, "not a tracking.json (no frames)")
