@@ -303,6 +303,13 @@ def choose_links(tracks, visible, settings):
     return choice
 
 
+def labelled(frame, labels):
+    """``frame`` with each face's ``(speaking, speaker)`` of ``labels`` (:meth:`Linker.labels`) on it."""
+    faces = [{**face, "speaking": speaking, "speaker": speaker}
+             for face, (speaking, speaker) in zip(frame["faces"], labels)]
+    return {**frame, "faces": faces}
+
+
 class Linker:
     """Speaker-to-track links from the tracks' mouth signals and the audio's loudness, then ``speaking``/``speaker``
     for each frame's faces. Feed the frames to :meth:`label` in file order, then take :meth:`record`."""
@@ -335,9 +342,7 @@ class Linker:
 
     def label(self, frame):
         """``frame`` with ``speaking`` and ``speaker`` on each face."""
-        faces = [{**face, "speaking": speaking, "speaker": speaker}
-                 for face, (speaking, speaker) in zip(frame["faces"], self.labels(frame))]
-        return {**frame, "faces": faces}
+        return labelled(frame, self.labels(frame))
 
     def label_text(self, frame, text):
         """:meth:`label`'s frame as :func:`compact` text, made from the frame's ``text`` in a compact tracking.json:
@@ -348,9 +353,7 @@ class Linker:
         pieces = text.split('"track_id":')
         if len(pieces) != len(labels) + 1 or any(key >= "speaker" and key != "track_id"
                                                  for face in frame["faces"] for key in face):
-            faces = [{**face, "speaking": speaking, "speaker": speaker}
-                     for face, (speaking, speaker) in zip(frame["faces"], labels)]
-            return compact({**frame, "faces": faces})
+            return compact(labelled(frame, labels))
         out = [pieces[0]]
         for (speaking, speaker), piece in zip(labels, pieces[1:]):
             out.append(f'"speaker":{compact(speaker)},"speaking":{"true" if speaking else "false"},"track_id":{piece}')

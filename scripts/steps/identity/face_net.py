@@ -1,8 +1,8 @@
 """dlib's ResNet face-recognition network (``dlib_face_recognition_resnet_model_v1.dat``) run by torch.
 
 dlib-bin, the prebuilt dlib wheel, has no BLAS: its descriptor takes ~60-70 ms of one core per face chip. The same
-network in torch takes ~11 ms (batched ~6 ms), so the identity step reads the weights from dlib's own file and
-runs them here. The descriptors equal dlib's to ~1e-6 (tests/test_identity_face_net.py compares them).
+network in torch takes ~8 ms (~4.5 ms each in a batch of 5), so the identity step reads the weights from dlib's own
+file and runs them here. The descriptors equal dlib's to ~1e-6 (tests/test_identity.py compares them on real faces).
 
 The file is dlib's serialisation of the network (dlib/dnn/core.h, layers.h, input.h): each layer's details in
 forward order, each starting with a version string. The reader takes the layers this network has: the input's
@@ -55,11 +55,6 @@ class Reader:
         mantissa = self.int()
         return float(np.ldexp(float(mantissa), self.int()))
 
-    def string(self) -> str:
-        size = self.int()
-        self.pos += size
-        return self.data[self.pos - size: self.pos].decode("latin-1")
-
     def tensor(self) -> np.ndarray:
         """A tensor: version 2, its shape (samples, k, rows, columns), then little-endian float32 values."""
         if self.int() != 2:
@@ -70,7 +65,7 @@ class Reader:
             raise FormatError("the file ends inside a tensor")
         values = np.frombuffer(self.data, dtype="<f4", count=count, offset=self.pos)
         self.pos += 4 * count
-        return values.reshape(shape).astype(np.float32)
+        return values.reshape(shape).astype(np.float32)  # a writable copy: torch takes it as it is
 
     def alias(self) -> tuple:
         """An alias_tensor's shape (version 1): where a layer's parameters sit in its one params tensor."""
@@ -179,13 +174,13 @@ def build(parts: dict):
         filters, rows, columns, stride_y, stride_x, pad_y, pad_x = layer.settings
         module = torch.nn.Conv2d(layer.arrays["weight"].shape[1], filters, (rows, columns), (stride_y, stride_x),
                                  (pad_y, pad_x))
-        module.weight.data = torch.from_numpy(layer.arrays["weight"].copy())
-        module.bias.data = torch.from_numpy(layer.arrays["bias"].copy())
+        module.weight.data = torch.from_numpy(layer.arrays["weight"])
+        module.bias.data = torch.from_numpy(layer.arrays["bias"])
         return module
 
     def affine(layer):
-        return (torch.from_numpy(layer.arrays["gamma"].copy()).view(1, -1, 1, 1),
-                torch.from_numpy(layer.arrays["beta"].copy()).view(1, -1, 1, 1))
+        return (torch.from_numpy(layer.arrays["gamma"]).view(1, -1, 1, 1),
+                torch.from_numpy(layer.arrays["beta"]).view(1, -1, 1, 1))
 
     def add_padded(a, b):
         """dlib's add_prev: the sum over the larger shape, each tensor zero outside its own."""
@@ -202,7 +197,7 @@ def build(parts: dict):
             self.convs = torch.nn.ModuleList(conv(layer) for block in parts["blocks"] for layer in block[0:3:2])
             self.affines = [affine(layer) for block in parts["blocks"] for layer in block[1:4:2]]
             self.halves = [block[4] for block in parts["blocks"]]
-            self.fc = torch.from_numpy(parts["fc"].arrays["weight"].copy())
+            self.fc = torch.from_numpy(parts["fc"].arrays["weight"])
             self.means = torch.from_numpy(parts["means"]).view(1, 3, 1, 1)
 
         def forward(self, chips):
