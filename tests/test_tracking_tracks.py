@@ -16,7 +16,7 @@ from conftest import ROOT
 from steps.tracking import pipeline
 from steps.tracking.engines import BLENDSHAPE_NAMES, ENGINES, check_model_file, engine_family
 from steps.tracking.output import read_scenes, round_face, write_tracking
-from steps.tracking.pipeline import plan_chunks
+from steps.tracking.pipeline import RUNS_PER_WORKER, plan_chunks, plan_runs
 from steps.tracking.tracks import TrackAssigner, assign_track_ids, iou, linear_sum_assignment
 from vidflow.errors import UserError
 from vidflow.io import dumps_json, sha256_file
@@ -114,6 +114,19 @@ def test_chunks_split_at_cuts_on_detection_frames_and_cover_every_frame():
     covered = [f for start, count in chunks for f in range(start, start + count)]
     assert covered == list(range(130))
     assert plan_chunks([], 0, 500, 1) == []
+
+
+def test_runs_group_consecutive_chunks_one_for_one_worker_else_several_per_worker():
+    chunks = plan_chunks(list(range(0, 15000, 125)), 15000, 250, 5)  # the 600 s benchmark clip: a cut every 5 s
+    assert plan_runs(chunks, 1) == [chunks]  # one FFmpeg read for the whole video
+    runs = plan_runs(chunks, 2)
+    assert [chunk for run in runs for chunk in run] == chunks  # in order, each chunk once
+    assert all(run[-1][0] + run[-1][1] == after[0][0] for run, after in zip(runs, runs[1:]))  # runs are contiguous
+    assert 2 * RUNS_PER_WORKER - 1 <= len(runs) <= 2 * RUNS_PER_WORKER
+    sizes = [sum(count for _, count in run) for run in runs]
+    assert max(sizes[:-1]) - min(sizes[:-1]) <= 125
+    assert plan_runs(chunks[:3], 2) == [[c] for c in chunks[:3]]  # fewer chunks than runs: one each
+    assert plan_runs([], 2) == plan_runs([], 1) == []
 
 
 def write(path, data):

@@ -1,14 +1,17 @@
 """Step 5: every face in every frame with a track id that is stable within a scene.
 
 Plan: the video is cut into chunks at scene cuts and every ``chunk_frames`` frames inside a
-scene (fixed positions, so the result does not depend on the thread count). Chunks run in up to
-``threads`` worker processes; each decodes only its own frames (ffmpeg rawvideo pipe) and writes
-its faces to a temporary JSON-lines file. Track ids are then assigned over the whole video in one
+scene (fixed positions, so the result does not depend on the thread count). Each chunk starts with
+a detection and nothing from the chunk before it, and writes its faces to a temporary JSON-lines
+file. Consecutive chunks are grouped into runs, each decoded by one FFmpeg rawvideo pipe (a seek
+per chunk cost more CPU than the decoding itself); runs go to up to ``threads`` worker processes,
+``RUNS_PER_WORKER`` each, so the workers end close together. Track ids are then assigned over the whole video in one
 pass (:mod:`steps.tracking.tracks`), and tracking.json is streamed out, so memory stays flat with
 video length. Model files are checked before any frame is read.
 """
 
 import contextlib
+import itertools
 import json
 import logging
 import multiprocessing
@@ -33,6 +36,8 @@ from vidflow.media import ffprobe, summarize
 log = logging.getLogger("tracking")
 
 TRACKER_KEYS = ("max_gap", "min_iou", "max_center_dist", "min_track_frames")
+# Runs per worker process: more balance the workers' ends, each costs one FFmpeg start and seek (~0.1 CPU s).
+RUNS_PER_WORKER = 8
 
 
 @dataclass(frozen=True)
@@ -71,6 +76,25 @@ def plan_chunks(cuts, frame_count, chunk_frames, detect_every):
     return chunks
 
 
+def plan_runs(chunks, workers):
+    """``chunks`` grouped into runs of consecutive chunks, ``[[(start, count), ...], ...]``, each read by one FFmpeg.
+
+    One run with one worker; else about ``workers * RUNS_PER_WORKER`` runs of similar frame counts. Which run a
+    chunk falls in changes no face (every chunk starts afresh), only how often FFmpeg starts and seeks.
+    """
+    if workers <= 1:
+        return [chunks] if chunks else []
+    target = sum(count for _, count in chunks) / (workers * RUNS_PER_WORKER)
+    runs, run, frames = [], [], 0
+    for chunk in chunks:
+        run.append(chunk)
+        frames += chunk[1]
+        if frames >= target:
+            runs.append(run)
+            run, frames = [], 0
+    return runs + [run] if run else runs
+
+
 _ENGINE = None
 
 
@@ -82,16 +106,26 @@ def _engine(settings, device):
     return _ENGINE
 
 
-def process_chunk(task):
-    """Faces of the frames ``start .. start+count-1`` -> a JSON-lines file (one line per frame)."""
-    video, width, height, start, count, settings, device, out_path = task
+def process_run(task):
+    """Faces of a run's chunks, decoded in one pass -> a JSON-lines file per chunk (one line per frame).
+
+    Returns ``[(path, frames, seconds)]`` per chunk."""
+    video, width, height, chunks, settings, device, out_paths = task
     engine = _engine(settings, device)
+    total = sum(count for _, count in chunks)
+    with contextlib.closing(read_frames(video, width, height, chunks[0][0], total)) as frames:
+        return [_process_chunk(engine, frames, start, count, settings, video, out_path)
+                for (start, count), out_path in zip(chunks, out_paths)]
+
+
+def _process_chunk(engine, frames, start, count, settings, video, out_path):
+    """The faces of the next ``count`` items of ``frames`` (frames ``start ..``), starting afresh with a detection."""
     follow = engine.can_follow
     every = settings.detect_every if follow else 1
-    previous, frames = [], 0
+    previous, done = [], 0
     started = time.monotonic()
     with open(out_path, "w", encoding="utf-8") as out:  # per frame: [frame, boxes], then one line per face
-        for index, frame in read_frames(video, width, height, start, count):
+        for index, frame in itertools.islice(frames, count):
             if (index - start) % every == 0 or not previous:  # nothing to follow: look for faces now
                 hints = engine.detect(frame)
                 if follow:  # faces the detector missed this time are still followed by their landmarks
@@ -104,16 +138,16 @@ def process_chunk(task):
             rounded = [round_face(f) for f in faces]
             out.write(dumps_json([index, [f["bbox"] for f in rounded]], compact=True))
             out.writelines(dumps_json(f, compact=True) for f in rounded)
-            frames += 1
-    if frames != count:
-        raise UserError(video, f"decoded {frames} frames from frame {start}, expected {count} (truncated video?)")
-    return out_path, frames, time.monotonic() - started
+            done += 1
+    if done != count:
+        raise UserError(video, f"decoded {done} frames from frame {start}, expected {count} (truncated video?)")
+    return out_path, done, time.monotonic() - started
 
 
-def _process_chunk_in_worker(task):
-    """``process_chunk`` for a pool worker: a UserError comes back as data (it does not pickle)."""
+def _process_run_in_worker(task):
+    """``process_run`` for a pool worker: a UserError comes back as data (it does not pickle)."""
     try:
-        return process_chunk(task)
+        return process_run(task)
     except UserError as err:
         return UserError, err.subject, err.reason
 
@@ -126,21 +160,21 @@ def _close_engine():
 
 
 def _run_chunks(tasks, threads):
-    """Yield chunk results in order, with up to ``threads`` worker processes."""
+    """Yield the chunks' results in order, the runs ``tasks`` done by up to ``threads`` worker processes."""
     if threads <= 1 or len(tasks) <= 1:
         try:
             for task in tasks:
-                yield process_chunk(task)
+                yield from process_run(task)
         finally:
             _close_engine()
         return
     with contextlib.ExitStack() as stack:
         with interrupt.held():  # a Ctrl-C in the middle of a worker's start: that worker prints a traceback
             pool = stack.enter_context(_pool(min(threads, len(tasks))))
-        for result in pool.imap(_process_chunk_in_worker, tasks):
+        for result in pool.imap(_process_run_in_worker, tasks):
             if result[0] is UserError:
                 raise UserError(result[1], result[2])
-            yield result
+            yield from result
 
 
 def _pool(processes):
@@ -185,14 +219,16 @@ def track_faces(video: str, scenes_path: str, output: str, settings: TrackingSet
         raise UserError(video, "frame count unknown (not an MP4 from the convert step?)")
     cuts = read_scenes(scenes_path, frame_count)
     chunks = plan_chunks(cuts, frame_count, settings.chunk_frames, settings.detect_every)
-    log.info("engine %s on %s (%dx%d, %d frames, %d scenes): %d chunks, %d worker process(es), device %s",
-             settings.engine, video, width, height, frame_count, len(cuts), len(chunks),
-             min(threads, len(chunks)) if chunks else 0, device)
+    runs = plan_runs(chunks, min(threads, len(chunks)))
+    log.info("engine %s on %s (%dx%d, %d frames, %d scenes): %d chunks in %d runs, %d worker process(es), "
+             "device %s", settings.engine, video, width, height, frame_count, len(cuts), len(chunks), len(runs),
+             min(threads, len(runs)), device)
     remove_stale_temporaries(Path(output).parent / "tracking")  # a killed run's .tracking.XXXXXXXX work folder
     workdir = Path(tempfile.mkdtemp(prefix=".tracking.", dir=Path(output).parent))
     try:
-        tasks = [(str(video), width, height, start, count, settings, device, str(workdir / f"{start:09d}.jsonl"))
-                 for start, count in chunks]
+        tasks = [(str(video), width, height, run, settings, device, [str(workdir / f"{start:09d}.jsonl")
+                                                                     for start, _ in run])
+                 for run in runs]
         started, done, parts = time.monotonic(), 0, []
         for path, frames, _seconds in _run_chunks(tasks, threads):
             parts.append(path)
