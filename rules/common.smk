@@ -50,8 +50,8 @@ def step_command(step):
 def branch_threads(wanted):
     """The ``threads`` of a job that can run beside another job of its video: what its config section asks for, but
     at most half the cores of a local run (at least one). After convert, a video's audio jobs (diarization, then the
-    recogniser, which has one thread by default) need no frames and run beside its video jobs (scenes; tracking
-    keeps its threads: the longest job, it starts when the recogniser ends), and identity beside export; on 2
+    recogniser, which has one thread by default) need no frames and run beside its video jobs (scenes, then
+    tracking, which adds the rest of its threads as spare ones: vidflow.job), and identity beside export; on 2
     cores two one-thread jobs side by side use the machine better than one two-thread job after another
     (benchmarks/README.md: the 60 s clip 56.9 -> 42-45 s, the 600 s clip 326 -> 289 s). Only for steps whose
     output is the same for any thread count. Cluster jobs (a non-local executor, and the job's own run on its node)

@@ -10,6 +10,7 @@ VIDEO_OUTPUTS.append("results/{project}/{video}/tracking.json")
 TRACKING_GPUS = tracking_gpus(config["tracking"]["engine"], config["tracking"]["gpu"])
 TRACKING_ENV = tracking_env(config["tracking"]["engine"], config["tracking"]["gpu"])
 TRACKING_ENGINE = ENGINES[config["tracking"]["engine"]]
+TRACKING_THREADS = config["tracking"]["threads"]
 # The job carries the chosen engine's own section only (and mediapipe's, whose refine_landmarks both MediaPipe
 # engines read), so changing another engine's settings never reruns tracking.
 TRACKING_SETTINGS = {
@@ -32,9 +33,12 @@ rule tracking:
         "results/benchmarks/tracking/{project}/{video}.tsv"
     conda:
         env_file(TRACKING_ENV)
-    threads: config["tracking"]["threads"]  # not branch_threads: the longest job (benchmarks/README.md, issue 33)
+    # On a local run with few cores it asks for half of them and adds the rest of its config threads as spare workers
+    # at nice 19 (vidflow.job): it starts beside the recogniser and takes its core when the recogniser ends.
+    threads: branch_threads(TRACKING_THREADS)
     resources:
-        mem_mb=lambda wildcards, threads: TRACKING_ENGINE.mem_mb(threads),
+        mem_mb=TRACKING_ENGINE.mem_mb(TRACKING_THREADS),  # the spare workers too
+        spare_threads=lambda wildcards, threads: TRACKING_THREADS - threads,  # a resource: not a rerun trigger
         runtime=240,
         gpu=TRACKING_GPUS,
     params:
@@ -42,4 +46,5 @@ rule tracking:
         python=env_python(TRACKING_ENV),
         step=step_command("tracking"),
     shell:
-        "{params.python} {params.step} {params.job} --threads {threads} --gpus {resources.gpu} --log {log}"
+        "{params.python} {params.step} {params.job} --threads {threads} --spare-threads {resources.spare_threads}"
+        " --gpus {resources.gpu} --log {log}"

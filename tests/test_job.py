@@ -35,6 +35,10 @@ def test_a_job_round_trips_from_the_command_to_the_step(tmp_path):
     assert job.input == {"video": str(tmp_path / "a b.mp4"), "frames": ["1", "2"]}
     assert job.output == {"json": str(tmp_path / "out.json")} and job.settings == {"rate": 0.5}
     assert (job.wildcards, job.threads, job.gpus, job.log) == ({"video": "a_b"}, 3, 1, str(tmp_path / "step.log"))
+    assert job.spare_threads == 0 and "--spare-threads" not in command
+    spare = job_command("python", "tracking", {}, {}, {}, threads=1, spare_threads=1)
+    assert (parse_job(spare[3:]).threads, parse_job(spare[3:]).spare_threads) == (1, 1)
+    assert parse_job(["{}", "--threads", "4", "--spare-threads", "-2"]).spare_threads == 0  # more cores than asked
 
 
 def test_the_runner_finds_a_step_by_its_name():

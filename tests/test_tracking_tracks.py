@@ -2,6 +2,7 @@
 
 import itertools
 import json
+import os
 import re
 import signal
 import time
@@ -203,7 +204,7 @@ def test_every_engine_has_its_rule_env_and_config_choice():
         engine_family("nope")
     text = rules["tracking"]  # one rule: the configured engine's family names its env, its spec the memory
     assert 'output:\n        tracking="results/{project}/{video}/tracking.json"' in text
-    assert "env_file(TRACKING_ENV)" in text and "TRACKING_ENGINE.mem_mb(threads)" in text
+    assert "env_file(TRACKING_ENV)" in text and "TRACKING_ENGINE.mem_mb(TRACKING_THREADS)" in text
     assert not [rule for rule in rules if rule.startswith("track_faces")]
     for name, spec in ENGINES.items():
         assert spec.mem_mb(2) - spec.mem_mb(1) == spec.thread_mb >= 512 and spec.mem_mb(0) >= 1024
@@ -231,11 +232,11 @@ def signal_masks(pid):
     return int(fields["SigBlk"], 16), int(fields["SigIgn"], 16)
 
 
-def test_tracking_workers_leave_ctrl_c_to_the_step():
+def test_tracking_workers_leave_ctrl_c_to_the_step_and_a_spare_one_takes_only_idle_cpu():
     """Workers ignore SIGINT (the step's process stops them), with the usual mask for their ffmpeg decoders;
-    the step's own thread gets SIGINT unblocked back."""
+    the step's own thread gets SIGINT unblocked back. A spare worker (past the job's threads) runs at nice 19."""
     sigint = 1 << (signal.SIGINT - 1)
-    with pipeline._pool(2) as pool:
+    with pipeline._pool(2, 1) as pool:
         assert pool.map(abs, [-1, -2, -3, -4]) == [1, 2, 3, 4]
         pids = [worker.pid for worker in pool._pool]
         deadline = time.monotonic() + 30
@@ -243,4 +244,6 @@ def test_tracking_workers_leave_ctrl_c_to_the_step():
             time.sleep(0.05)  # a worker that took no task may still be starting
         masks = [signal_masks(pid) for pid in pids]
         assert [(blocked & sigint, ignored & sigint) for blocked, ignored in masks] == [(0, sigint)] * 2
+        base = os.getpriority(os.PRIO_PROCESS, 0)
+        assert sorted(os.getpriority(os.PRIO_PROCESS, pid) for pid in pids) == [base, min(base + 19, 19)]
     assert signal.SIGINT not in signal.pthread_sigmask(signal.SIG_BLOCK, [])

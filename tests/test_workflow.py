@@ -38,16 +38,19 @@ def workflow_run(tmp_path_factory, tiny_video):
     return work, proc
 
 
-def test_on_two_cores_a_videos_jobs_take_one_thread_each_but_convert_and_tracking(workflow_run):
+def test_on_two_cores_a_videos_jobs_take_one_thread_each_but_convert(workflow_run):
     """rules/common.smk's branch_threads: with --cores 2 the steps that can run beside another of their video (its
-    audio jobs beside its video jobs) get one thread each (their config asks for 2); convert and tracking keep 2."""
+    audio jobs beside its video jobs) get one thread each (their config asks for 2); convert keeps 2. Tracking gets
+    the second of its 2 as a spare thread (a worker at nice 19)."""
     _, proc = workflow_run
-    threads = {}
-    for step, count in re.findall(r"run_step\.py (\S+) '.*' --threads (\d+)", proc.stdout + proc.stderr):
+    threads, spare = {}, {}
+    for step, count, rest in re.findall(r"run_step\.py (\S+) '.*' --threads (\d+)(.*)", proc.stdout + proc.stderr):
         threads.setdefault(step, set()).add(int(count))
-    for step in ("scenes", "diarization", "transcribe:run_speech", "identity", "export"):
+        spare.setdefault(step, set()).add(re.search(r"--spare-threads (\S+)", rest)[1] if "--spare" in rest else None)
+    for step in ("scenes", "diarization", "transcribe:run_speech", "identity", "export", "tracking"):
         assert threads[step] == {1}, (step, threads)
-    assert threads["convert"] == threads["tracking"] == {2} and threads["transcribe"] == {1}
+    assert threads["convert"] == {2} and threads["transcribe"] == {1}
+    assert spare["tracking"] == {"1"} and spare["scenes"] == {None}  # Snakemake prints the shell as it ran it
 
 
 def test_dry_run_lists_the_extraction_jobs(tmp_path):

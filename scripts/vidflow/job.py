@@ -1,9 +1,12 @@
-"""The job a rule hands its step: ``scripts/run_step.py STEP JOB [--threads N] [--gpus N] [--log FILE]``.
+"""The job a rule hands its step: ``run_step.py STEP JOB [--threads N] [--spare-threads N] [--gpus N] [--log FILE]``.
 
 JOB is JSON written by the rule's ``params.job`` (``step_job`` in ``rules/common.smk``): the rule's named inputs and
 outputs, its wildcards and the step's config section, whose keys and defaults live only in ``config/schema.yaml``
 (Snakemake's ``validate`` fills the defaults in). What the machine gave the job (threads, GPUs) and the log file are
 flags: they are not part of the job, so running on other hardware never reruns a step (params are a rerun trigger).
+Spare threads are what the step's config asked for beyond the rule's threads on a local run with few cores
+(``spare_threads`` in rules/common.smk): a step that can use them runs them at the lowest CPU priority (nice 19), so
+they take only the CPU that Snakemake's other jobs leave idle.
 """
 
 import argparse
@@ -23,6 +26,7 @@ class Job:
     settings: dict = field(default_factory=dict)  # the step's config section
     wildcards: dict = field(default_factory=dict)
     threads: int = 1
+    spare_threads: int = 0  # beyond ``threads``, at the lowest CPU priority (the module's docstring)
     gpus: int = 0
     log: str | None = None
 
@@ -48,11 +52,12 @@ def job_json(input, output, settings, wildcards=None):
     return json.dumps(document, sort_keys=True, separators=(",", ":"))
 
 
-def job_command(python, step, input, output, settings, wildcards=None, threads=1, gpus=0, log=None):
+def job_command(python, step, input, output, settings, wildcards=None, threads=1, gpus=0, log=None, spare_threads=0):
     """argv that runs ``step`` (as rules/*.smk name it, e.g. ``scenes``) on one job, as its rule does."""
     command = [str(python), str(RUNNER), step, job_json({k: _plain(v) for k, v in input.items()},
                                                    {k: _plain(v) for k, v in output.items()}, settings, wildcards)]
     command += ["--threads", str(threads), "--gpus", str(gpus)]
+    command += ["--spare-threads", str(spare_threads)] if spare_threads else []
     return command + (["--log", str(log)] if log else [])
 
 
@@ -64,6 +69,7 @@ def parse_job(argv=None):
     parser = argparse.ArgumentParser(description="Run one step's job (see scripts/vidflow/job.py)")
     parser.add_argument("job", type=json.loads, help="the job as JSON: input, output, wildcards, settings")
     parser.add_argument("--threads", type=int, default=1, help="cores the rule was given")
+    parser.add_argument("--spare-threads", type=int, default=0, help="threads beyond --threads, at nice 19")
     parser.add_argument("--gpus", type=int, default=0, help="GPUs the rule was given")
     parser.add_argument("--log", help="the rule's log file (stderr when absent)")
     args = parser.parse_args(argv)
@@ -71,7 +77,8 @@ def parse_job(argv=None):
     unknown = set(args.job) - known
     if unknown:
         parser.error(f"unknown job keys: {', '.join(sorted(unknown))}")
-    return Job(**args.job, threads=args.threads, gpus=args.gpus, log=args.log)
+    return Job(**args.job, threads=args.threads, spare_threads=max(0, args.spare_threads), gpus=args.gpus,
+               log=args.log)
 
 
 def run_job(step, argv=None):

@@ -15,6 +15,7 @@ import itertools
 import json
 import logging
 import multiprocessing
+import os
 import shutil
 import signal
 import tempfile
@@ -159,9 +160,11 @@ def _close_engine():
         _ENGINE = None
 
 
-def _run_chunks(tasks, threads):
-    """Yield the chunks' results in order, the runs ``tasks`` done by up to ``threads`` worker processes."""
-    if threads <= 1 or len(tasks) <= 1:
+def _run_chunks(tasks, threads, spare=0):
+    """Yield the chunks' results in order, the runs ``tasks`` done by up to ``threads + spare`` worker processes
+    (the spare ones at nice 19: they take only the CPU nothing else wants)."""
+    workers = min(threads + spare, len(tasks))
+    if workers <= 1:
         try:
             for task in tasks:
                 yield from process_run(task)
@@ -170,36 +173,45 @@ def _run_chunks(tasks, threads):
         return
     with contextlib.ExitStack() as stack:
         with interrupt.held():  # a Ctrl-C in the middle of a worker's start: that worker prints a traceback
-            pool = stack.enter_context(_pool(min(threads, len(tasks))))
+            pool = stack.enter_context(_pool(workers, min(threads, workers)))
         for result in pool.imap(_process_run_in_worker, tasks):
             if result[0] is UserError:
                 raise UserError(result[1], result[2])
             yield from result
 
 
-def _pool(processes):
+def _pool(processes, full_priority):
     """A pool of fresh interpreters (spawn: no forked model state) that leave Ctrl-C to this process, which
     stops them (``Pool.terminate``): a worker hit by Ctrl-C would print a traceback of its own, each of them.
+    Workers after the first ``full_priority`` run at nice 19 (spare threads, vidflow.job).
 
     The workers start with SIGINT blocked (a new interpreter inherits the mask) and ignore it from their
     initializer on. Here it is blocked only in this thread, so a Ctrl-C meanwhile still reaches this process.
     """
+    context = multiprocessing.get_context("spawn")
+    started = context.Value("i", 0)
     resource_tracker.ensure_running()  # starting it unblocks SIGINT again: before blocking
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     try:
-        return multiprocessing.get_context("spawn").Pool(processes, initializer=_leave_ctrl_c_to_the_parent)
+        return context.Pool(processes, initializer=_start_worker, initargs=(started, full_priority))
     finally:
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
 
 
-def _leave_ctrl_c_to_the_parent():
+def _start_worker(started, full_priority):
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})  # its decoders get the usual mask
+    with started.get_lock():
+        number = started.value
+        started.value += 1
+    if number >= full_priority:  # a spare worker (and its decoders) takes only idle CPU
+        os.nice(19)
 
 
 def track_faces(video: str, scenes_path: str, output: str, settings: TrackingSettings, threads: int = 1,
-                gpus: int = 0) -> dict:
-    """Write ``output`` (tracking.json) for ``video`` (25 fps, from step 2) cut by ``scenes_path``.
+                gpus: int = 0, spare: int = 0) -> dict:
+    """Write ``output`` (tracking.json) for ``video`` (25 fps, from step 2) cut by ``scenes_path``, with ``threads``
+    worker processes and ``spare`` more at nice 19 (vidflow.job's spare threads).
 
     ``gpus`` is what the rule was given: an engine with a GPU path uses it when it can, else the CPU (the
     reason is logged); the device used goes into the output's ``device``.
@@ -219,10 +231,11 @@ def track_faces(video: str, scenes_path: str, output: str, settings: TrackingSet
         raise UserError(video, "frame count unknown (not an MP4 from the convert step?)")
     cuts = read_scenes(scenes_path, frame_count)
     chunks = plan_chunks(cuts, frame_count, settings.chunk_frames, settings.detect_every)
-    runs = plan_runs(chunks, min(threads, len(chunks)))
-    log.info("engine %s on %s (%dx%d, %d frames, %d scenes): %d chunks in %d runs, %d worker process(es), "
-             "device %s", settings.engine, video, width, height, frame_count, len(cuts), len(chunks), len(runs),
-             min(threads, len(runs)), device)
+    runs = plan_runs(chunks, min(threads + spare, len(chunks)))
+    workers = min(threads + spare, len(runs))
+    log.info("engine %s on %s (%dx%d, %d frames, %d scenes): %d chunks in %d runs, %d worker process(es) (%d at "
+             "nice 19), device %s", settings.engine, video, width, height, frame_count, len(cuts), len(chunks),
+             len(runs), workers, max(0, workers - threads), device)
     remove_stale_temporaries(Path(output).parent / "tracking")  # a killed run's .tracking.XXXXXXXX work folder
     workdir = Path(tempfile.mkdtemp(prefix=".tracking.", dir=Path(output).parent))
     try:
@@ -230,7 +243,7 @@ def track_faces(video: str, scenes_path: str, output: str, settings: TrackingSet
                                                                      for start, _ in run])
                  for run in runs]
         started, done, parts = time.monotonic(), 0, []
-        for path, frames, _seconds in _run_chunks(tasks, threads):
+        for path, frames, _seconds in _run_chunks(tasks, threads, spare):
             parts.append(path)
             done += frames
             elapsed = time.monotonic() - started
@@ -285,4 +298,4 @@ def _frames_with_ids(parts, ids):
 def run(job):
     settings = settings_from(TrackingSettings, job.settings)
     track_faces(job.input["video"], job.input["scenes"], job.output["tracking"], settings, threads=job.threads,
-                gpus=job.gpus)
+                gpus=job.gpus, spare=job.spare_threads)
