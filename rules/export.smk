@@ -52,6 +52,9 @@ rule export:
     conda:
         env_file("export")
     threads: branch_threads(EXPORT["threads"])
+    # The longest job after link_speakers (the review video): started before the small jobs that are ready with it
+    # (reduce, report_video), so that finalize need not wait for it (benchmarks/README.md, issue 33).
+    priority: 1
     resources:
         mem_mb=2048,  # measured peak RSS: 423 MB at 600 s of 640x360 (benchmarks/export_speed.py), FFmpeg included
         runtime=30,

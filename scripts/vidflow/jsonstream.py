@@ -32,25 +32,58 @@ class _Without:
     """A text file whose reads leave out the members ``names`` whose value is an array of arrays of numbers followed
     by another member (``"landmarks":[[x,y,z],...],``, as the compact per-frame files write landmarks: most of a
     tracking.json's size and decoding time, for readers that do not use them). A member cut by the end of a read
-    block is kept for the next read, so every block boundary gives the same text."""
+    block is kept for the next read, so every block boundary gives the same text.
+
+    Found with ``str.find`` (C speed), not a regular expression: a member is its ``"name":[[`` and the text up to the
+    first ``]],`` after it, left out when that text holds no ``"``, ``{`` or ``}`` (then it is not an array of arrays
+    of numbers: the text stays). 194 MB of a 10-minute faces.json: 1.7 s with the expression."""
 
     _PARTIAL = re.compile(r'"[a-z_]*(?:"(?::(?:\[(?:\[[^"{}]*)?)?)?)?$')  # a member's start, cut by the block's end
 
     def __init__(self, handle, names):
         self.handle, self.carry = handle, ""
-        self.pattern = re.compile('"(?:' + "|".join(map(re.escape, names)) + ')":\\[\\[[^"{}]*?\\]\\],')
+        self.starts = ['"' + name + '":[[' for name in names]
 
     def read(self, size):
         while True:
             block = self.handle.read(size)
-            text = self.pattern.sub("", self.carry + block)
+            text = self._drop(self.carry + block)
             self.carry = ""
             if block:
-                cut = self._PARTIAL.search(text)
-                if cut:
-                    text, self.carry = text[:cut.start()], text[cut.start():]
+                cut = self._partial(text)
+                if cut is not None:
+                    text, self.carry = text[:cut], text[cut:]
             if text or not block:
                 return text
+
+    def _drop(self, text):
+        kept, copied, search = [], 0, 0
+        while True:
+            found = [(at, len(start)) for start in self.starts if (at := text.find(start, search)) >= 0]
+            if not found:
+                break
+            at, length = min(found)
+            end = text.find("]],", at + length)
+            if end < 0:  # no member here can end in this text
+                break
+            value = text[at + length:end]
+            if '"' in value or "{" in value or "}" in value:
+                search = at + 1
+                continue
+            kept.append(text[copied:at])
+            copied = search = end + 3
+        kept.append(text[copied:])
+        return "".join(kept)
+
+    def _partial(self, text):
+        """Where a member cut by the end of ``text`` starts (None: none is). It starts at one of the last two ``"``
+        (the name's opening one, or with the name whole its opening one before the closing one)."""
+        last = text.rfind('"')
+        before = text.rfind('"', 0, last) if last > 0 else -1
+        for at in (before, last):
+            if at >= 0 and self._PARTIAL.match(text, at):
+                return at
+        return None
 
 
 class _Buffer:
