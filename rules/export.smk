@@ -49,12 +49,12 @@ rule export:
         "logs/export/{project}/{video}.log",
     benchmark:
         "results/benchmarks/export/{project}/{video}.tsv"
-    conda:
-        env_file("export")
-    threads: branch_threads(EXPORT["threads"])
     # The longest job after link_speakers (the review video): started before the small jobs that are ready with it
     # (reduce, report_video), so that finalize need not wait for it (benchmarks/README.md, issue 33).
     priority: 1
+    conda:
+        env_file("export")
+    threads: branch_threads(EXPORT["threads"])
     resources:
         mem_mb=2048,  # measured peak RSS: 423 MB at 600 s of 640x360 (benchmarks/export_speed.py), FFmpeg included
         runtime=30,
