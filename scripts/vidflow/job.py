@@ -4,9 +4,9 @@ JOB is JSON written by the rule's ``params.job`` (``step_job`` in ``rules/common
 outputs, its wildcards and the step's config section, whose keys and defaults live only in ``config/schema.yaml``
 (Snakemake's ``validate`` fills the defaults in). What the machine gave the job (threads, GPUs) and the log file are
 flags: they are not part of the job, so running on other hardware never reruns a step (params are a rerun trigger).
-Spare threads are what the step's config asked for beyond the rule's threads on a local run with few cores
-(``spare_threads`` in rules/common.smk): a step that can use them runs them at the lowest CPU priority (nice 19), so
-they take only the CPU that Snakemake's other jobs leave idle.
+Spare threads are what the step's config asked for beyond the rule's threads on a local run with few cores (the
+``spare_threads`` resource of rules/tracking.smk): a step that can use them runs them at the lowest CPU priority (nice
+19), so they take only the CPU that Snakemake's other jobs leave idle.
 """
 
 import argparse

@@ -4,10 +4,11 @@ Plan: the video is cut into chunks at scene cuts and every ``chunk_frames`` fram
 scene (fixed positions, so the result does not depend on the thread count). Each chunk starts with
 a detection and nothing from the chunk before it, and writes its faces to a temporary JSON-lines
 file. Consecutive chunks are grouped into runs, each decoded by one FFmpeg rawvideo pipe (a seek
-per chunk cost more CPU than the decoding itself); runs go to up to ``threads`` worker processes,
-``RUNS_PER_WORKER`` each, so the workers end close together. Track ids are then assigned over the whole video in one
-pass (:mod:`steps.tracking.tracks`), and tracking.json is streamed out, so memory stays flat with
-video length. Model files are checked before any frame is read.
+per chunk cost more CPU than the decoding itself); runs go to up to ``threads`` worker processes
+(plus ``spare`` ones at nice 19), ``RUNS_PER_WORKER`` each, so the workers end close together.
+Track ids are then assigned over the whole video in one pass (:mod:`steps.tracking.tracks`), and
+tracking.json is streamed out, so memory stays flat with video length. Model files are checked
+before any frame is read.
 """
 
 import contextlib
