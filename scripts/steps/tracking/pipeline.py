@@ -161,10 +161,9 @@ def _close_engine():
         _ENGINE = None
 
 
-def _run_chunks(tasks, threads, spare=0):
-    """Yield the chunks' results in order, the runs ``tasks`` done by up to ``threads + spare`` worker processes
-    (the spare ones at nice 19: they take only the CPU nothing else wants)."""
-    workers = min(threads + spare, len(tasks))
+def _run_chunks(tasks, workers, full_priority):
+    """Yield the chunks' results in order, the runs ``tasks`` done by ``workers`` worker processes, those after the
+    first ``full_priority`` at nice 19 (spare ones: they take only the CPU nothing else wants)."""
     if workers <= 1:
         try:
             for task in tasks:
@@ -174,7 +173,7 @@ def _run_chunks(tasks, threads, spare=0):
         return
     with contextlib.ExitStack() as stack:
         with interrupt.held():  # a Ctrl-C in the middle of a worker's start: that worker prints a traceback
-            pool = stack.enter_context(_pool(workers, min(threads, workers)))
+            pool = stack.enter_context(_pool(workers, full_priority))
         for result in pool.imap(_process_run_in_worker, tasks):
             if result[0] is UserError:
                 raise UserError(result[1], result[2])
@@ -232,7 +231,7 @@ def track_faces(video: str, scenes_path: str, output: str, settings: TrackingSet
         raise UserError(video, "frame count unknown (not an MP4 from the convert step?)")
     cuts = read_scenes(scenes_path, frame_count)
     chunks = plan_chunks(cuts, frame_count, settings.chunk_frames, settings.detect_every)
-    runs = plan_runs(chunks, min(threads + spare, len(chunks)))
+    runs = plan_runs(chunks, threads + spare)
     workers = min(threads + spare, len(runs))
     log.info("engine %s on %s (%dx%d, %d frames, %d scenes): %d chunks in %d runs, %d worker process(es) (%d at "
              "nice 19), device %s", settings.engine, video, width, height, frame_count, len(cuts), len(chunks),
@@ -244,7 +243,7 @@ def track_faces(video: str, scenes_path: str, output: str, settings: TrackingSet
                                                                      for start, _ in run])
                  for run in runs]
         started, done, parts = time.monotonic(), 0, []
-        for path, frames, _seconds in _run_chunks(tasks, threads, spare):
+        for path, frames, _seconds in _run_chunks(tasks, workers, min(threads, workers)):
             parts.append(path)
             done += frames
             elapsed = time.monotonic() - started
