@@ -141,6 +141,43 @@ def check_tracking(result, truth, landmark_count, landmark_dims=3):
     return [(frame["frame"], face) for frame in result["frames"] for face in frame["faces"]]
 
 
+LEAN_CALLS = """
+import sys
+import numpy as np
+from steps.frames import read_frames
+from steps.tracking.engines.mediapipe_common import FaceLandmarksOnRoi, landmark_xyz, run_graph
+from mediapipe.python.solutions import face_detection
+from google.protobuf import text_format
+from mediapipe.framework.formats import landmark_pb2
+detector, mesh = face_detection.FaceDetection(model_selection=1), FaceLandmarksOnRoi()
+checked = 0
+for index, frame in read_frames(sys.argv[1], 320, 180, 0, 70):
+    expected = detector.process(frame).detections
+    assert run_graph(detector, {"image": frame})["detections"] == expected
+    if expected:
+        box = expected[0].location_data.relative_bounding_box
+        box = [box.xmin * 320, box.ymin * 180, box.width * 320, box.height * 180]
+        points = mesh(frame, box)
+        message = mesh.graph.process({"image": frame, "roi": mesh.region(320, 180, box)}).landmarks
+        assert np.array_equal(points, np.array([(p.x * 320, p.y * 180, p.z * 320) for p in message.landmark]))
+        checked += 1
+odd = text_format.Parse("landmark {x: 0.5 y: 0.25 z: -1} landmark {x: 0 y: 1 z: 2 visibility: 0.5}",
+                        landmark_pb2.NormalizedLandmarkList())
+assert landmark_xyz(odd).tolist() == [[0.5, 0.25, -1.0], [0.0, 1.0, 2.0]]
+print(checked)
+"""
+
+
+def test_graph_calls_without_process_give_what_mediapipe_process_gives(python, clip):
+    """``run_graph`` (MediaPipe's ``process`` without the class it builds per call) and ``landmark_xyz`` (the
+    landmarks read from their serialized bytes) against ``process`` and the message's fields, on real faces."""
+    folder, _ = clip
+    proc = subprocess.run([python, "-c", LEAN_CALLS, str(folder / "video.mp4")], capture_output=True, text=True,
+                          check=False, env={**os.environ, "PYTHONPATH": str(ROOT / "scripts")})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert int(proc.stdout.split()[-1]) >= 60  # frames with a face, of the first two shots' 70
+
+
 def test_mediapipe_finds_tracks_and_describes_faces(legacy, clip):
     result = json.loads(legacy.read_text())
     check_tracking(result, clip[1], 478)

@@ -16,7 +16,7 @@ from build_env import read_env
 from conftest import ROOT
 from steps.tracking import pipeline
 from steps.tracking.engines import BLENDSHAPE_NAMES, ENGINES, check_model_file, engine_family
-from steps.tracking.output import read_scenes, round_face, write_tracking
+from steps.tracking.output import face_line, landmarks_json, read_scenes, round_face, write_tracking
 from steps.tracking.pipeline import RUNS_PER_WORKER, plan_chunks, plan_runs
 from steps.tracking.tracks import TrackAssigner, assign_track_ids, iou, linear_sum_assignment
 from vidflow.errors import UserError
@@ -162,6 +162,22 @@ def test_streamed_output_equals_compact_sorted_json(tmp_path):
                      "expression_coefficients": [0.3333]}
     with pytest.raises(ValueError, match="sort before 'track_id'"):
         round_face({"bbox": [0, 0, 1, 1], "zoom": 1})
+
+
+def test_a_face_line_with_landmarks_by_numpy_is_the_json_text_of_the_rounded_face():
+    rng = np.random.default_rng(7)
+    for _ in range(300):
+        scale = 10.0 ** int(rng.integers(-2, 14))
+        points = rng.normal(0, 1, (int(rng.integers(0, 40)), int(rng.integers(1, 4)))) * scale
+        points[rng.random(points.shape) < 0.1] = -0.04  # rounds to a negative zero: "-0.0"
+        points[rng.random(points.shape) < 0.1] = 2.05  # halfway: rounds to even
+        face = {"bbox": [1.04, 2, 3.25, 4], "landmarks": points, "score": 0.12345,
+                "blendshapes": {"jawOpen": 1 / 3, "_neutral": 0.5}, "head_pose": {"yaw": -0.04}}
+        assert face_line(face) == dumps_json(round_face(face), compact=True)
+    assert landmarks_json(np.array([[-0.04, 1234.56, 0.05]])) == "[[-0.0,1234.6,0.0]]"
+    for beyond in ([[float("nan"), 1.0]], [[1e15, 0.0]], [1.0, 2.0]):  # json's own text for these
+        assert landmarks_json(beyond) is None
+        assert face_line({"landmarks": beyond}) == dumps_json(round_face({"landmarks": beyond}), compact=True)
 
 
 def test_track_ids_are_added_without_reparsing_faces_and_give_the_same_bytes(tmp_path):

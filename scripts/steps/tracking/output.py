@@ -1,9 +1,11 @@
 """Inputs and outputs of the tracking step: scenes.json checks, rounding, the streamed tracking.json."""
 
+import json
+
 import numpy as np
 
 from vidflow.errors import UserError
-from vidflow.io import read_json
+from vidflow.io import dumps_json, read_json
 from vidflow.jsonstream import write_object
 
 # Fixed rounding, so the same input and config give byte-identical JSON.
@@ -36,7 +38,7 @@ def round_face(face):
         if key >= "track_id":  # the pipeline appends track_id to the face's JSON text (sorted keys)
             raise ValueError(f"engine field {key!r} must sort before 'track_id'")
         if key == "bbox":
-            out[key] = [round(float(v), ROUND["bbox"]) for v in value]
+            out[key] = round_box(value)
         elif key == "landmarks":  # numpy: ~25x faster than round() on 478 x 3 values, same numbers
             scale = 10 ** ROUND["landmarks"]
             out[key] = (np.rint(np.asarray(value, dtype=np.float64) * scale) / scale).tolist()
@@ -51,6 +53,63 @@ def round_face(face):
         else:  # engine-specific numbers (coefficients, action units, ...): ROUND["other"] decimals
             out[key] = _round_numbers(value)
     return out
+
+
+def round_box(box):
+    return [round(float(v), ROUND["bbox"]) for v in box]
+
+
+def face_line(face):
+    """``dumps_json(round_face(face), compact=True)``, the same text, with the landmarks written by numpy.
+
+    ``json`` spends ~0.3 ms on a face's 478 x 3 landmark floats, as much as the rest of the step's Python.
+    """
+    text = landmarks_json(face["landmarks"]) if "landmarks" in face else None
+    if text is None:
+        return dumps_json(round_face(face), compact=True)
+    rest = round_face({key: value for key, value in face.items() if key != "landmarks"})
+    members = [f'"{key}":' + (text if key == "landmarks" else
+                              json.dumps(rest[key], sort_keys=True, separators=(",", ":"), ensure_ascii=False))
+               for key in sorted([*rest, "landmarks"])]
+    return "{" + ",".join(members) + "}\n"
+
+
+def landmarks_json(points):
+    """The JSON text of ``points`` (rows of numbers) rounded as ``round_face`` rounds landmarks, or None where
+    this fast path does not apply (not a 2-D array, a value not finite or beyond 1e14).
+
+    A number rounded to tenths is the double nearest to n / 10 for an integer n, and Python writes it as the
+    digits of n with a point before the last one ("-0.0" for a negative zero), so the text comes from n's
+    digits: one byte column per character, then the bytes that a number does not use are dropped.
+    """
+    if ROUND["landmarks"] != 1:
+        return None
+    values = np.asarray(points, dtype=np.float64)
+    if values.ndim != 2 or not np.all(np.isfinite(values)):
+        return None
+    if values.size == 0:
+        return json.dumps(values.tolist(), separators=(",", ":"))
+    tenths = np.rint(values * 10).ravel()
+    if np.abs(tenths).max() >= 1e15:
+        return None
+    whole, tenth = np.divmod(np.abs(tenths).astype(np.int64), 10)
+    width = len(str(int(whole.max())))
+    digits = 1 + sum((whole >= 10 ** k).astype(np.int64) for k in range(1, width))
+    columns = values.shape[1]
+    position = np.arange(tenths.size) % columns
+    text = np.zeros((tenths.size, width + 6), dtype=np.uint8)
+    keep = np.zeros(text.shape, dtype=bool)
+    text[:, 0], keep[:, 0] = ord("["), position == 0
+    text[:, 1], keep[:, 1] = ord("-"), np.signbit(tenths)
+    for k in range(width):  # the digits of the whole part, the most significant first
+        text[:, 2 + k] = whole // 10 ** (width - 1 - k) % 10 + ord("0")
+        keep[:, 2 + k] = digits >= width - k
+    text[:, width + 2], keep[:, width + 2] = ord("."), True
+    text[:, width + 3], keep[:, width + 3] = tenth + ord("0"), True
+    text[:, width + 4], keep[:, width + 4] = ord("]"), position == columns - 1
+    text[:, width + 5], keep[:, width + 5] = ord(","), True
+    keep[-1, width + 5] = False
+    return "[" + text[keep].tobytes().decode("ascii") + "]"
 
 
 def _round_numbers(value):

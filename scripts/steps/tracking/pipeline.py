@@ -27,7 +27,7 @@ from pathlib import Path
 
 from steps.frames import read_frames
 from steps.tracking.engines import engine_family, load_engine
-from steps.tracking.output import read_scenes, round_face, write_tracking
+from steps.tracking.output import face_line, read_scenes, round_box, write_tracking
 from steps.tracking.tracks import assign_track_ids, iou
 from vidflow import interrupt
 from vidflow.errors import UserError
@@ -137,9 +137,8 @@ def _process_chunk(engine, frames, start, count, settings, video, out_path):
                 hints = [{"bbox": f["bbox"]} for f in previous]
             faces = engine.describe(frame, hints) if hints else []
             previous = faces
-            rounded = [round_face(f) for f in faces]
-            out.write(dumps_json([index, [f["bbox"] for f in rounded]], compact=True))
-            out.writelines(dumps_json(f, compact=True) for f in rounded)
+            out.write(dumps_json([index, [round_box(f["bbox"]) for f in faces]], compact=True))
+            out.writelines(face_line(f) for f in faces)
             done += 1
     if done != count:
         raise UserError(video, f"decoded {done} frames from frame {start}, expected {count} (truncated video?)")
