@@ -6,6 +6,7 @@ of seeded garbage in their middle. One real workflow run checks diarization turn
 """
 
 import json
+import logging
 import subprocess
 
 import numpy as np
@@ -13,13 +14,15 @@ import pytest
 from media_clips import make_video
 from media_shots import Shot
 from media_speech import layout_turns, make_speech, synthesize
-from test_convert import assert_25fps_cfr, convert, video_md5
+from test_convert import SETTINGS, assert_25fps_cfr, convert, video_md5
 
 from conftest import make_testsrc, require_binaries, run_snakemake
+from steps.convert import pipeline
+from steps.convert.pipeline import ConvertSettings
 from steps.convert.source import decode_errors, measure_sync
 from steps.diarization.pipeline import SAMPLE_RATE, read_audio
 from vidflow.errors import UserError
-from vidflow.media import ffprobe
+from vidflow.media import ffprobe, summarize
 
 # --------------------------------------------------------------------------- audio/video sync
 
@@ -152,6 +155,39 @@ def test_damaged_source_is_reencoded_with_one_frame_count_and_the_damage_recorde
     again, _ = convert(tmp_path / "again", src)
     assert again.read_bytes() == dst.read_bytes()
     assert (again.parent / "video.json").read_bytes() == (dst.parent / "video.json").read_bytes()
+
+
+def test_a_video_encoded_anyway_is_checked_by_its_encode(tmp_path, caplog):
+    """A 30 fps source is re-encoded whatever a decode check finds, so its encode is the check: a clean one gets
+    the bytes that checking first gives; a damaged one is checked once its encode writes errors, then concealed."""
+    clean = tmp_path / "clean30.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=320x180:rate=30:duration=6",
+                    "-f", "lavfi", "-i", "anoisesrc=seed=5:amplitude=0.3:sample_rate=48000:duration=6",
+                    "-c:v", "libx264", "-preset", "fast", "-pix_fmt", "yuv420p", "-c:a", "aac", str(clean)], check=True)
+    silent = tmp_path / "silent30.mp4"  # garbage in the video only: the audio's own check finds nothing
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(clean), "-c", "copy", "-an", str(silent)], check=True)
+    corrupt_middle(silent, tmp_path / "damaged30.mp4", size=10_000)
+    fast = {}
+    for name in ("clean", "damaged"):
+        thirty = tmp_path / f"{name}30.mp4"
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="convert"):
+            fast[name] = convert(tmp_path / name, thirty)
+        checked = [r.message for r in caplog.records if r.message.startswith(("decode check", "the encode wrote"))]
+        assert checked[0].startswith("decode check (audio only)"), checked
+        if name == "clean":
+            assert len(checked) == 1 and fast[name][1]["damage"] is None
+            errors, starts = pipeline._inspect(thirty, summarize(ffprobe(thirty)), 2)
+            full = tmp_path / "full" / "video.mp4"
+            record = pipeline._convert(thirty, full, full.with_suffix(".json"), ConvertSettings(**SETTINGS), 2, 0,
+                                       summarize(ffprobe(thirty)), errors, starts, checked=True)
+            assert errors == [] and record == fast[name][1] and full.read_bytes() == fast[name][0].read_bytes()
+        else:
+            assert checked[1].startswith("the encode wrote errors") and checked[2].startswith("decode check:"), checked
+    dst, record = fast["damaged"]
+    assert record["mode"] == "encode" and record["damage"]["errors"] >= 1, record["reasons"]
+    assert "frame rate 30 (r=30)" in record["reasons"] and record["reasons"][0].endswith("decode errors")
+    assert decode_errors(dst, 2, audio=False) == []
 
 
 def test_damaged_audio_keeps_its_place(damaged_clip, tmp_path):

@@ -149,7 +149,8 @@ def encode_args(encoder, settings, threads):
 
 
 def run_ffmpeg(src, dst, out_args, threads, duration, in_args=()):
-    """Run one ffmpeg pass, logging progress every ~10 s; UserError with ffmpeg's reason on failure."""
+    """Run one ffmpeg pass, logging progress every ~10 s: ``(seconds, FFmpeg's error output)``; UserError with
+    ffmpeg's reason on failure."""
     cmd = ["ffmpeg", "-nostdin", "-hide_banner", "-v", "error", "-y", "-threads", str(threads), *in_args,
            "-i", str(src), *out_args, *BITEXACT, "-movflags", "+faststart", "-progress", "pipe:1", "-nostats",
            str(dst)]
@@ -173,7 +174,7 @@ def run_ffmpeg(src, dst, out_args, threads, duration, in_args=()):
     if proc.returncode != 0:
         log.info("ffmpeg's error output:\n%s", message)
         raise UserError(src, f"ffmpeg failed: {ffmpeg_reason(message) or 'exit ' + str(proc.returncode)}")
-    return time.monotonic() - start
+    return time.monotonic() - start, message
 
 
 def _disk_full_hint(path):
@@ -193,15 +194,28 @@ def sync_record(sync):
     return {**sync, "action": action}
 
 
-def _inspect(src, source, threads):
-    """Decode errors and stream starts of ``src`` (UserError if no video frame decodes)."""
+class _DecodeCheckNeeded(Exception):
+    """The encode that was to be the video's decode check wrote an error (or failed): check the source first."""
+
+
+def video_must_encode(source):
+    """True when the video is re-encoded whatever a decode check finds (codec, pixel format, rate, rotation)."""
+    return plan_conversion(source, lambda: True)[0] == "encode"
+
+
+def _inspect(src, source, threads, video=True):
+    """Decode errors and stream starts of ``src`` (UserError if no video frame decodes); ``video`` False: only the
+    audio is decoded for errors (the video's are then found by the encode, which decodes every frame)."""
     started = time.monotonic()
     has_audio = source["audio"] is not None
-    errors = decode_errors(src, threads, audio=has_audio)
-    log.info("decode check: %d error line(s) in %.2f s", len(errors), time.monotonic() - started)
+    errors = decode_errors(src, threads, audio=has_audio, video=video) if video or has_audio else []
+    log.info("decode check%s: %d error line(s) in %.2f s", "" if video else " (audio only)", len(errors),
+             time.monotonic() - started)
     try:
         starts = measure_sync(src, audio=has_audio)
     except UserError as err:
+        if not video:  # the reason names the video's decode errors too
+            errors = decode_errors(src, threads, audio=has_audio)
         first = ffmpeg_reason(errors[0]) if errors else ""
         reason = f"{err.reason} ({len(errors)} decode errors, the first: {first})" if errors else err.reason
         raise UserError(src, reason) from None
@@ -212,28 +226,46 @@ def _inspect(src, source, threads):
 
 
 def _encode(src, tmp, settings, source, threads, gpus, in_args, copy_audio):
-    """Full encode with libx264 or NVENC (falling back to libx264); returns (encoder, seconds)."""
+    """Full encode with libx264 or NVENC (falling back to libx264); returns (encoder, seconds, error output)."""
     encoder, why = choose_encoder(settings.encoder, gpus)
     log.info("re-encoding with %s: %s", encoder, why)
     audio = audio_args(settings, source["audio"], copy_audio)
     try:
-        return encoder, run_ffmpeg(src, tmp, encode_args(encoder, settings, threads) + audio, threads,
-                                   source["duration"], in_args)
+        return (encoder, *run_ffmpeg(src, tmp, encode_args(encoder, settings, threads) + audio, threads,
+                                     source["duration"], in_args))
     except UserError as err:
         if encoder != "h264_nvenc":
             raise
         log.warning("NVENC failed (%s); falling back to libx264 on the CPU", err.reason.removeprefix("ffmpeg failed: "))
-    return "libx264", run_ffmpeg(src, tmp, encode_args("libx264", settings, threads) + audio, threads,
-                                 source["duration"], in_args)
+    return ("libx264", *run_ffmpeg(src, tmp, encode_args("libx264", settings, threads) + audio, threads,
+                                   source["duration"], in_args))
 
 
 def convert_video(src: str, dst: str, info_path: str, settings: ConvertSettings, threads: int = 1,
                   gpus: int = 0) -> dict:
-    """Convert ``src`` to ``dst`` (25 fps CFR H.264/AAC) and write a JSON record of what was done."""
+    """Convert ``src`` to ``dst`` (25 fps CFR H.264/AAC) and write a JSON record of what was done.
+
+    A video that is re-encoded anyway gets no decode pass of its own: the encode decodes every frame, and FFmpeg
+    writes nothing at its error level when they all decode. Only if it writes something is the source checked
+    and, where it has decode errors, encoded again with error concealment.
+    """
     source = summarize(ffprobe(src))
     if source["video"] is None:
         raise UserError(src, "no video stream")
+    if video_must_encode(source):
+        errors, starts = _inspect(src, source, threads, video=False)
+        if not errors:
+            try:
+                return _convert(src, dst, info_path, settings, threads, gpus, source, errors, starts, checked=False)
+            except _DecodeCheckNeeded as err:
+                log.info("the encode wrote errors (%s): checking the source's decoding", err)
     errors, starts = _inspect(src, source, threads)
+    return _convert(src, dst, info_path, settings, threads, gpus, source, errors, starts, checked=True)
+
+
+def _convert(src, dst, info_path, settings, threads, gpus, source, errors, starts, checked):
+    """``convert_video`` once the source's decode errors are known; ``checked`` False: only the audio's, and the
+    encode raises ``_DecodeCheckNeeded`` (writing nothing) if FFmpeg writes an error or fails."""
     sync = starts if source["audio"] is not None else None
     offset = sync["offset"] if sync else 0.0
     mode, reasons = plan_conversion(source, lambda: len(packet_durations(src)) <= 1, offset, errors)
@@ -250,17 +282,25 @@ def convert_video(src: str, dst: str, info_path: str, settings: ConvertSettings,
     with atomic_path(dst) as tmp:
         if mode == "remux":
             log.info("already 25 fps CFR H.264/AAC, aligned and decoding cleanly: remuxing without re-encoding")
-            seconds = run_ffmpeg(src, tmp, ["-map", "0:v:0", "-map", "0:a:0?", "-c", "copy"], threads,
-                                 source["duration"])
+            seconds, _ = run_ffmpeg(src, tmp, ["-map", "0:v:0", "-map", "0:a:0?", "-c", "copy"], threads,
+                                    source["duration"])
         elif mode == "copy_video":
             log.info("copying the video, re-encoding the audio: %s", "; ".join(reasons))
-            seconds = run_ffmpeg(src, tmp, ["-map", "0:v:0", "-c:v", "copy", *audio_args(settings, source["audio"],
-                                 False)], threads, source["duration"], in_args)
+            seconds, _ = run_ffmpeg(src, tmp, ["-map", "0:v:0", "-c:v", "copy",
+                                               *audio_args(settings, source["audio"], False)],
+                                    threads, source["duration"], in_args)
         else:
             log.info("re-encoding: %s", "; ".join(reasons))
             copy_audio = source["audio"] is not None and source["audio"]["codec"] == "aac" and not errors \
                 and not sync_reason(offset)
-            encoder, seconds = _encode(src, tmp, settings, source, threads, gpus, in_args, copy_audio)
+            try:
+                encoder, seconds, message = _encode(src, tmp, settings, source, threads, gpus, in_args, copy_audio)
+            except UserError as err:
+                if checked:
+                    raise
+                raise _DecodeCheckNeeded(err.reason) from None
+            if message and not checked:
+                raise _DecodeCheckNeeded(message.splitlines()[0])
         try:  # FFmpeg 5.1 can exit 0 after failing to write (e.g. a full disk while moving the moov atom)
             output = summarize(ffprobe(tmp))
         except UserError as err:

@@ -57,12 +57,13 @@ def measure_sync(path, audio=True):
             "offset": offset}
 
 
-def decode_errors(path, threads, audio=True):
-    """Decode the first video (and audio) stream once; return FFmpeg's error lines (empty: clean)."""
+def decode_errors(path, threads, audio=True, video=True):
+    """Decode the first video and/or audio stream once; return FFmpeg's error lines (empty: clean)."""
     # Errors are found while parsing and entropy-decoding: the deblocking filter (~20 % of H.264's
     # decode time) is skipped. "repeat": every error line, not "Last message repeated n times".
     cmd = ["ffmpeg", "-nostdin", "-hide_banner", "-v", "repeat+error", "-threads", str(threads),
-           "-skip_loop_filter", "all", "-i", str(path), "-map", "0:v:0", *(["-map", "0:a:0"] if audio else []),
+           "-skip_loop_filter", "all", "-i", str(path), *(["-map", "0:v:0"] if video else []),
+           *(["-map", "0:a:0"] if audio else []),
            "-f", "null", "-"]
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     # without the decoders' addresses ("[h264 @ 0x55d1...]"), which change from run to run
