@@ -5,6 +5,7 @@ import errno
 import fcntl
 import json
 import os
+import random
 import shutil
 import signal
 import subprocess
@@ -20,12 +21,12 @@ from steps.finalize import (
     build_metadata,
     finalize_video,
     load_schema,
-    plainly_valid,
     streamed_arrays,
     validate_file,
     write_archive,
 )
 from vidflow.errors import UserError
+from vidflow.sure_valid import plainly_valid, sure_check
 
 SCHEMAS = ROOT / "schemas"
 T0 = datetime.datetime(2026, 1, 2, 3, 4, 5, tzinfo=datetime.UTC)
@@ -143,6 +144,58 @@ def test_plain_numeric_arrays_take_the_fast_path_only_when_valid():
         assert not plainly_valid(landmarks, bad), bad
     assert not plainly_valid({**point, "items": {"type": "number", "minimum": 0}}, [1, 2])  # other keywords: no
     assert not plainly_valid({"type": "integer"}, 1) and not plainly_valid({"type": "array", "uniqueItems": True}, [])
+
+
+def mutations(value, rng, count):
+    """``count`` copies of ``value`` with one random change each: a member or item replaced by an odd value, dropped,
+    or a member added."""
+    odd = [None, True, False, 0, 1, -1, 1.0, 2.5, -0.5, float("nan"), 10 ** 20, "", "x", "12:00", [], [1.0], {}]
+    for _ in range(count):
+        copy = json.loads(json.dumps(value))
+        parent, key = None, None
+        node = copy
+        while isinstance(node, (dict, list)) and node and rng.random() < 0.8:
+            parent, key = node, rng.choice(sorted(node) if isinstance(node, dict) else range(len(node)))
+            node = parent[key]
+        if parent is None:
+            yield odd[rng.randrange(len(odd))]
+            continue
+        change = rng.random()
+        if change < 0.7:
+            parent[key] = odd[rng.randrange(len(odd))]
+        elif change < 0.85:
+            del parent[key]
+        elif isinstance(parent, dict):
+            parent["zz_extra"] = 1
+        yield copy
+
+
+@pytest.mark.parametrize("name, member, example", [("tracking", "frames", None),
+                                                   ("reduced_audio", "frames_analysis", "example_audio.json"),
+                                                   ("reduced_tracking", "frames_analysis", "example_tracking.json")])
+def test_sure_check_passes_valid_items_and_nothing_jsonschema_rejects(name, member, example):
+    """The fast path of finalize's streamed validation: True only where jsonschema finds no error, and True on the
+    valid items of real files (else it saves nothing)."""
+    schema = load_schema(SCHEMAS / f"{name}.schema.json")
+    items_schema = streamed_arrays(schema)[member]
+    sure, validator = sure_check(items_schema), jsonschema.Draft202012Validator(items_schema)
+    items = faces_json()["frames"] if example is None else json.loads((SEED / example).read_text())[member][:50]
+    assert items and all(sure(item) for item in items)
+    rng, rejected = random.Random(5), 0
+    for item in items[:10]:
+        for changed in mutations(item, rng, 300):
+            valid = not any(validator.iter_errors(changed))
+            assert valid or not sure(changed), changed
+            rejected += not valid
+    assert rejected > 300  # the changes do break items
+
+
+def test_sure_check_knows_only_the_keywords_it_can_judge():
+    assert sure_check({"type": "array", "uniqueItems": True}) is None and sure_check({"enum": [1]}) is None
+    assert sure_check({"properties": {"a": {"type": "integer", "multipleOf": 2}}}) is None
+    check = sure_check({"type": ["integer", "null"], "minimum": 0})
+    assert check(3) and check(None) and not check(-1) and not check(True) and not check(1.0)  # 1.0: not sure
+    assert sure_check({"type": "string", "pattern": "^S"})("SPEAKER_00") and not sure_check({"pattern": "^S"})("A")
 
 
 def test_only_arrays_whose_schema_constrains_each_item_alone_are_streamed():

@@ -6,9 +6,7 @@
 """
 
 import datetime
-import itertools
 import logging
-import math
 import os
 import shutil
 import tempfile
@@ -21,6 +19,7 @@ from vidflow.errors import UserError
 from vidflow.io import dumps_json, exclusive_lock, read_json, remove_stale_temporaries, sha256_file, write_json
 from vidflow.job import settings_from
 from vidflow.jsonstream import Items, NotAnObject, read_members
+from vidflow.sure_valid import plainly_valid, sure_check
 from vidflow.turns import own_overlap
 
 log = logging.getLogger("finalize")
@@ -80,8 +79,12 @@ def streamed_arrays(schema):
 
 
 def _item_errors(validator, name, items, items_schema):
-    """The errors :meth:`iter_errors` gives for the items of top-level array ``name``, with the same paths."""
+    """The errors :meth:`iter_errors` gives for the items of top-level array ``name``, with the same paths. Items that
+    :func:`sure_check` passes have none, so jsonschema sees only the others."""
+    sure = sure_check(items_schema) or (lambda item: False)
     for index, item in enumerate(items):
+        if sure(item):
+            continue
         for error in validator.descend(item, items_schema, path=index, schema_path="items"):
             error.path.appendleft(name)
             error.schema_path.extendleft((name, "properties"))  # as the root's ``properties`` adds
@@ -102,32 +105,6 @@ def _streamed_errors(path, schema, validator):
                 header[name] = value
         yield from validator.iter_errors(header)
     return header, errors()
-
-
-PLAIN_KEYS = {"type", "items", "minItems", "maxItems"}
-NUMBERS = {int, float}  # bool is no number; NaN/inf pass, as in jsonschema
-
-
-def plainly_valid(schema, value):
-    """True when ``value`` meets ``schema``, a schema of only ``type`` number/array, ``items``, ``minItems`` and
-    ``maxItems`` (landmarks: arrays of 2-3 numbers); False when it does not, or the schema says anything else."""
-    return _plainly_valid_all(schema, [value])
-
-
-def _plainly_valid_all(schema, values):
-    """:func:`plainly_valid` for every one of ``values`` at once, a nesting level at a time: the checks are set()s of
-    the values' types and lengths, so the loops over the numbers run in C (478 landmarks x 3 numbers per face)."""
-    if not isinstance(schema, dict) or set(schema) - PLAIN_KEYS:
-        return False
-    if schema.get("type") == "number":
-        return len(schema) == 1 and set(map(type, values)) <= NUMBERS
-    if schema.get("type") != "array" or not set(map(type, values)) <= {list}:
-        return False
-    lengths = set(map(len, values))
-    if lengths and not schema.get("minItems", 0) <= min(lengths) <= max(lengths) <= schema.get("maxItems", math.inf):
-        return False
-    items = schema.get("items", {})
-    return not items or _plainly_valid_all(items, list(itertools.chain.from_iterable(values)))
 
 
 _ITEMS = jsonschema.Draft202012Validator.VALIDATORS["items"]
