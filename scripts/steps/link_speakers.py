@@ -31,8 +31,10 @@ The mouth signal is the blendshape ``jawOpen`` when the engine gives it for ever
 scheme (:data:`MOUTH_POINTS`, told apart by the number of points: the MediaPipe mesh, dlib/iBUG 68, OpenSeeFace 66).
 """
 
+import array
 import logging
 import math
+import os
 import subprocess
 import tempfile
 from dataclasses import asdict, dataclass
@@ -384,26 +386,59 @@ def link_speakers_to_tracks(tracking: dict, diarization: dict, loudness, setting
 
 def link_speakers_files(tracking_path: str, diarization_path: str, video_path: str, faces_path: str,
                         speakers_path: str, settings: LinkSpeakersSettings) -> dict:
-    """:func:`link_speakers_to_tracks` from and to files, in memory that does not grow with the video's length.
+    """:func:`link_speakers_to_tracks` from and to files, in memory that grows only by a few numbers per face.
 
-    Two streamed passes over ``tracking_path``: the mouth signals (a few numbers per face), then each frame labelled
-    and written to ``faces_path`` (:meth:`Linker.label_text`); for a compact tracking.json with sorted keys (as the
-    tracking step writes it) the bytes equal ``write_json(faces_path, faces, compact=True)``. The loudness
-    comes from the audio of ``video_path`` (the video the tracks were found in).
+    One streamed pass over ``tracking_path`` collects the mouth signals and the track ids, and puts each frame's
+    text aside in a temporary file; then each frame is labelled and written to ``faces_path``
+    (:meth:`Linker.label_text`) from its text, not decoded again. For a compact tracking.json with sorted keys (as
+    the tracking step writes it) the bytes equal ``write_json(faces_path, faces, compact=True)``. The loudness comes
+    from the audio of ``video_path`` (the video the tracks were found in).
     """
     diarization = read_json(diarization_path)
-    header, frames = stream_tracking(tracking_path)
-    mouths = collect_mouths(frames)
-    check_inputs(header, diarization, tracking_path, diarization_path)
-    loudness = read_loudness(video_path, header["fps"], header["frame_count"])
-    linker = Linker(signals_of(mouths), header["fps"], header["frame_count"], diarization, loudness, settings)
-    del mouths
-    members = {k: v for k, v in header.items() if k != "frames"}
-    _, frames = stream_tracking(tracking_path, raw=True)
-    write_object(faces_path, members, "frames", (linker.label_text(frame, text) for frame, text in frames))
+    header, frames = stream_tracking(tracking_path, raw=True)
+    with tempfile.TemporaryFile("w+", encoding="utf-8", dir=os.path.dirname(os.path.abspath(faces_path))) as texts:
+        kept = _SetAside(texts)
+        mouths = collect_mouths(kept.keep(frames))
+        check_inputs(header, diarization, tracking_path, diarization_path)
+        loudness = read_loudness(video_path, header["fps"], header["frame_count"])
+        linker = Linker(signals_of(mouths), header["fps"], header["frame_count"], diarization, loudness, settings)
+        del mouths
+        members = {k: v for k, v in header.items() if k != "frames"}
+        write_object(faces_path, members, "frames", (linker.label_text(frame, text) for frame, text in kept.frames()))
     record = linker.record()
     write_json(speakers_path, record)
     return record
+
+
+class _SetAside:
+    """The frames' texts in a temporary file, and what :meth:`Linker.label_text` needs with each: its frame number
+    and track ids (in arrays: ~30 bytes a frame), or the whole frame where label_text encodes it (a face key that
+    sorts after "speaker")."""
+
+    def __init__(self, texts):
+        self.texts, self.whole = texts, {}
+        self.numbers, self.lengths, self.counts, self.tracks = (array.array("q") for _ in range(4))
+
+    def keep(self, frames):
+        """Yield the frames of ``(frame, text)`` pairs, keeping each text and its frame's numbers."""
+        for frame, text in frames:
+            self.texts.write(text)
+            if any(key >= "speaker" and key != "track_id" for face in frame["faces"] for key in face):
+                self.whole[len(self.lengths)] = frame
+            self.numbers.append(frame["frame"])
+            self.lengths.append(len(text))
+            self.counts.append(len(frame["faces"]))
+            self.tracks.extend(face["track_id"] for face in frame["faces"])
+            yield frame
+
+    def frames(self):
+        """``(frame, text)`` of each kept frame, the frame cut to what label_text reads."""
+        self.texts.seek(0)
+        start = 0
+        for k, (number, length, count) in enumerate(zip(self.numbers, self.lengths, self.counts)):
+            tracks, start = self.tracks[start:start + count], start + count
+            frame = self.whole.get(k) or {"frame": number, "faces": [{"track_id": track} for track in tracks]}
+            yield frame, self.texts.read(length)
 
 
 def check_inputs(tracking, diarization, tracking_path, diarization_path):
