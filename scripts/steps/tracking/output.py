@@ -1,12 +1,10 @@
 """Inputs and outputs of the tracking step: scenes.json checks, rounding, the streamed tracking.json."""
 
-import json
-
 import numpy as np
 
 from vidflow.errors import UserError
 from vidflow.io import dumps_json, read_json
-from vidflow.jsonstream import write_object
+from vidflow.jsonstream import compact, write_object
 
 # Fixed rounding, so the same input and config give byte-identical JSON.
 ROUND = {"bbox": 1, "landmarks": 1, "score": 3, "blendshapes": 4, "head_pose": 1, "other": 4}
@@ -56,6 +54,7 @@ def round_face(face):
 
 
 def round_box(box):
+    """A face's ``bbox`` as ``round_face`` rounds it."""
     return [round(float(v), ROUND["bbox"]) for v in box]
 
 
@@ -68,8 +67,7 @@ def face_line(face):
     if text is None:
         return dumps_json(round_face(face), compact=True)
     rest = round_face({key: value for key, value in face.items() if key != "landmarks"})
-    members = [f'"{key}":' + (text if key == "landmarks" else
-                              json.dumps(rest[key], sort_keys=True, separators=(",", ":"), ensure_ascii=False))
+    members = [f"{compact(key)}:{text if key == 'landmarks' else compact(rest[key])}"
                for key in sorted([*rest, "landmarks"])]
     return "{" + ",".join(members) + "}\n"
 
@@ -88,7 +86,7 @@ def landmarks_json(points):
     if values.ndim != 2 or not np.all(np.isfinite(values)):
         return None
     if values.size == 0:
-        return json.dumps(values.tolist(), separators=(",", ":"))
+        return compact(values.tolist())
     tenths = np.rint(values * 10).ravel()
     if np.abs(tenths).max() >= 1e15:
         return None
