@@ -20,6 +20,7 @@ from steps.link_speakers import (
     mouth_opening,
     read_loudness,
 )
+from vidflow.errors import UserError
 from vidflow.io import dumps_json, read_json, write_json
 from vidflow.job import settings_from
 from vidflow.jsonstream import compact
@@ -296,6 +297,33 @@ def test_link_memory_does_not_grow_with_the_length(tmp_path, monkeypatch):
         assert record["speakers"][0]["tracks"] == list(range(1, (frames + 249) // 250 + 1))
     print(f"peak {peaks[0] >> 10} KiB for {sizes[0] >> 10} KiB, {peaks[1] >> 10} KiB for {sizes[1] >> 10} KiB")
     assert peaks[1] - peaks[0] < 400 * 1350 and peaks[1] < sizes[1] / 2  # a full load: several times the file
+
+
+def test_texts_set_aside_that_do_not_fit_name_the_faces_file(tmp_path):
+    """The frames' texts wait in a temporary file beside faces.json: a disk too small for them is the one-line error
+    of a faces.json that does not fit, and nothing is left behind."""
+    import resource
+
+    frames = 1500
+    segments = [{**s, "start": s["start"] + k * 10, "end": s["end"] + k * 10}
+                for k in range(frames // 250 + 1) for s in SEGMENTS]
+    write_json(tmp_path / "diarization.json", {**DIARIZATION, "duration": frames / FPS, "segments": segments})
+    write_json(tmp_path / "tracking.json", tracking_of(
+        lambda f: [ibug_face(f // 250 + 1, talking(f % 250, SEGMENTS, "SPEAKER_00"), f)], frames), compact=True)
+    write_wav(tmp_path / "video.wav", voice_samples(segments, frames))
+    out = tmp_path / "out"
+    out.mkdir()
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (200_000, hard))  # tracking.json is ~1.7 MB: EFBIG
+    try:
+        with pytest.raises(UserError) as err:
+            link_speakers_files(tmp_path / "tracking.json", tmp_path / "diarization.json", tmp_path / "video.wav",
+                                out / "faces.json", out / "speakers.json", SETTINGS)
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+    assert str(err.value) == (f"{out / 'faces.json'}: cannot write (File too large); "
+                              "free disk space or fix the output folder")
+    assert list(out.iterdir()) == []
 
 
 @pytest.mark.parametrize("count, upper, lower, top, chin", [(68, 62, 66, 27, 8), (66, 60, 64, 27, 8),

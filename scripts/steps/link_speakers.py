@@ -42,7 +42,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from vidflow.errors import UserError
-from vidflow.io import read_json, write_json
+from vidflow.io import WRITE_ERRNOS, read_json, write_error, write_json
 from vidflow.job import settings_from
 from vidflow.jsonstream import compact, write_object
 from vidflow.media import ffmpeg_reason, ffprobe, pcm_command, summarize
@@ -396,15 +396,22 @@ def link_speakers_files(tracking_path: str, diarization_path: str, video_path: s
     """
     diarization = read_json(diarization_path)
     header, frames = stream_tracking(tracking_path, raw=True)
-    with tempfile.TemporaryFile("w+", encoding="utf-8", dir=os.path.dirname(os.path.abspath(faces_path))) as texts:
-        kept = _SetAside(texts)
-        mouths = collect_mouths(kept.keep(frames))
-        check_inputs(header, diarization, tracking_path, diarization_path)
-        loudness = read_loudness(video_path, header["fps"], header["frame_count"])
-        linker = Linker(signals_of(mouths), header["fps"], header["frame_count"], diarization, loudness, settings)
-        del mouths
-        members = {k: v for k, v in header.items() if k != "frames"}
-        write_object(faces_path, members, "frames", (linker.label_text(frame, text) for frame, text in kept.frames()))
+    try:
+        with tempfile.TemporaryFile("w+", encoding="utf-8", dir=os.path.dirname(os.path.abspath(faces_path))) as texts:
+            kept = _SetAside(texts)
+            mouths = collect_mouths(kept.keep(frames))
+            check_inputs(header, diarization, tracking_path, diarization_path)
+            loudness = read_loudness(video_path, header["fps"], header["frame_count"])
+            linker = Linker(signals_of(mouths), header["fps"], header["frame_count"], diarization, loudness,
+                            settings)
+            del mouths
+            members = {k: v for k, v in header.items() if k != "frames"}
+            write_object(faces_path, members, "frames",
+                         (linker.label_text(frame, text) for frame, text in kept.frames()))
+    except OSError as err:  # the texts set aside did not fit (the file of faces is as big)
+        if err.errno in WRITE_ERRNOS:
+            raise write_error(faces_path, err) from None
+        raise
     record = linker.record()
     write_json(speakers_path, record)
     return record
