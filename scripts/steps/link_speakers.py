@@ -396,8 +396,10 @@ def link_speakers_files(tracking_path: str, diarization_path: str, video_path: s
     """
     diarization = read_json(diarization_path)
     header, frames = stream_tracking(tracking_path, raw=True)
+    folder = os.path.dirname(os.path.abspath(faces_path))
     try:
-        with tempfile.TemporaryFile("w+", encoding="utf-8", dir=os.path.dirname(os.path.abspath(faces_path))) as texts:
+        os.makedirs(folder, exist_ok=True)
+        with tempfile.TemporaryFile("w+", encoding="utf-8", dir=folder) as texts:
             kept = _SetAside(texts)
             mouths = collect_mouths(kept.keep(frames))
             check_inputs(header, diarization, tracking_path, diarization_path)
