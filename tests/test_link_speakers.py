@@ -272,6 +272,17 @@ def ibug_face(track, gap, frame):
             **({"score": 0.9} if frame % 5 == 0 else {})}
 
 
+def write_long_inputs(folder, frames):
+    """tracking.json, diarization.json and video.wav of ``frames`` frames in ``folder``: SEGMENTS every 10 s, one
+    talking iBUG face per 250 frames (a new track each time)."""
+    segments = [{**s, "start": s["start"] + k * 10, "end": s["end"] + k * 10}
+                for k in range(frames // 250 + 1) for s in SEGMENTS]
+    write_json(folder / "diarization.json", {**DIARIZATION, "duration": frames / FPS, "segments": segments})
+    write_json(folder / "tracking.json", tracking_of(
+        lambda f: [ibug_face(f // 250 + 1, talking(f % 250, SEGMENTS, "SPEAKER_00"), f)], frames), compact=True)
+    write_wav(folder / "video.wav", voice_samples(segments, frames))
+
+
 def test_link_memory_does_not_grow_with_the_length(tmp_path, monkeypatch):
     """Python's peak allocation while linking a 10x longer video grows by a few numbers per frame, not by the file."""
     import tracemalloc
@@ -281,12 +292,7 @@ def test_link_memory_does_not_grow_with_the_length(tmp_path, monkeypatch):
     monkeypatch.setattr(vidflow.jsonstream, "CHUNK", 1 << 16)  # both files span many read blocks
     peaks, sizes = [], []
     for frames in (150, 1500):
-        segments = [{**s, "start": s["start"] + k * 10, "end": s["end"] + k * 10}
-                    for k in range(frames // 250 + 1) for s in SEGMENTS]
-        write_json(tmp_path / "diarization.json", {**DIARIZATION, "duration": frames / FPS, "segments": segments})
-        write_json(tmp_path / "tracking.json", tracking_of(
-            lambda f: [ibug_face(f // 250 + 1, talking(f % 250, SEGMENTS, "SPEAKER_00"), f)], frames), compact=True)
-        write_wav(tmp_path / "video.wav", voice_samples(segments, frames))
+        write_long_inputs(tmp_path, frames)
         tracemalloc.start()
         record = link_speakers_files(tmp_path / "tracking.json", tmp_path / "diarization.json",
                                      tmp_path / "video.wav", tmp_path / "faces.json", tmp_path / "speakers.json",
@@ -304,13 +310,7 @@ def test_texts_set_aside_that_do_not_fit_name_the_faces_file(tmp_path):
     of a faces.json that does not fit, and nothing is left behind."""
     import resource
 
-    frames = 1500
-    segments = [{**s, "start": s["start"] + k * 10, "end": s["end"] + k * 10}
-                for k in range(frames // 250 + 1) for s in SEGMENTS]
-    write_json(tmp_path / "diarization.json", {**DIARIZATION, "duration": frames / FPS, "segments": segments})
-    write_json(tmp_path / "tracking.json", tracking_of(
-        lambda f: [ibug_face(f // 250 + 1, talking(f % 250, SEGMENTS, "SPEAKER_00"), f)], frames), compact=True)
-    write_wav(tmp_path / "video.wav", voice_samples(segments, frames))
+    write_long_inputs(tmp_path, 1500)
     out = tmp_path / "out"
     out.mkdir()
     soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
