@@ -353,8 +353,7 @@ class Linker:
         that sorts after ``"speaker"`` (other than ``track_id``) are encoded whole."""
         labels = self.labels(frame)
         pieces = text.split('"track_id":')
-        if len(pieces) != len(labels) + 1 or any(key >= "speaker" and key != "track_id"
-                                                 for face in frame["faces"] for key in face):
+        if len(pieces) != len(labels) + 1 or encoded_whole(frame):
             return compact(labelled(frame, labels))
         out = [pieces[0]]
         for (speaking, speaker), piece in zip(labels, pieces[1:]):
@@ -419,6 +418,12 @@ def link_speakers_files(tracking_path: str, diarization_path: str, video_path: s
     return record
 
 
+def encoded_whole(frame):
+    """True when :meth:`Linker.label_text` encodes ``frame`` whole: a face has a key that sorts after "speaker" (other
+    than ``track_id``), so the two keys cannot go in before ``track_id``."""
+    return any(key >= "speaker" and key != "track_id" for face in frame["faces"] for key in face)
+
+
 class _SetAside:
     """The frames' texts in a temporary file, and what :meth:`Linker.label_text` needs with each: its frame number
     and track ids (in arrays: ~30 bytes a frame), or the whole frame where label_text encodes it (a face key that
@@ -432,7 +437,7 @@ class _SetAside:
         """Yield the frames of ``(frame, text)`` pairs, keeping each text and its frame's numbers."""
         for frame, text in frames:
             self.texts.write(text)
-            if any(key >= "speaker" and key != "track_id" for face in frame["faces"] for key in face):
+            if encoded_whole(frame):
                 self.whole[len(self.lengths)] = frame
             self.numbers.append(frame["frame"])
             self.lengths.append(len(text))

@@ -37,7 +37,8 @@ node {
 # (tags 0x0d, 0x15, 0x1d); landmarks with more fields (visibility, presence) are read by protobuf instead.
 LANDMARK_RECORD = np.dtype([("tag", "u1"), ("size", "u1"), ("x_tag", "u1"), ("x", "<f4"), ("y_tag", "u1"),
                             ("y", "<f4"), ("z_tag", "u1"), ("z", "<f4")])
-LANDMARK_TAGS = {0: 0x0A, 1: 15, 2: 0x0D, 7: 0x15, 12: 0x1D}  # byte offset in a record: its value
+LANDMARK_TAGS = {"tag": 0x0A, "size": 15, "x_tag": 0x0D, "y_tag": 0x15, "z_tag": 0x1D}
+TAG_OFFSETS = [LANDMARK_RECORD.fields[name][1] for name in LANDMARK_TAGS]  # their bytes in a record
 
 
 def landmark_xyz(landmarks):
@@ -45,7 +46,7 @@ def landmark_xyz(landmarks):
     through the message's Python objects)."""
     data = landmarks.SerializeToString()
     if len(data) % LANDMARK_RECORD.itemsize == 0:
-        tags = np.frombuffer(data, dtype=np.uint8).reshape(-1, LANDMARK_RECORD.itemsize)[:, list(LANDMARK_TAGS)]
+        tags = np.frombuffer(data, dtype=np.uint8).reshape(-1, LANDMARK_RECORD.itemsize)[:, TAG_OFFSETS]
         if np.array_equal(tags, np.broadcast_to(list(LANDMARK_TAGS.values()), tags.shape)):
             rows = np.frombuffer(data, dtype=LANDMARK_RECORD)
             return np.stack([rows["x"], rows["y"], rows["z"]], axis=1).astype(np.float64)
